@@ -1,0 +1,250 @@
+//! Verified decryption (PROTOCOL §2, §5).
+//!
+//! Checks run in the protocol's order: length shape → `file_enc_sha256` (when known) → MAC
+//! (constant time) → padding → `file_sha256` (when known) → `file_length` (when known).
+//! Each failure is its own [`IntegrityError`] variant.
+//!
+//! **Streaming and trust.** [`Decryptor::update_unverified`] releases plaintext *before*
+//! the MAC can be checked (the MAC covers the whole body). That plaintext is untrusted
+//! until [`Decryptor::finish`] returns `Ok`: write it somewhere temporary and only publish
+//! it after `finish` succeeds (the CLI and the transports' `download_to_path` do exactly
+//! that). The in-memory [`decrypt`] checks the MAC first and never releases anything
+//! unverified.
+
+use aes::Aes256;
+use cbc::cipher::inout::InOutBuf;
+use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::encrypt::MAC_LEN;
+use crate::error::IntegrityError;
+use crate::keys::MediaKey;
+use crate::media_type::MediaType;
+
+type CbcDec = cbc::Decryptor<Aes256>;
+
+/// The smallest valid body: one block and the MAC.
+pub const MIN_BODY_LEN: u64 = 16 + MAC_LEN as u64;
+
+/// What the message says about the media, each checked when given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// SHA-256 of the encrypted body.
+    pub file_enc_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the plaintext.
+    pub file_sha256: Option<[u8; 32]>,
+    /// Plaintext length in bytes.
+    pub file_length: Option<u64>,
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// SHA-256 of the plaintext.
+    pub file_sha256: [u8; 32],
+    /// SHA-256 of the encrypted body.
+    pub file_enc_sha256: [u8; 32],
+    /// Plaintext length in bytes.
+    pub file_length: u64,
+}
+
+/// Bytes held back at the end of the stream: the last block (padding) and the MAC.
+const HOLD: usize = 16 + MAC_LEN;
+
+/// Streaming, verifying decryptor.
+pub struct Decryptor {
+    cipher: CbcDec,
+    mac: Hmac<Sha256>,
+    enc_hash: Sha256,
+    plain_hash: Sha256,
+    expected: Expected,
+    held: Vec<u8>,
+    body_len: u64,
+    plain_len: u64,
+}
+
+impl std::fmt::Debug for Decryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decryptor")
+            .field("body_len", &self.body_len)
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Decryptor {
+    /// A decryptor for `media_type` under `media_key`, checking what `expected` gives.
+    pub fn new(media_key: &MediaKey, media_type: &MediaType, expected: Expected) -> Self {
+        let keys = media_key.expand(media_type);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
+        mac.update(&keys.iv);
+        Decryptor {
+            cipher: CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into()),
+            mac,
+            enc_hash: Sha256::new(),
+            plain_hash: Sha256::new(),
+            expected,
+            held: Vec::with_capacity(HOLD + 16),
+            body_len: 0,
+            plain_len: 0,
+        }
+    }
+
+    /// Body bytes fed so far.
+    pub fn body_len(&self) -> u64 {
+        self.body_len
+    }
+
+    /// Feeds the next body bytes and appends the plaintext of the blocks now decryptable to
+    /// `out`. **That plaintext is unverified** until [`finish`](Self::finish) returns `Ok`.
+    pub fn update_unverified(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        self.enc_hash.update(body);
+        self.body_len += body.len() as u64;
+        if self.held.len() + body.len() <= HOLD {
+            self.held.extend_from_slice(body);
+            return;
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.held);
+        out.extend_from_slice(body);
+        let avail = out.len() - start - HOLD;
+        let n = avail / 16 * 16;
+        self.held.clear();
+        self.held.extend_from_slice(&out[start + n..]);
+        out.truncate(start + n);
+        let region = &mut out[start..];
+        self.mac.update(region);
+        let (blocks, _) = InOutBuf::from(&mut region[..]).into_chunks();
+        self.cipher.decrypt_blocks_inout_mut(blocks);
+        self.plain_hash.update(&out[start..]);
+        self.plain_len += n as u64;
+    }
+
+    /// Checks everything and appends the last plaintext bytes (without padding) to `out`.
+    ///
+    /// # Errors
+    /// The first failed check, in PROTOCOL order.
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<Verified, IntegrityError> {
+        let len = self.body_len;
+        if len < MIN_BODY_LEN {
+            return Err(IntegrityError::TooShort { len });
+        }
+        if (len - MAC_LEN as u64) % 16 != 0 {
+            return Err(IntegrityError::BadLength { len });
+        }
+        // With a valid shape the held tail is exactly the last block and the MAC.
+        debug_assert_eq!(self.held.len(), HOLD);
+        let file_enc_sha256: [u8; 32] = self.enc_hash.finalize().into();
+        if let Some(want) = self.expected.file_enc_sha256 {
+            if want != file_enc_sha256 {
+                return Err(IntegrityError::EncHashMismatch);
+            }
+        }
+        let mut last = [0u8; 16];
+        last.copy_from_slice(&self.held[..16]);
+        self.mac.update(&last);
+        let tag = self.mac.finalize().into_bytes();
+        if !bool::from(tag[..MAC_LEN].ct_eq(&self.held[16..HOLD])) {
+            return Err(IntegrityError::MacMismatch);
+        }
+        self.cipher.decrypt_block_mut((&mut last).into());
+        let unpadded = unpad(&last)?;
+        self.plain_hash.update(unpadded);
+        out.extend_from_slice(unpadded);
+        let file_length = self.plain_len + unpadded.len() as u64;
+        let file_sha256: [u8; 32] = self.plain_hash.finalize().into();
+        check_plain(&self.expected, &file_sha256, file_length)?;
+        Ok(Verified {
+            file_sha256,
+            file_enc_sha256,
+            file_length,
+        })
+    }
+}
+
+fn unpad(block: &[u8]) -> Result<&[u8], IntegrityError> {
+    let pad = *block.last().expect("non-empty block") as usize;
+    if pad == 0 || pad > 16 || pad > block.len() {
+        return Err(IntegrityError::BadPadding);
+    }
+    let (data, padding) = block.split_at(block.len() - pad);
+    if padding.iter().any(|&b| b as usize != pad) {
+        return Err(IntegrityError::BadPadding);
+    }
+    Ok(data)
+}
+
+fn check_plain(
+    expected: &Expected,
+    file_sha256: &[u8; 32],
+    file_length: u64,
+) -> Result<(), IntegrityError> {
+    if let Some(want) = expected.file_sha256 {
+        if &want != file_sha256 {
+            return Err(IntegrityError::PlainHashMismatch);
+        }
+    }
+    if let Some(want) = expected.file_length {
+        if want != file_length {
+            return Err(IntegrityError::LengthMismatch {
+                expected: want,
+                actual: file_length,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Decrypts and verifies a whole body in memory. The MAC is checked before any byte is
+/// decrypted, so nothing unverified is ever returned.
+///
+/// # Errors
+/// The first failed check, in PROTOCOL order.
+pub fn decrypt(
+    media_key: &MediaKey,
+    media_type: &MediaType,
+    body: &[u8],
+    expected: &Expected,
+) -> Result<(Vec<u8>, Verified), IntegrityError> {
+    let len = body.len() as u64;
+    if len < MIN_BODY_LEN {
+        return Err(IntegrityError::TooShort { len });
+    }
+    if (len - MAC_LEN as u64) % 16 != 0 {
+        return Err(IntegrityError::BadLength { len });
+    }
+    let file_enc_sha256: [u8; 32] = Sha256::digest(body).into();
+    if let Some(want) = expected.file_enc_sha256 {
+        if want != file_enc_sha256 {
+            return Err(IntegrityError::EncHashMismatch);
+        }
+    }
+    let keys = media_key.expand(media_type);
+    let (ct, tag) = body.split_at(body.len() - MAC_LEN);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
+    mac.update(&keys.iv);
+    mac.update(ct);
+    let full = mac.finalize().into_bytes();
+    if !bool::from(full[..MAC_LEN].ct_eq(tag)) {
+        return Err(IntegrityError::MacMismatch);
+    }
+    let mut plain = ct.to_vec();
+    let mut cipher = CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into());
+    let (blocks, _) = InOutBuf::from(&mut plain[..]).into_chunks();
+    cipher.decrypt_blocks_inout_mut(blocks);
+    let keep = plain.len() - 16 + unpad(&plain[plain.len() - 16..])?.len();
+    plain.truncate(keep);
+    let file_sha256: [u8; 32] = Sha256::digest(&plain).into();
+    check_plain(expected, &file_sha256, plain.len() as u64)?;
+    let file_length = plain.len() as u64;
+    Ok((
+        plain,
+        Verified {
+            file_sha256,
+            file_enc_sha256,
+            file_length,
+        },
+    ))
+}
