@@ -9,20 +9,77 @@
 //! - [`Encryptor`] / [`Decryptor`]: streaming encryption and verified decryption;
 //!   [`encrypt()`] / [`decrypt()`] for data in memory.
 //! - [`EncryptedMedia::body_from`]: regenerate the upload body from any offset.
+//! - [`Upload`] / [`Download`]: one state machine per transfer (PROTOCOL §3–5). They
+//!   decide every request, host, retry, resume and renewal; you move the bytes.
+//!
+//! ## The drive loop
+//!
+//! After every input, drain `poll_output` until it says `Wait` or `Done`. The same loop
+//! serves blocking and async drivers (await the HTTP call and the timer instead). This
+//! example runs for real against a stand-in `send` that answers like the CDN:
+//!
+//! ```
+//! # use std::time::{Duration, Instant};
+//! # use wamedia::*;
+//! # fn send(_req: &Request, _body: &[u8]) -> (u16, http::HeaderMap, Vec<u8>) {
+//! #     (200, http::HeaderMap::new(), br#"{"url":"https://mmg.whatsapp.net/d/x","direct_path":"/d/x"}"#.to_vec())
+//! # }
+//! # fn media_conn(_force: bool) -> MediaConn {
+//! #     MediaConn::new("token", vec!["mmg.whatsapp.net".into()], Duration::from_secs(300), Instant::now())
+//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (body, media) = encrypt(MediaKey::generate()?, &MediaType::Image, b"a picture");
+//! let spec = UploadSpec::encrypted(MediaType::Image, &media);
+//! let mut up = Upload::new(spec, UploadOptions::default(), Instant::now());
+//! let result = loop {
+//!     match up.poll_output(Instant::now()) {
+//!         Output::Transmit(req) => {
+//!             let BodySpec::UploadBody { from, to } = req.body else { unreachable!() };
+//!             let (status, headers, answer) = send(&req, &body[from as usize..to as usize]);
+//!             up.handle_response(Instant::now(), req.id, status, &headers, &answer)?;
+//!         }
+//!         Output::NeedMediaConn { force } => up.handle_input(Instant::now(), Input::MediaConn(media_conn(force)))?,
+//!         Output::Wait(t) => {
+//!             std::thread::sleep(t.saturating_duration_since(Instant::now()));
+//!             up.handle_input(Instant::now(), Input::Timeout)?;
+//!         }
+//!         Output::Progress { .. } | Output::Plaintext(_) => {}
+//!         Output::Done(outcome) => break outcome?,
+//!     }
+//! };
+//! assert_eq!(result.direct_path, "/d/x");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A download is driven the same way, writing each `Output::Plaintext` to a temporary
+//! place and publishing it only when `Done(Ok(_))` arrives. `wamedia-ureq` and
+//! `wamedia-surf` are such drivers, about a screen each.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod b64;
+pub mod conn;
 pub mod decrypt;
+pub mod download;
 pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod transfer;
+pub mod upload;
 
+pub use conn::MediaConn;
 pub use decrypt::{decrypt, Decryptor, Expected, Verified};
+pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
 pub use encrypt::{
     encrypt, newsletter_metadata, BodyGenerator, EncryptedMedia, Encryptor, PlainHasher,
 };
-pub use error::{BadMediaKey, BodyError, IntegrityError, Misuse, UnknownMediaType};
+pub use error::{
+    BadMediaKey, BodyError, DownloadError, HostFailure, HostFailureReason, IntegrityError, Misuse,
+    UnknownMediaType, UploadError,
+};
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
+pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
+pub use upload::{Upload, UploadOptions, UploadResult, UploadSpec};

@@ -1,0 +1,386 @@
+//! What flows in and out of the [`Upload`](crate::Upload) and
+//! [`Download`](crate::Download) machines, and the host/retry bookkeeping they share.
+
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
+
+use crate::conn::MediaConn;
+use crate::error::{HostFailure, HostFailureReason};
+
+/// Identifies one request a machine issued; responses are matched by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The body a request carries: never a copy of the data, only which bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodySpec {
+    /// No body (`Content-Length: 0` for a POST).
+    Empty,
+    /// Bytes `from..to` of the upload body (for newsletter uploads, the upload body is the
+    /// plaintext itself).
+    UploadBody {
+        /// First byte, inclusive.
+        from: u64,
+        /// End, exclusive: always the body's length.
+        to: u64,
+    },
+}
+
+impl BodySpec {
+    /// Number of bytes the body carries.
+    pub fn len(&self) -> u64 {
+        match self {
+            BodySpec::Empty => 0,
+            BodySpec::UploadBody { from, to } => to - from,
+        }
+    }
+
+    /// True for a body of no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// "Send this request." Everything a transport needs, and nothing to decide.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Answer with this id.
+    pub id: RequestId,
+    /// The host (as in the media connection) this request goes to.
+    pub host: String,
+    /// `GET` or `POST`.
+    pub method: http::Method,
+    /// The full URL, query included. It may carry the auth token: do not log it.
+    pub url: String,
+    /// Headers to send, in order (`Content-Length` is exact).
+    pub headers: HeaderMap,
+    /// Which bytes to send.
+    pub body: BodySpec,
+    /// Give up (and report [`Input::Failed`]) if no complete answer by then.
+    pub deadline: Instant,
+}
+
+impl Request {
+    /// The request as an `http::Request` whose body is the [`BodySpec`].
+    ///
+    /// # Errors
+    /// When the URL does not parse as an `http::Uri` (a host string that is not a host).
+    pub fn to_http(&self) -> Result<http::Request<BodySpec>, http::Error> {
+        let mut b = http::Request::builder()
+            .method(self.method.clone())
+            .uri(&self.url);
+        for (k, v) in &self.headers {
+            b = b.header(k, v);
+        }
+        b.body(self.body)
+    }
+
+    /// The URL with the `auth` query value replaced by `<redacted>`, for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        redact_auth(&self.url)
+    }
+}
+
+/// Replaces the value of an `auth=` query parameter with `<redacted>`.
+pub fn redact_auth(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_owned();
+    };
+    let (base, query) = url.split_at(q + 1);
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with("auth=") {
+                "auth=<redacted>".to_owned()
+            } else {
+                p.to_owned()
+            }
+        })
+        .collect();
+    format!("{base}{}", parts.join("&"))
+}
+
+/// Input to a machine, with the current time passed beside it.
+#[derive(Clone, Debug)]
+pub enum Input<'a> {
+    /// A media connection, asked for by [`Output::NeedMediaConn`] (or pushed unasked).
+    MediaConn(MediaConn),
+    /// The status line and headers of the answer to request `id`.
+    Head {
+        /// The request answered.
+        id: RequestId,
+        /// HTTP status.
+        status: u16,
+        /// Response headers.
+        headers: &'a HeaderMap,
+    },
+    /// The next bytes of the answer's body, in order.
+    Body {
+        /// The request answered.
+        id: RequestId,
+        /// Bytes.
+        data: &'a [u8],
+    },
+    /// The answer's body is complete.
+    End {
+        /// The request answered.
+        id: RequestId,
+    },
+    /// The transport failed for request `id` (connect, TLS, reset, deadline...). After a
+    /// `Head`, this means the body was cut short.
+    Failed {
+        /// The request that failed.
+        id: RequestId,
+        /// What happened, for the error report. Must not contain the auth token.
+        reason: String,
+    },
+    /// So many bytes of request `id`'s body have been sent (cumulative), for progress.
+    Sent {
+        /// The request.
+        id: RequestId,
+        /// Bytes of its body sent so far.
+        bytes: u64,
+    },
+    /// Time has passed: `now` reached a deadline announced by [`Output::Wait`].
+    Timeout,
+}
+
+/// Output of a machine. After every input, drain `poll_output` until it gives
+/// [`Output::Wait`] or [`Output::Done`].
+#[derive(Debug)]
+pub enum Output<'a, R> {
+    /// Send this request, then feed its answer (or failure) back.
+    Transmit(Request),
+    /// Obtain a media connection (a fresh one, whatever its TTL, when `force`) and feed
+    /// it back as [`Input::MediaConn`].
+    NeedMediaConn {
+        /// The CDN rejected the auth: a cached connection will not do.
+        force: bool,
+    },
+    /// Nothing to do until this time, unless an answer arrives first; then feed
+    /// [`Input::Timeout`].
+    Wait(Instant),
+    /// Bytes done of the total (body bytes for uploads and downloads).
+    Progress {
+        /// Done so far.
+        done: u64,
+        /// Total, when known.
+        total: Option<u64>,
+    },
+    /// Downloads only: decrypted bytes, in order. **Unverified** until `Done(Ok(_))`:
+    /// keep them out of sight (a temporary file) until then.
+    Plaintext(&'a [u8]),
+    /// The outcome. It stays: every later poll answers it again.
+    Done(R),
+}
+
+/// Retry policy shared by both machines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Rounds over the host list before giving up.
+    pub max_rounds: u32,
+    /// Requests sent in all, before giving up.
+    pub max_attempts: u32,
+    /// First backoff between rounds; doubles each round.
+    pub backoff_base: Duration,
+    /// Largest backoff, and largest `Retry-After` honoured.
+    pub backoff_max: Duration,
+    /// Give up when the transfer has taken this long.
+    pub total_timeout: Duration,
+    /// Time for one request with an empty body...
+    pub request_timeout: Duration,
+    /// ...plus one second per so many body bytes (a floor on throughput).
+    pub min_bytes_per_sec: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_rounds: 3,
+            max_attempts: 16,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(30 * 60),
+            request_timeout: Duration::from_secs(60),
+            min_bytes_per_sec: 64 * 1024,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub(crate) fn deadline(&self, now: Instant, body_len: u64) -> Instant {
+        now + self.request_timeout + Duration::from_secs(body_len / self.min_bytes_per_sec.max(1))
+    }
+}
+
+/// What to do after a host failed.
+pub(crate) enum Next {
+    /// Try host `hosts[idx]` now.
+    Now,
+    /// Wait, then start the next round at the first host.
+    After(Duration),
+    /// Give up.
+    GiveUp(&'static str),
+}
+
+/// Which host is next, how many rounds and attempts are spent, and what each host said.
+#[derive(Debug, Default)]
+pub(crate) struct HostCursor {
+    pub idx: usize,
+    pub round: u32,
+    pub attempts: u32,
+    pub failures: Vec<HostFailure>,
+    /// Hosts that said "gone" (403/404/410) in this round.
+    pub gone_in_round: usize,
+}
+
+impl HostCursor {
+    pub fn record(&mut self, host: &str, reason: HostFailureReason) {
+        self.failures.push(HostFailure {
+            host: host.to_owned(),
+            reason,
+        });
+    }
+
+    /// Moves past the current host after a failure.
+    pub fn advance(&mut self, policy: &RetryPolicy, hosts: usize) -> Next {
+        if self.attempts >= policy.max_attempts {
+            return Next::GiveUp("attempt limit reached");
+        }
+        self.idx += 1;
+        if self.idx < hosts {
+            return Next::Now;
+        }
+        self.idx = 0;
+        self.round += 1;
+        self.gone_in_round = 0;
+        if self.round >= policy.max_rounds {
+            return Next::GiveUp("attempt limit reached");
+        }
+        let factor = 1u32 << (self.round - 1).min(16);
+        Next::After((policy.backoff_base * factor).min(policy.backoff_max))
+    }
+
+    /// Checks the attempt bound before retrying the same host.
+    pub fn may_retry(&self, policy: &RetryPolicy) -> bool {
+        self.attempts < policy.max_attempts
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the CDN and is ignored).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// The standard headers of every request (PROTOCOL §4–5).
+pub(crate) fn base_headers(post: bool, body_len: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    if post {
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+    }
+    h.insert(
+        http::header::ORIGIN,
+        HeaderValue::from_static("https://web.whatsapp.com"),
+    );
+    if post {
+        h.insert(
+            http::header::REFERER,
+            HeaderValue::from_static("https://web.whatsapp.com/"),
+        );
+        h.insert(CONTENT_LENGTH, HeaderValue::from(body_len));
+    }
+    h
+}
+
+/// Keeps at most `cap` bytes of a response body.
+pub(crate) fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
+    let room = cap.saturating_sub(buf.len());
+    buf.extend_from_slice(&data[..room.min(data.len())]);
+}
+
+/// Up to 4 KiB of an error body, lossily decoded.
+pub(crate) fn error_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_CAP)])
+        .trim()
+        .to_owned()
+}
+
+/// Error bodies are kept to at most this many bytes.
+pub const ERROR_BODY_CAP: usize = 4096;
+
+/// What [`Upload`](crate::Upload) and [`Download`](crate::Download) have in common, so a
+/// transport can drive both with one loop.
+pub trait Machine {
+    /// `Result<UploadResult, UploadError>` or `Result<DownloadResult, DownloadError>`.
+    type Outcome: Clone;
+
+    /// The next thing the driver must do.
+    fn poll_output(&mut self, now: Instant) -> Output<'_, Self::Outcome>;
+
+    /// Feeds one input at time `now`.
+    ///
+    /// # Errors
+    /// [`Misuse`](crate::Misuse) when the driver breaks the contract.
+    fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse>;
+
+    /// Sugar for a whole answer at once: `Head`, `Body`, `End`.
+    ///
+    /// # Errors
+    /// As [`handle_input`](Self::handle_input).
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), crate::Misuse> {
+        self.handle_input(
+            now,
+            Input::Head {
+                id,
+                status,
+                headers,
+            },
+        )?;
+        self.handle_input(now, Input::Body { id, data: body })?;
+        self.handle_input(now, Input::End { id })
+    }
+}
+
+impl Machine for crate::Upload {
+    type Outcome = Result<crate::UploadResult, crate::UploadError>;
+    fn poll_output(&mut self, now: Instant) -> Output<'_, Self::Outcome> {
+        crate::Upload::poll_output(self, now)
+    }
+    fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse> {
+        crate::Upload::handle_input(self, now, input)
+    }
+}
+
+impl Machine for crate::Download {
+    type Outcome = Result<crate::DownloadResult, crate::DownloadError>;
+    fn poll_output(&mut self, now: Instant) -> Output<'_, Self::Outcome> {
+        crate::Download::poll_output(self, now)
+    }
+    fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse> {
+        crate::Download::handle_input(self, now, input)
+    }
+}
