@@ -340,7 +340,11 @@ pub trait Machine {
     /// [`Misuse`](crate::Misuse) when the driver breaks the contract.
     fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse>;
 
-    /// Sugar for a whole answer at once: `Head`, `Body`, `End`.
+    /// True once the outcome is reached; further input is [`Misuse::Finished`](crate::Misuse::Finished).
+    fn is_finished(&self) -> bool;
+
+    /// Sugar for a whole answer at once: `Head`, `Body`, `End`, stopping early when the
+    /// machine finishes on the way (a body over the size limit, say).
     ///
     /// # Errors
     /// As [`handle_input`](Self::handle_input).
@@ -360,8 +364,13 @@ pub trait Machine {
                 headers,
             },
         )?;
-        self.handle_input(now, Input::Body { id, data: body })?;
-        self.handle_input(now, Input::End { id })
+        if !self.is_finished() {
+            self.handle_input(now, Input::Body { id, data: body })?;
+        }
+        if !self.is_finished() {
+            self.handle_input(now, Input::End { id })?;
+        }
+        Ok(())
     }
 }
 
@@ -373,6 +382,9 @@ impl Machine for crate::Upload {
     fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse> {
         crate::Upload::handle_input(self, now, input)
     }
+    fn is_finished(&self) -> bool {
+        self.outcome().is_some()
+    }
 }
 
 impl Machine for crate::Download {
@@ -382,5 +394,8 @@ impl Machine for crate::Download {
     }
     fn handle_input(&mut self, now: Instant, input: Input<'_>) -> Result<(), crate::Misuse> {
         crate::Download::handle_input(self, now, input)
+    }
+    fn is_finished(&self) -> bool {
+        self.outcome().is_some()
     }
 }

@@ -1,0 +1,510 @@
+//! The download machine, one scenario per test, through the public API, on a virtual clock.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+use wamedia::*;
+
+struct Media {
+    plain: Vec<u8>,
+    body: Vec<u8>,
+    meta: EncryptedMedia,
+}
+
+fn media(len: usize) -> Media {
+    let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+    let (body, meta) = encrypt(key(), &MediaType::Image, &plain);
+    Media { plain, body, meta }
+}
+
+fn spec(m: &Media, source: Source) -> DownloadSpec {
+    DownloadSpec {
+        media_type: MediaType::Image,
+        media_key: key(),
+        source,
+        expected: Expected {
+            file_enc_sha256: Some(m.meta.file_enc_sha256),
+            file_sha256: Some(m.meta.file_sha256),
+            file_length: Some(m.meta.file_length),
+        },
+    }
+}
+
+const PATH: &str =
+    "/o1/v/t62.7118-24/f1/m233/up-oil-image-x?ccb=9-4&oh=01_AQ&oe=6789ABCD&_nc_sid=e6ed6c";
+
+fn hosts2(t0: Instant) -> impl FnMut(bool, Duration) -> MediaConn {
+    move |_, at| conn_at(t0, at, "tok", &["h1.example", "h2.example"])
+}
+
+fn serve(body: &[u8]) -> Reply {
+    Reply::Answer(
+        200,
+        vec![("content-length", body.len().to_string())],
+        body.to_vec(),
+    )
+}
+
+/// Answers `Range: bytes=a-` with a 206 when asked.
+fn serve_range(req: &Request, body: &[u8]) -> Reply {
+    match req.headers.get("range") {
+        None => serve(body),
+        Some(r) => {
+            let from: usize = r
+                .to_str()
+                .unwrap()
+                .trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            Reply::Answer(
+                206,
+                vec![
+                    (
+                        "content-range",
+                        format!("bytes {from}-{}/{}", body.len() - 1, body.len()),
+                    ),
+                    ("content-length", (body.len() - from).to_string()),
+                ],
+                body[from..].to_vec(),
+            )
+        }
+    }
+}
+
+#[test]
+fn happy_path_from_a_direct_path_keeps_its_query_intact() {
+    let t0 = Instant::now();
+    let m = media(1000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    let r = run.outcome.unwrap();
+    assert_eq!(run.plaintext, m.plain);
+    assert_eq!(r.verified.file_length, 1000);
+    let req = &run.requests[0].1;
+    let hash = b64::url_nopad(&m.meta.file_enc_sha256);
+    assert_eq!(
+        req.url,
+        format!("https://h1.example{PATH}&hash={hash}&mms-type=image&__wa-mms=")
+    );
+    assert_eq!(req.method, http::Method::GET);
+    assert_eq!(req.headers["origin"], "https://web.whatsapp.com");
+    assert!(req.headers.get("range").is_none());
+    assert_eq!(run.progress.last(), Some(&(m.body.len() as u64)));
+}
+
+#[test]
+fn a_direct_path_without_a_query_gets_one() {
+    let t0 = Instant::now();
+    let m = media(10);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath("/d/plain".into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    assert!(run.requests[0]
+        .1
+        .url
+        .starts_with("https://h1.example/d/plain?hash="));
+    assert!(run.outcome.is_ok());
+}
+
+#[test]
+fn a_full_url_is_used_as_is_without_a_media_connection() {
+    let t0 = Instant::now();
+    let m = media(50);
+    let url = format!("https://mmg.whatsapp.net{PATH}&mms3=true");
+    let mut d = Download::new(
+        spec(&m, Source::Url(url.clone())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, _| panic!("no connection needed"),
+        |_, _| serve(&m.body),
+    );
+    assert_eq!(run.urls(), [url]);
+    assert_eq!(run.outcome.unwrap().host, "mmg.whatsapp.net");
+}
+
+#[test]
+fn not_found_moves_to_the_next_host() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        if r.host == "h1.example" {
+            status(404)
+        } else {
+            serve(&m.body)
+        }
+    });
+    assert_eq!(run.hosts(), ["h1.example", "h2.example"]);
+    assert_eq!(run.outcome.unwrap().host, "h2.example");
+    assert_eq!(run.plaintext, m.plain);
+}
+
+#[test]
+fn gone_everywhere_asks_for_a_re_upload() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        if r.host == "h1.example" {
+            status(410)
+        } else {
+            status(403)
+        }
+    });
+    let err = run.outcome.unwrap_err();
+    let DownloadError::MediaGone { failures } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(failures.len(), 2);
+    assert!(err.to_string().contains("re-upload"));
+    assert!(run.plaintext.is_empty());
+}
+
+#[test]
+fn server_errors_and_429_are_retried_with_backoff_and_retry_after() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let mut n = 0;
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        n += 1;
+        match n {
+            1 => status(500),
+            2 => Reply::Fail("dns"),
+            3 => Reply::Answer(429, vec![("retry-after", "3".into())], vec![]),
+            _ => serve(&m.body),
+        }
+    });
+    assert!(run.outcome.is_ok());
+    let times: Vec<_> = run.requests.iter().map(|(t, _)| t.as_millis()).collect();
+    assert_eq!(times, [0, 0, 500, 3500]);
+    assert_eq!(
+        run.hosts(),
+        ["h1.example", "h2.example", "h1.example", "h1.example"]
+    );
+}
+
+#[test]
+fn a_tampered_mac_is_an_integrity_error() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut bad = m.body.clone();
+    *bad.last_mut().unwrap() ^= 1;
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected.file_enc_sha256 = None;
+    let mut d = Download::new(s, DownloadOptions::default(), t0);
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&bad));
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::Integrity(IntegrityError::MacMismatch)
+    );
+}
+
+#[test]
+fn a_wrong_enc_hash_is_an_integrity_error() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected.file_enc_sha256 = Some([9; 32]);
+    let mut d = Download::new(s, DownloadOptions::default(), t0);
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::Integrity(IntegrityError::EncHashMismatch)
+    );
+}
+
+#[test]
+fn a_truncated_body_without_a_length_is_an_integrity_error() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![], m.body[..m.body.len() - 5].to_vec())
+    });
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::Integrity(IntegrityError::BadLength { .. }))
+    ));
+}
+
+#[test]
+fn a_body_shorter_than_its_content_length_is_resumed() {
+    let t0 = Instant::now();
+    let m = media(1000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let mut first = true;
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        if std::mem::take(&mut first) {
+            Reply::Answer(
+                200,
+                vec![("content-length", m.body.len().to_string())],
+                m.body[..500].to_vec(),
+            )
+        } else {
+            serve_range(r, &m.body)
+        }
+    });
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    assert_eq!(run.requests[1].1.headers["range"], "bytes=496-");
+    assert_eq!(run.plaintext, m.plain);
+}
+
+#[test]
+fn a_drop_mid_body_resumes_with_range_from_the_last_whole_block() {
+    let t0 = Instant::now();
+    let m = media(100_000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let mut n = 0;
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        n += 1;
+        match n {
+            1 => Reply::Cut(
+                200,
+                vec![("content-length", m.body.len().to_string())],
+                m.body[..40_007].to_vec(),
+            ),
+            2 => {
+                let Reply::Answer(s, h, b) = serve_range(r, &m.body) else {
+                    unreachable!()
+                };
+                Reply::Cut(s, h, b[..10_000].to_vec())
+            }
+            _ => serve_range(r, &m.body),
+        }
+    });
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    let ranges: Vec<_> = run
+        .requests
+        .iter()
+        .map(|(_, r)| {
+            r.headers
+                .get("range")
+                .map(|v| v.to_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            None,
+            Some("bytes=40000-".into()),
+            Some("bytes=50000-".into())
+        ]
+    );
+    assert_eq!(
+        run.hosts(),
+        ["h1.example"; 3],
+        "a serving host is asked again"
+    );
+    assert_eq!(run.plaintext, m.plain);
+}
+
+#[test]
+fn a_200_to_a_ranged_request_is_skipped_to_the_offset() {
+    let t0 = Instant::now();
+    let m = media(5000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let mut first = true;
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        if std::mem::take(&mut first) {
+            Reply::Cut(
+                200,
+                vec![("content-length", m.body.len().to_string())],
+                m.body[..3000].to_vec(),
+            )
+        } else {
+            serve(&m.body)
+        }
+    });
+    assert!(run.outcome.is_ok());
+    assert_eq!(run.plaintext, m.plain);
+}
+
+#[test]
+fn a_206_at_the_wrong_offset_is_not_trusted() {
+    let t0 = Instant::now();
+    let m = media(5000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let mut n = 0;
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        n += 1;
+        match n {
+            1 => Reply::Cut(200, vec![], m.body[..3000].to_vec()),
+            2 => Reply::Answer(
+                206,
+                vec![(
+                    "content-range",
+                    format!("bytes 0-{}/{}", m.body.len() - 1, m.body.len()),
+                )],
+                m.body.clone(),
+            ),
+            _ => serve_range(r, &m.body),
+        }
+    });
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    assert_eq!(run.hosts(), ["h1.example", "h1.example", "h2.example"]);
+    assert_eq!(run.plaintext, m.plain);
+}
+
+#[test]
+fn the_maximum_size_guards_against_endless_bodies() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected = Expected::default();
+    let opts = DownloadOptions {
+        max_body_len: 64,
+        ..DownloadOptions::default()
+    };
+    let mut d = Download::new(s.clone(), opts.clone(), t0);
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![], vec![0; 1000])
+    });
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::Integrity(IntegrityError::TooLarge { max: 64 })
+    );
+    let mut d = Download::new(s, opts, t0);
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::Integrity(IntegrityError::TooLarge { max: 64 }),
+        "declared length is checked up front"
+    );
+}
+
+#[test]
+fn other_statuses_are_final() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| status(400));
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::Status { status: 400, .. })
+    ));
+    assert_eq!(run.requests.len(), 1);
+}
+
+#[test]
+fn an_empty_host_list_is_an_error() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, at| conn_at(t0, at, "a", &[]),
+        |_, _| serve(&m.body),
+    );
+    assert_eq!(run.outcome.unwrap_err(), DownloadError::NoHosts);
+}
+
+#[test]
+fn random_answer_sequences_always_terminate_within_the_bounds() {
+    let m = media(300);
+    let mut rng = Rng(7);
+    for case in 0..2000 {
+        let t0 = Instant::now();
+        let mut o = DownloadOptions::default();
+        o.retry.max_attempts = 1 + rng.below(10) as u32;
+        o.retry.max_rounds = 1 + rng.below(4) as u32;
+        let max = o.retry.max_attempts as usize;
+        let nhosts = rng.below(4) as usize;
+        let hosts: Vec<String> = (0..nhosts).map(|i| format!("h{i}")).collect();
+        let mut d = Download::new(spec(&m, Source::DirectPath(PATH.into())), o, t0);
+        let mut seed = rng.next();
+        let run = drive(
+            &mut d,
+            t0,
+            |_, at| MediaConn::new("a", hosts.clone(), Duration::from_secs(300), t0 + at),
+            |req, _| {
+                let mut r = Rng(seed);
+                seed = r.next();
+                let cut = r.below(m.body.len() as u64) as usize;
+                match r.below(7) {
+                    0 => Reply::Fail("boom"),
+                    1 => Reply::Silence,
+                    2 => Reply::Cut(
+                        200,
+                        vec![("content-length", m.body.len().to_string())],
+                        m.body[..cut].to_vec(),
+                    ),
+                    3 => serve_range(req, &m.body),
+                    4 => Reply::Answer(200, vec![], m.body[..cut].to_vec()),
+                    _ => Reply::Answer(
+                        [404, 410, 403, 408, 429, 500, 503, 400][r.below(8) as usize],
+                        if r.below(2) == 0 {
+                            vec![("retry-after", r.below(100).to_string())]
+                        } else {
+                            vec![]
+                        },
+                        vec![],
+                    ),
+                }
+            },
+        );
+        assert!(
+            run.requests.len() <= max,
+            "case {case}: {} requests > {max}",
+            run.requests.len()
+        );
+        if run.outcome.is_ok() {
+            assert_eq!(run.plaintext, m.plain, "case {case}");
+        }
+    }
+}
