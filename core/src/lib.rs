@@ -59,9 +59,11 @@
 #![warn(missing_docs)]
 
 pub mod b64;
+pub mod body;
 pub mod conn;
 pub mod decrypt;
 pub mod download;
+pub mod driver;
 pub mod encrypt;
 pub mod error;
 pub mod keys;
@@ -69,9 +71,11 @@ pub mod media_type;
 pub mod transfer;
 pub mod upload;
 
+pub use body::{encrypt_reader, hash_reader, BodyReader};
 pub use conn::MediaConn;
 pub use decrypt::{decrypt, Decryptor, Expected, Verified};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
+pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, UploadJob};
 pub use encrypt::{
     encrypt, newsletter_metadata, BodyGenerator, EncryptedMedia, Encryptor, PlainHasher,
 };

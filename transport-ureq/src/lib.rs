@@ -1,1 +1,389 @@
-//! placeholder
+//! # wamedia-ureq — the wamedia machines over blocking HTTP (ureq 3, rustls)
+//!
+//! All protocol decisions (hosts, retries, resume, renewal, verification) are made by the
+//! [`wamedia`] core; this crate only moves bytes.
+//!
+//! ```no_run
+//! use wamedia::{MediaConn, MediaType, StaticConn, UploadJob};
+//! use wamedia_ureq::{Client, Transfer};
+//! # fn main() -> Result<(), wamedia::driver::Error> {
+//! let conn = MediaConn::from_json(r#"{"auth":"...","ttl":300,"hosts":["mmg.whatsapp.net"]}"#, std::time::Instant::now())
+//!     .map_err(wamedia::driver::Error::MediaConn)?;
+//! let client = Client::new(Default::default());
+//! let file = std::fs::File::open("photo.jpg")?;
+//! let up = client.upload(file, &UploadJob::new(MediaType::Image), &mut StaticConn(conn), &mut Transfer::new())?;
+//! println!("{}", up.to_json());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wamedia::driver::{unix_now, Counting, Error};
+use wamedia::transfer::Machine;
+use wamedia::{
+    BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
+    MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
+    UploadResult,
+};
+
+/// Settings of a [`Client`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Time to open a connection.
+    pub connect_timeout: Duration,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// Upload behaviour (retries, resume).
+    pub upload: UploadOptions,
+    /// Download behaviour (retries, size limit).
+    pub download: DownloadOptions,
+    /// A non-seekable upload source is spooled in memory up to this many bytes, then to a
+    /// temporary file.
+    pub spool_in_memory: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(15),
+            user_agent: format!("wamedia/{}", env!("CARGO_PKG_VERSION")),
+            upload: UploadOptions::default(),
+            download: DownloadOptions::default(),
+            spool_in_memory: 8 << 20,
+        }
+    }
+}
+
+/// Progress callback and cancellation for one transfer.
+#[derive(Default)]
+pub struct Transfer<'a> {
+    progress: Option<Box<dyn FnMut(u64, Option<u64>) + Send + 'a>>,
+    cancel: Cancel,
+}
+
+impl<'a> Transfer<'a> {
+    /// No progress callback, not cancellable from outside.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Calls `f(bytes_done, total)` as the body moves.
+    pub fn on_progress(mut self, f: impl FnMut(u64, Option<u64>) + Send + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+    /// Stops the transfer (with [`Error::Cancelled`]) once `cancel` is cancelled.
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+    fn report(&mut self, done: u64, total: Option<u64>) {
+        if let Some(f) = self.progress.as_mut() {
+            f(done, total);
+        }
+    }
+}
+
+/// A blocking client: one ureq agent and its settings.
+#[derive(Debug, Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    opts: ClientOptions,
+}
+
+impl Client {
+    /// A client with `opts`. Non-2xx answers go to the machine (never ureq errors), no
+    /// redirects are followed, and response bodies are streamed without ureq's 10 MB cap.
+    pub fn new(opts: ClientOptions) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(opts.connect_timeout))
+            .user_agent(opts.user_agent.as_str())
+            .build()
+            .new_agent();
+        Client { agent, opts }
+    }
+
+    /// Uploads from a seekable source (a file): one pass to hash and encrypt, then the
+    /// body is regenerated on the fly while sending, so memory stays flat.
+    ///
+    /// # Errors
+    /// [`Error`]: the machine's final error, I/O, the provider, or cancellation.
+    pub fn upload<R: Read + Seek>(
+        &self,
+        mut source: R,
+        job: &UploadJob,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<UploadResult, Error> {
+        source.seek(SeekFrom::Start(0))?;
+        let prepared = job.prepare(&mut source)?;
+        self.upload_prepared(&prepared, source, conn, transfer)
+    }
+
+    /// Uploads bytes held in memory.
+    ///
+    /// # Errors
+    /// As [`upload`](Self::upload).
+    pub fn upload_bytes(
+        &self,
+        data: &[u8],
+        job: &UploadJob,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<UploadResult, Error> {
+        self.upload(io::Cursor::new(data), job, conn, transfer)
+    }
+
+    /// Uploads from a non-seekable reader (a pipe): it is spooled first, in memory up to
+    /// [`ClientOptions::spool_in_memory`], then in a temporary file.
+    ///
+    /// # Errors
+    /// As [`upload`](Self::upload).
+    pub fn upload_stream<R: Read>(
+        &self,
+        mut source: R,
+        job: &UploadJob,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<UploadResult, Error> {
+        let mut spool = tempfile::SpooledTempFile::new(self.opts.spool_in_memory);
+        io::copy(&mut source, &mut spool)?;
+        self.upload(spool, job, conn, transfer)
+    }
+
+    /// Runs the upload machine for a prepared upload whose plaintext is `source`.
+    ///
+    /// # Errors
+    /// As [`upload`](Self::upload).
+    pub fn upload_prepared<R: Read + Seek>(
+        &self,
+        prepared: &PreparedUpload,
+        mut source: R,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<UploadResult, Error> {
+        let spec = prepared.spec.clone().with_media_key_timestamp(unix_now());
+        let mut up = Upload::new(spec, self.opts.upload.clone(), Instant::now());
+        let outcome = self.drive(
+            &mut up,
+            conn,
+            transfer,
+            Some((prepared, &mut source)),
+            &mut |_| Ok(()),
+        )?;
+        Ok(outcome?)
+    }
+
+    /// Downloads, verifies and decrypts into `out`. What reaches `out` before this returns
+    /// `Ok` is **unverified**; use [`download_to_path`](Self::download_to_path) to publish
+    /// only verified files.
+    ///
+    /// # Errors
+    /// [`Error`]: the machine's final error (integrity failures included), I/O, the
+    /// provider, or cancellation.
+    pub fn download(
+        &self,
+        spec: DownloadSpec,
+        conn: &mut dyn MediaConnProvider,
+        out: &mut dyn Write,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DownloadResult, Error> {
+        let mut d = Download::new(spec, self.opts.download.clone(), Instant::now());
+        let outcome = self.drive(&mut d, conn, transfer, None, &mut |p| out.write_all(p))?;
+        out.flush()?;
+        Ok(outcome?)
+    }
+
+    /// Downloads into a temporary file beside `path` and renames it to `path` only after
+    /// verification: a failed download leaves nothing at `path`.
+    ///
+    /// # Errors
+    /// As [`download`](Self::download).
+    pub fn download_to_path(
+        &self,
+        spec: DownloadSpec,
+        conn: &mut dyn MediaConnProvider,
+        path: &Path,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DownloadResult, Error> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        let r = self.download(
+            spec,
+            conn,
+            &mut io::BufWriter::new(tmp.as_file_mut()),
+            transfer,
+        )?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(r)
+    }
+
+    /// The drive loop: the machine decides, this moves bytes.
+    fn drive<M: Machine>(
+        &self,
+        m: &mut M,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+        mut upload: Option<(&PreparedUpload, &mut dyn ReadSeek)>,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<M::Outcome, Error> {
+        let mut current: Option<(wamedia::RequestId, ureq::BodyReader<'static>)> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let now = Instant::now();
+            match m.poll_output(now) {
+                Output::Done(o) => return Ok(o),
+                Output::Plaintext(p) => sink(p)?,
+                Output::Progress { done, total } => transfer.report(done, total),
+                Output::NeedMediaConn { force } => {
+                    let c = conn.media_conn(force, now).map_err(Error::MediaConn)?;
+                    m.handle_input(Instant::now(), Input::MediaConn(c))?;
+                }
+                Output::Transmit(req) => {
+                    if transfer.cancel.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let id = req.id;
+                    let source = upload.as_mut().map(|(p, s)| (*p, &mut **s));
+                    match self.send(&req, source, transfer) {
+                        Ok(resp) => {
+                            let (parts, body) = resp.into_parts();
+                            let input = Input::Head {
+                                id,
+                                status: parts.status.as_u16(),
+                                headers: &parts.headers,
+                            };
+                            m.handle_input(Instant::now(), input)?;
+                            current = Some((id, body.into_reader()));
+                        }
+                        Err(e) if transfer.cancel.is_cancelled() => {
+                            let _ = e;
+                            return Err(Error::Cancelled);
+                        }
+                        Err(e) => {
+                            let reason = redact(&e.to_string(), &req);
+                            m.handle_input(Instant::now(), Input::Failed { id, reason })?;
+                        }
+                    }
+                }
+                Output::Wait(t) => match current.as_mut() {
+                    Some((id, reader)) => {
+                        if transfer.cancel.is_cancelled() {
+                            return Err(Error::Cancelled);
+                        }
+                        let id = *id;
+                        let input = match reader.read(&mut buf) {
+                            Ok(0) => Input::End { id },
+                            Ok(n) => Input::Body {
+                                id,
+                                data: &buf[..n],
+                            },
+                            Err(e) => Input::Failed {
+                                id,
+                                reason: e.to_string(),
+                            },
+                        };
+                        if !matches!(input, Input::Body { .. }) {
+                            current = None;
+                        }
+                        m.handle_input(Instant::now(), input)?;
+                    }
+                    None => {
+                        sleep_until(t, &transfer.cancel)?;
+                        m.handle_input(Instant::now(), Input::Timeout)?;
+                    }
+                },
+            }
+        }
+    }
+
+    fn send<'s, 'r: 's>(
+        &self,
+        req: &Request,
+        upload: Option<(&PreparedUpload, &'s mut (dyn ReadSeek + 'r))>,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        let timeout = req
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let (parts, spec) = req.to_http().map_err(ureq::Error::from)?.into_parts();
+        match (spec, upload) {
+            (BodySpec::UploadBody { from, to }, Some((prepared, source))) => {
+                let reader = prepared
+                    .body_reader(source, from)
+                    .map_err(ureq::Error::Io)?;
+                let cancel = transfer.cancel.clone();
+                let mut progress = |n: u64| transfer.report(from + n, Some(to));
+                let mut counting = Counting {
+                    inner: reader.take(to - from),
+                    count: 0,
+                    on_read: Some(&mut progress),
+                    cancel,
+                };
+                self.run(parts, ureq::SendBody::from_reader(&mut counting), timeout)
+            }
+            _ => self.run(parts, ureq::SendBody::none(), timeout),
+        }
+    }
+
+    fn run(
+        &self,
+        parts: http::request::Parts,
+        body: ureq::SendBody<'_>,
+        timeout: Duration,
+    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+        use ureq::RequestExt;
+        http::Request::from_parts(parts, body)
+            .with_agent(&self.agent)
+            .configure()
+            .timeout_global(Some(timeout))
+            .run()
+    }
+}
+
+/// A seekable plaintext source.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek + ?Sized> ReadSeek for T {}
+
+fn redact(msg: &str, req: &Request) -> String {
+    msg.replace(&req.url, &req.redacted_url())
+}
+
+/// Sleeps until `t` in slices, so a cancellation is noticed within 50 ms.
+fn sleep_until(t: Instant, cancel: &Cancel) -> Result<(), Error> {
+    loop {
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let left = t.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Opens `path` and uploads it.
+///
+/// # Errors
+/// As [`Client::upload`].
+pub fn upload_file(
+    client: &Client,
+    path: &Path,
+    job: &UploadJob,
+    conn: &mut dyn MediaConnProvider,
+    transfer: &mut Transfer<'_>,
+) -> Result<UploadResult, Error> {
+    client.upload(File::open(path)?, job, conn, transfer)
+}

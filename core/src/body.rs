@@ -1,0 +1,190 @@
+//! Blocking conveniences beside the machines: the first encryption pass over a reader,
+//! and a `Read` that produces upload body bytes `from..` out of a seekable plaintext.
+//!
+//! These do I/O on a reader *you* hand in (a file, a cursor); the machines themselves
+//! never do. Memory stays flat: the body is regenerated on the fly from the plaintext
+//! (see [`EncryptedMedia::body_from`]), never kept whole.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use crate::encrypt::{BodyGenerator, EncryptedMedia, Encryptor, PlainHasher};
+use crate::keys::MediaKey;
+use crate::media_type::MediaType;
+
+const CHUNK: usize = 256 * 1024;
+
+/// One encryption pass over `reader`, keeping only the summary (hashes, MAC,
+/// checkpoints): the ciphertext is produced and dropped chunk by chunk.
+///
+/// # Errors
+/// Read errors of `reader`.
+pub fn encrypt_reader<R: Read>(
+    media_key: MediaKey,
+    media_type: &MediaType,
+    mut reader: R,
+) -> io::Result<EncryptedMedia> {
+    let mut enc = Encryptor::new(media_key, media_type);
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = Vec::with_capacity(CHUNK + 16);
+    loop {
+        let n = read_some(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        out.clear();
+        enc.update(&buf[..n], &mut out);
+    }
+    out.clear();
+    Ok(enc.finish(&mut out))
+}
+
+/// `(file_sha256, file_length)` of newsletter media read from `reader`.
+///
+/// # Errors
+/// Read errors of `reader`.
+pub fn hash_reader<R: Read>(mut reader: R) -> io::Result<([u8; 32], u64)> {
+    let mut h = PlainHasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = read_some(&mut reader, &mut buf)?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Upload body bytes `from..` as a `Read`, produced from a seekable plaintext.
+pub struct BodyReader<R> {
+    inner: R,
+    gen: Option<BodyGenerator>,
+    buf: Vec<u8>,
+    pos: usize,
+    plain: Vec<u8>,
+    /// Plaintext bytes still to pass through (newsletter bodies).
+    passthrough: u64,
+}
+
+impl<R> std::fmt::Debug for BodyReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("encrypted", &self.gen.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read + Seek> BodyReader<R> {
+    /// Encrypted body bytes `from..` regenerated from the plaintext in `inner`.
+    ///
+    /// # Errors
+    /// Seek errors, or `from` past the body's end.
+    pub fn encrypted(
+        mut inner: R,
+        media: &EncryptedMedia,
+        media_type: &MediaType,
+        from: u64,
+    ) -> io::Result<Self> {
+        let (plain_from, gen) = media
+            .body_from(media_type, from)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        inner.seek(SeekFrom::Start(plain_from))?;
+        Ok(BodyReader {
+            inner,
+            gen: Some(gen),
+            buf: Vec::with_capacity(CHUNK + 32),
+            pos: 0,
+            plain: vec![0; CHUNK],
+            passthrough: 0,
+        })
+    }
+
+    /// Plaintext bytes `from..len` of `inner`, for newsletter media (sent unencrypted).
+    ///
+    /// # Errors
+    /// Seek errors.
+    pub fn plain(mut inner: R, from: u64, len: u64) -> io::Result<Self> {
+        inner.seek(SeekFrom::Start(from))?;
+        Ok(BodyReader {
+            inner,
+            gen: None,
+            buf: Vec::new(),
+            pos: 0,
+            plain: Vec::new(),
+            passthrough: len.saturating_sub(from),
+        })
+    }
+}
+
+impl<R: Read> Read for BodyReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let Some(gen) = self.gen.as_mut() else {
+            let want = (out.len() as u64).min(self.passthrough) as usize;
+            let n = self.inner.read(&mut out[..want])?;
+            if n == 0 && want > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank since it was hashed",
+                ));
+            }
+            self.passthrough -= n as u64;
+            return Ok(n);
+        };
+        while self.pos == self.buf.len() {
+            if gen.is_finished() {
+                return Ok(0);
+            }
+            self.buf.clear();
+            self.pos = 0;
+            let n = read_some(&mut self.inner, &mut self.plain)?;
+            let changed = |e| io::Error::new(io::ErrorKind::InvalidData, e);
+            if n == 0 {
+                gen.finish(&mut self.buf).map_err(changed)?;
+            } else {
+                gen.update(&self.plain[..n], &mut self.buf)
+                    .map_err(changed)?;
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn reader_gives_the_body_from_any_offset() {
+        let plain: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+        let t = MediaType::Video;
+        let k = MediaKey::from_bytes([3; 32]);
+        let (body, _) = crate::encrypt(k.clone(), &t, &plain);
+        let media = encrypt_reader(k, &t, Cursor::new(&plain)).unwrap();
+        for from in [0u64, 1, 1_048_577, body.len() as u64 - 5, body.len() as u64] {
+            let mut r = BodyReader::encrypted(Cursor::new(&plain), &media, &t, from).unwrap();
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).unwrap();
+            assert_eq!(got, &body[from as usize..], "from {from}");
+        }
+        let mut r = BodyReader::plain(Cursor::new(&plain), 10, plain.len() as u64).unwrap();
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, &plain[10..]);
+        assert_eq!(
+            hash_reader(Cursor::new(&plain)).unwrap(),
+            crate::newsletter_metadata(&plain)
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! What every transport shares, so that `wamedia-ureq`, `wamedia-surf` and your own stay
+//! small and alike: where media connections come from, cancellation, preparing an
+//! upload from a reader, and one error type for a whole transfer.
+
+use std::io::{self, Read, Seek};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::body::{encrypt_reader, hash_reader, BodyReader};
+use crate::conn::MediaConn;
+use crate::encrypt::EncryptedMedia;
+use crate::error::{DownloadError, Misuse, UploadError};
+use crate::keys::MediaKey;
+use crate::media_type::MediaType;
+use crate::upload::UploadSpec;
+
+/// Where a transport gets media connections: asked on first use, on expiry, and with
+/// `force` after the CDN rejected the auth.
+pub trait MediaConnProvider {
+    /// A media connection; a fresh one (not a cached one) when `force`.
+    ///
+    /// # Errors
+    /// A message saying why none could be had.
+    fn media_conn(&mut self, force: bool, now: Instant) -> Result<MediaConn, String>;
+}
+
+impl<F: FnMut(bool, Instant) -> Result<MediaConn, String>> MediaConnProvider for F {
+    fn media_conn(&mut self, force: bool, now: Instant) -> Result<MediaConn, String> {
+        self(force, now)
+    }
+}
+
+/// The trivial provider: always the same connection.
+#[derive(Clone, Debug)]
+pub struct StaticConn(pub MediaConn);
+
+impl MediaConnProvider for StaticConn {
+    fn media_conn(&mut self, _force: bool, _now: Instant) -> Result<MediaConn, String> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A cancellation handle: clone it, give one to the transfer, call
+/// [`cancel`](Self::cancel) from anywhere. Transports check it between chunks.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A handle not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the transfer to stop at the next chunk.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a transfer run by a transport failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The upload failed for good.
+    #[error(transparent)]
+    Upload(#[from] UploadError),
+    /// The download failed for good.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+    /// Reading the source or writing the destination failed.
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+    /// The media connection provider had none to give.
+    #[error("media connection unavailable: {0}")]
+    MediaConn(String),
+    /// The transfer was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// The transport broke the machine's contract (a bug in the transport).
+    #[error("transport bug: {0}")]
+    Misuse(#[from] Misuse),
+}
+
+/// What to upload, besides the bytes.
+#[derive(Clone, Debug)]
+pub struct UploadJob {
+    /// The media type.
+    pub media_type: MediaType,
+    /// Reuse this key; `None` draws a fresh one from the OS.
+    pub media_key: Option<MediaKey>,
+    /// Newsletter (channel) media: uploaded unencrypted.
+    pub newsletter: bool,
+}
+
+impl UploadJob {
+    /// An encrypted upload of `media_type` under a fresh key.
+    pub fn new(media_type: MediaType) -> Self {
+        UploadJob {
+            media_type,
+            media_key: None,
+            newsletter: false,
+        }
+    }
+    /// Uses `key` instead of a fresh one.
+    pub fn with_media_key(mut self, key: MediaKey) -> Self {
+        self.media_key = Some(key);
+        self
+    }
+    /// Makes it a newsletter (unencrypted) upload.
+    pub fn newsletter(mut self) -> Self {
+        self.newsletter = true;
+        self
+    }
+
+    /// The first pass over the plaintext: hashes (and the MAC and checkpoints when
+    /// encrypted). Reads `source` to its end.
+    ///
+    /// # Errors
+    /// Read errors, or no randomness for a fresh key.
+    pub fn prepare<R: Read>(&self, source: R) -> io::Result<PreparedUpload> {
+        if self.newsletter {
+            let (sha, len) = hash_reader(source)?;
+            return Ok(PreparedUpload {
+                spec: UploadSpec::newsletter(self.media_type.clone(), sha, len),
+                media: None,
+            });
+        }
+        let key = match &self.media_key {
+            Some(k) => k.clone(),
+            None => MediaKey::generate().map_err(io::Error::other)?,
+        };
+        let media = encrypt_reader(key, &self.media_type, source)?;
+        Ok(PreparedUpload {
+            spec: UploadSpec::encrypted(self.media_type.clone(), &media),
+            media: Some(media),
+        })
+    }
+}
+
+/// An upload after its first pass: the machine's spec, and what regenerates the body.
+#[derive(Clone, Debug)]
+pub struct PreparedUpload {
+    /// Give this to [`Upload::new`](crate::Upload::new).
+    pub spec: UploadSpec,
+    media: Option<EncryptedMedia>,
+}
+
+impl PreparedUpload {
+    /// Body bytes `from..` read out of the seekable plaintext `source`.
+    ///
+    /// # Errors
+    /// Seek errors, or `from` past the end.
+    pub fn body_reader<R: Read + Seek>(&self, source: R, from: u64) -> io::Result<BodyReader<R>> {
+        match &self.media {
+            Some(m) => BodyReader::encrypted(source, m, &self.spec.media_type, from),
+            None => BodyReader::plain(source, from, self.spec.file_length),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, for `media_key_timestamp` (transports call this; the
+/// machines never read a clock).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A `Read` that counts bytes and stops when cancelled: what transports wrap request
+/// bodies in.
+pub struct Counting<'a, R> {
+    /// The body.
+    pub inner: R,
+    /// Bytes read so far.
+    pub count: u64,
+    /// Called with the running count after each read.
+    pub on_read: Option<&'a mut dyn FnMut(u64)>,
+    /// Checked before each read.
+    pub cancel: Cancel,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other("cancelled"));
+        }
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        if let Some(f) = self.on_read.as_mut() {
+            f(self.count);
+        }
+        Ok(n)
+    }
+}
