@@ -1,1 +1,539 @@
-fn main() {}
+//! `wamedia`: encrypt, decrypt, upload, download and serve WhatsApp media.
+//!
+//! Exit codes: 0 success; 2 bad usage or input; 3 CDN or network failure after all
+//! retries; 4 integrity failure. Only JSON ever goes to stdout; errors are one line on
+//! stderr and never contain an auth token or a media key.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use wamedia::driver::Error as TransferError;
+use wamedia::*;
+
+mod detect;
+mod progress;
+
+#[derive(Parser)]
+#[command(name = "wamedia", version, about = "Put media on WhatsApp's CDN, encrypted, and take it off again, verified.")]
+struct Cli {
+    /// Print error details (chains of causes) on stderr.
+    #[arg(long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Encrypt IN into the upload body OUT; print the metadata as one JSON line.
+    Encrypt {
+        /// Media type (image, video, ptt, document, ...).
+        #[arg(long = "type")]
+        media_type: String,
+        /// Reuse this media key (64 hex characters or base64); default: a fresh one.
+        #[arg(long)]
+        media_key: Option<String>,
+        /// Plaintext file, or - for stdin.
+        input: String,
+        /// Upload body file, or - for stdout.
+        output: String,
+    },
+    /// Verify and decrypt the upload body IN into OUT (nothing is written on failure).
+    Decrypt {
+        /// Media type.
+        #[arg(long = "type")]
+        media_type: String,
+        /// The media key (64 hex characters or base64).
+        #[arg(long)]
+        media_key: String,
+        #[command(flatten)]
+        expect: Expect,
+        /// Upload body file, or - for stdin.
+        input: String,
+        /// Plaintext file, or - for stdout.
+        output: String,
+    },
+    /// Upload FILE; print what a message needs as one JSON line. Without a media
+    /// connection option, runs against an embedded local CDN and downloads it back.
+    Upload {
+        /// Media type; default: guessed from the content and extension.
+        #[arg(long = "type")]
+        media_type: Option<String>,
+        /// Reuse this media key (64 hex characters or base64).
+        #[arg(long)]
+        media_key: Option<String>,
+        /// Newsletter (channel) media: uploaded unencrypted.
+        #[arg(long)]
+        newsletter: bool,
+        /// Never use the resumable flow.
+        #[arg(long)]
+        no_resume: bool,
+        #[command(flatten)]
+        net: Net,
+        /// The file to upload, or - for stdin.
+        file: String,
+    },
+    /// Download, verify and decrypt media into OUT (nothing is written on failure).
+    Download {
+        /// Media type.
+        #[arg(long = "type")]
+        media_type: String,
+        /// The message's direct_path (tried on each host of the media connection).
+        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+        direct_path: Option<String>,
+        /// The message's full URL (used as is).
+        #[arg(long)]
+        url: Option<String>,
+        /// The media key (64 hex characters or base64).
+        #[arg(long)]
+        media_key: String,
+        #[command(flatten)]
+        expect: Expect,
+        #[command(flatten)]
+        net: Net,
+        /// Where to write the plaintext.
+        out: PathBuf,
+    },
+    /// Run the fake CDN on loopback for offline development; print its media connection.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The auth token uploads must carry.
+        #[arg(long, default_value = "local-dev-auth")]
+        auth: String,
+        /// Also keep uploaded bodies in this folder.
+        #[arg(long)]
+        store: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Expect {
+    /// Expected SHA-256 of the plaintext (base64).
+    #[arg(long)]
+    file_sha256: Option<String>,
+    /// Expected SHA-256 of the encrypted body (base64).
+    #[arg(long)]
+    file_enc_sha256: Option<String>,
+    /// Expected plaintext length.
+    #[arg(long)]
+    file_length: Option<u64>,
+}
+
+#[derive(Args)]
+struct Net {
+    /// Run CMD (with sh -c) whenever a media connection is needed; it prints
+    /// {"auth","ttl","auth_ttl","hosts"} JSON.
+    #[arg(long)]
+    media_conn_command: Option<String>,
+    /// Read the media connection JSON from FILE.
+    #[arg(long)]
+    media_conn: Option<PathBuf>,
+    /// The auth token (with --host).
+    #[arg(long, requires = "host")]
+    auth: Option<String>,
+    /// A CDN host: a name (https) or a URL with a scheme (http://127.0.0.1:8080).
+    #[arg(long, requires = "auth")]
+    host: Vec<String>,
+    /// ureq (blocking) or surf (async).
+    #[arg(long, default_value = "ureq", value_parser = ["ureq", "surf"])]
+    transport: String,
+    /// Give up after this many seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// No progress bar, no notes on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A failure with its exit code.
+struct Fail {
+    code: u8,
+    msg: String,
+    detail: Option<String>,
+}
+
+impl Fail {
+    fn usage(msg: impl Into<String>) -> Fail {
+        Fail { code: 2, msg: msg.into(), detail: None }
+    }
+    fn integrity(e: IntegrityError) -> Fail {
+        Fail { code: 4, msg: e.to_string(), detail: None }
+    }
+}
+
+impl From<TransferError> for Fail {
+    fn from(e: TransferError) -> Fail {
+        let code = match &e {
+            TransferError::Download(d) if d.is_integrity() => 4,
+            TransferError::Io(_) => 2,
+            TransferError::Misuse(_) => 1,
+            _ => 3,
+        };
+        Fail { code, detail: Some(format!("{e:?}")), msg: e.to_string() }
+    }
+}
+
+impl From<io::Error> for Fail {
+    fn from(e: io::Error) -> Fail {
+        Fail { code: 2, msg: format!("I/O: {e}"), detail: None }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = cli.verbose;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("wamedia: {}", f.msg);
+            if verbose {
+                if let Some(d) = f.detail {
+                    eprintln!("details: {d}");
+                }
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn media_type(name: &str) -> Result<MediaType, Fail> {
+    name.parse().map_err(|e: UnknownMediaType| Fail::usage(e.to_string()))
+}
+
+fn media_key(k: &str) -> Result<MediaKey, Fail> {
+    k.parse().map_err(|e: BadMediaKey| Fail::usage(e.to_string()))
+}
+
+impl Expect {
+    fn parse(&self) -> Result<Expected, Fail> {
+        let hash = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| b64::decode_sha256(s).map_err(|e| Fail::usage(format!("--{name}: {e}"))))
+                .transpose()
+        };
+        Ok(Expected {
+            file_sha256: hash("file-sha256", &self.file_sha256)?,
+            file_enc_sha256: hash("file-enc-sha256", &self.file_enc_sha256)?,
+            file_length: self.file_length,
+        })
+    }
+}
+
+fn open_in(path: &str) -> Result<Box<dyn Read>, Fail> {
+    if path == "-" {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    File::open(path)
+        .map(|f| Box::new(f) as Box<dyn Read>)
+        .map_err(|e| Fail::usage(format!("cannot read {path}: {e}")))
+}
+
+/// Writes to a temporary file beside `path` (or a spool for stdout) and publishes it
+/// only when [`Atomic::commit`] is called; dropping it discards everything.
+struct Atomic {
+    tmp: tempfile::NamedTempFile,
+    dest: Option<PathBuf>,
+}
+
+impl Atomic {
+    fn new(path: &str) -> Result<Atomic, Fail> {
+        let dest = (path != "-").then(|| PathBuf::from(path));
+        let dir = match &dest {
+            Some(p) => p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned(),
+            None => std::env::temp_dir(),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
+        Ok(Atomic { tmp, dest })
+    }
+    fn file(&mut self) -> &mut File {
+        self.tmp.as_file_mut()
+    }
+    fn commit(mut self) -> Result<(), Fail> {
+        self.tmp.as_file_mut().flush()?;
+        match self.dest {
+            Some(p) => {
+                self.tmp.persist(&p).map_err(|e| Fail::usage(format!("cannot write {}: {}", p.display(), e.error)))?;
+            }
+            None => {
+                let mut f = self.tmp.reopen()?;
+                io::copy(&mut f, &mut io::stdout().lock())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Fail> {
+    match cli.cmd {
+        Cmd::Encrypt { media_type: t, media_key: k, input, output } => {
+            let t = media_type(&t)?;
+            let key = match k {
+                Some(k) => media_key(&k)?,
+                None => MediaKey::generate().map_err(|e| Fail::usage(format!("no randomness: {e}")))?,
+            };
+            let mut r = open_in(&input)?;
+            let mut out = Atomic::new(&output)?;
+            let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
+            let mut enc = Encryptor::new(key, &t);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut ct = Vec::with_capacity((1 << 20) + 32);
+            loop {
+                let n = r.read(&mut buf).map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                ct.clear();
+                enc.update(&buf[..n], &mut ct);
+                w.write_all(&ct)?;
+            }
+            ct.clear();
+            let meta = enc.finish(&mut ct);
+            w.write_all(&ct)?;
+            w.flush()?;
+            drop(w);
+            out.commit()?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "media_key": meta.media_key.to_base64(),
+                    "file_sha256": b64::std(&meta.file_sha256),
+                    "file_enc_sha256": b64::std(&meta.file_enc_sha256),
+                    "file_length": meta.file_length,
+                })
+            );
+            Ok(())
+        }
+        Cmd::Decrypt { media_type: t, media_key: k, expect, input, output } => {
+            let t = media_type(&t)?;
+            let key = media_key(&k)?;
+            let expected = expect.parse()?;
+            let mut r = open_in(&input)?;
+            let mut out = Atomic::new(&output)?;
+            let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
+            let mut dec = Decryptor::new(&key, &t, expected);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut plain = Vec::with_capacity((1 << 20) + 64);
+            loop {
+                let n = r.read(&mut buf).map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
+                if n == 0 {
+                    break;
+                }
+                plain.clear();
+                dec.update_unverified(&buf[..n], &mut plain);
+                w.write_all(&plain)?;
+            }
+            plain.clear();
+            dec.finish(&mut plain).map_err(Fail::integrity)?;
+            w.write_all(&plain)?;
+            w.flush()?;
+            drop(w);
+            out.commit()
+        }
+        Cmd::Upload { media_type: t, media_key: k, newsletter, no_resume, net, file } => upload(t, k, newsletter, no_resume, net, file),
+        Cmd::Download { media_type: t, direct_path, url, media_key: k, expect, net, out } => {
+            let spec = DownloadSpec {
+                media_type: media_type(&t)?,
+                media_key: media_key(&k)?,
+                source: match (direct_path, url) {
+                    (_, Some(u)) => Source::Url(u),
+                    (Some(p), None) => Source::DirectPath(p),
+                    (None, None) => return Err(Fail::usage("give --direct-path or --url")),
+                },
+                expected: expect.parse()?,
+            };
+            let mut provider = match conn_provider(&net)? {
+                Some(p) => p,
+                None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| Err("no media connection given".to_string())),
+                None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
+            };
+            let mut bar = progress::Bar::new(net.quiet, "download");
+            let r = transports::download(&net, spec, &mut *provider, &out, &mut bar)?;
+            bar.finish();
+            if !net.quiet {
+                eprintln!("wamedia: verified {} bytes into {}", r.verified.file_length, out.display());
+            }
+            Ok(())
+        }
+        Cmd::Serve { addr, auth, store } => {
+            let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig { auth, store_dir: store, addr })?;
+            println!("{}", cdn.media_conn_json());
+            eprintln!("wamedia: fake CDN listening on {} (Ctrl-C to stop)", cdn.host());
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+    }
+}
+
+type Provider = Box<dyn MediaConnProvider + Send>;
+
+/// The media connection from the options, first match wins; `None`: no option given.
+fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
+    if let Some(cmd) = net.media_conn_command.clone() {
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("--media-conn-command: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("--media-conn-command exited with {}", out.status));
+            }
+            MediaConn::from_json(&String::from_utf8_lossy(&out.stdout), now)
+        })));
+    }
+    if let Some(path) = net.media_conn.clone() {
+        let check = std::fs::read_to_string(&path).map_err(|e| Fail::usage(format!("--media-conn {}: {e}", path.display())))?;
+        MediaConn::from_json(&check, Instant::now()).map_err(Fail::usage)?;
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            let json = std::fs::read_to_string(&path).map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
+            MediaConn::from_json(&json, now)
+        })));
+    }
+    if let Some(auth) = net.auth.clone() {
+        let hosts = net.host.clone();
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            Ok(MediaConn::new(auth.clone(), hosts.clone(), Duration::from_secs(24 * 3600), now))
+        })));
+    }
+    Ok(None)
+}
+
+fn upload(t: Option<String>, k: Option<String>, newsletter: bool, no_resume: bool, net: Net, file: String) -> Result<(), Fail> {
+    let path = PathBuf::from(&file);
+    let t = match t {
+        Some(t) => media_type(&t)?,
+        None => {
+            let guess = detect::guess(&path).map_err(|e| Fail::usage(format!("cannot read {file}: {e}")))?;
+            if !net.quiet {
+                eprintln!("wamedia: no --type given; {file} looks like {} ({})", guess.0, guess.1);
+            }
+            guess.0
+        }
+    };
+    let mut job = UploadJob::new(t.clone());
+    if let Some(k) = k {
+        job = job.with_media_key(media_key(&k)?);
+    }
+    if newsletter {
+        job = job.newsletter();
+    }
+    let provider = conn_provider(&net)?;
+    let embedded = provider.is_none();
+    let local = if embedded { Some(wamedia_conformance::FakeCdn::start()?) } else { None };
+    let mut provider: Provider = match (provider, &local) {
+        (Some(p), _) => p,
+        (None, Some(cdn)) => {
+            if !net.quiet {
+                eprintln!("wamedia: no media connection given: using an embedded local CDN at {} (nothing leaves this machine)", cdn.host());
+            }
+            Box::new(StaticConn(cdn.media_conn(Instant::now())))
+        }
+        (None, None) => unreachable!(),
+    };
+    let mut bar = progress::Bar::new(net.quiet, "upload");
+    let result = transports::upload(&net, no_resume, &path, &file, &job, &mut *provider, &mut bar)?;
+    bar.finish();
+    if let Some(cdn) = &local {
+        // Prove the round trip: download it back and verify every check.
+        let spec = DownloadSpec {
+            media_type: t,
+            media_key: result.media_key.clone().unwrap_or_else(|| MediaKey::from_bytes([0; 32])),
+            source: Source::DirectPath(result.direct_path.clone()),
+            expected: Expected {
+                file_enc_sha256: result.file_enc_sha256,
+                file_sha256: Some(result.file_sha256),
+                file_length: Some(result.file_length),
+            },
+        };
+        if newsletter {
+            if !net.quiet {
+                eprintln!("wamedia: newsletter media is not encrypted; skipping the verified download");
+            }
+        } else {
+            let dir = tempfile::tempdir()?;
+            let back = dir.path().join("downloaded");
+            let mut quiet = progress::Bar::new(true, "");
+            transports::download(&net, spec, &mut StaticConn(cdn.media_conn(Instant::now())), &back, &mut quiet)?;
+            if !net.quiet {
+                eprintln!("wamedia: downloaded it back from the local CDN and verified MAC, hashes and length ({} bytes)", result.file_length);
+            }
+        }
+    }
+    println!("{}", result.to_json());
+    Ok(())
+}
+
+mod transports {
+    //! Runs a transfer over the transport `--transport` names.
+    use super::*;
+
+    fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
+        let mut o = wamedia_ureq::ClientOptions::default();
+        o.upload.resume = !no_resume;
+        if let Some(s) = net.timeout {
+            o.upload.retry.total_timeout = Duration::from_secs(s);
+            o.download.retry.total_timeout = Duration::from_secs(s);
+        }
+        o
+    }
+
+    pub fn upload(
+        net: &Net,
+        no_resume: bool,
+        path: &Path,
+        name: &str,
+        job: &UploadJob,
+        provider: &mut (dyn MediaConnProvider + Send),
+        bar: &mut progress::Bar,
+    ) -> Result<UploadResult, Fail> {
+        let o = client_opts(net, no_resume);
+        let cannot = |e: io::Error| Fail::usage(format!("cannot read {name}: {e}"));
+        if net.transport == "surf" {
+            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions { upload: o.upload, ..Default::default() });
+            let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+            let r = if name == "-" {
+                async_std::task::block_on(client.upload_stream(io::stdin().lock(), job, provider, &mut t))
+            } else {
+                let f = File::open(path).map_err(cannot)?;
+                async_std::task::block_on(client.upload(f, job, provider, &mut t))
+            };
+            return Ok(r?);
+        }
+        let client = wamedia_ureq::Client::new(o);
+        let mut t = wamedia_ureq::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+        let r = if name == "-" {
+            client.upload_stream(io::stdin().lock(), job, provider, &mut t)
+        } else {
+            let f = File::open(path).map_err(cannot)?;
+            client.upload(f, job, provider, &mut t)
+        };
+        Ok(r?)
+    }
+
+    pub fn download(
+        net: &Net,
+        spec: DownloadSpec,
+        provider: &mut (dyn MediaConnProvider + Send),
+        out: &Path,
+        bar: &mut progress::Bar,
+    ) -> Result<DownloadResult, Fail> {
+        let o = client_opts(net, false);
+        if net.transport == "surf" {
+            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions { download: o.download, ..Default::default() });
+            let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+            return Ok(async_std::task::block_on(client.download_to_path(spec, provider, out, &mut t))?);
+        }
+        let client = wamedia_ureq::Client::new(o);
+        let mut t = wamedia_ureq::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+        Ok(client.download_to_path(spec, provider, out, &mut t)?)
+    }
+}
+

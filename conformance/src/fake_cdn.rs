@@ -499,6 +499,15 @@ fn serve(
     Ok(())
 }
 
+/// Answers an error after reading (and dropping) the request body, so the client gets
+/// to read the answer instead of a broken pipe.
+fn reject(r: &mut BufReader<TcpStream>, w: &mut TcpStream, req: &Req, status: u16, why: &str) -> io::Result<u16> {
+    let len: u64 = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let _ = io::copy(&mut r.by_ref().take(len.min(256 << 20)), &mut io::sink());
+    json(w, status, serde_json::json!({ "error": why }))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn upload(
     r: &mut BufReader<TcpStream>,
     w: &mut TcpStream,
@@ -517,11 +526,11 @@ fn upload(
         ["newsletter", t, token] if t.starts_with("newsletter-") => {
             (t["newsletter-".len()..].to_string(), *token, true)
         }
-        _ => return json(w, 404, serde_json::json!({"error": "unknown upload path"})),
+        _ => return reject(r, w, req, 404, "unknown upload path"),
     };
     let token = canonical_token(token);
     if req.param("auth") != Some(lock(st).auth.as_str()) {
-        return json(w, 401, serde_json::json!({"error": "bad auth"}));
+        return reject(r, w, req, 401, "bad auth");
     }
     if req.param("token").map(canonical_token).as_deref() != Some(token.as_str()) {
         return json(
@@ -563,13 +572,13 @@ fn upload(
         );
     };
     if len > 256 << 20 {
-        return json(w, 413, serde_json::json!({"error": "too large"}));
+        return reject(r, w, req, 413, "too large");
     }
     let offset: u64 = match req.param("file_offset") {
         None => 0,
         Some(v) => match v.parse() {
             Ok(n) => n,
-            Err(_) => return json(w, 400, serde_json::json!({"error": "bad file_offset"})),
+            Err(_) => return reject(r, w, req, 400, "bad file_offset"),
         },
     };
     let mut body = Vec::with_capacity(len.min(64 << 20) as usize);

@@ -61,6 +61,52 @@ impl Cancel {
     }
 }
 
+/// A progress callback: `(bytes_done, total)`.
+pub type ProgressFn<'a> = Box<dyn FnMut(u64, Option<u64>) + Send + 'a>;
+
+/// Progress callback and cancellation for one transfer run by a transport.
+#[derive(Default)]
+pub struct Transfer<'a> {
+    progress: Option<ProgressFn<'a>>,
+    cancel: Cancel,
+}
+
+impl std::fmt::Debug for Transfer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+impl<'a> Transfer<'a> {
+    /// No progress callback, not cancellable from outside.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Calls `f(bytes_done, total)` as the body moves.
+    pub fn on_progress(mut self, f: impl FnMut(u64, Option<u64>) + Send + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+    /// Stops the transfer (with [`Error::Cancelled`]) once `cancel` is cancelled.
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+    /// Reports progress to the callback, if any (for transports).
+    pub fn report(&mut self, done: u64, total: Option<u64>) {
+        if let Some(f) = self.progress.as_mut() {
+            f(done, total);
+        }
+    }
+    /// The cancellation handle (for transports).
+    pub fn cancel_handle(&self) -> &Cancel {
+        &self.cancel
+    }
+}
+
 /// Why a transfer run by a transport failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

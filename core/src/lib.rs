@@ -75,7 +75,7 @@ pub use body::{encrypt_reader, hash_reader, BodyReader};
 pub use conn::MediaConn;
 pub use decrypt::{decrypt, Decryptor, Expected, Verified};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
-pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, UploadJob};
+pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, Transfer, UploadJob};
 pub use encrypt::{
     encrypt, newsletter_metadata, BodyGenerator, EncryptedMedia, Encryptor, PlainHasher,
 };

@@ -23,6 +23,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use wamedia::driver::Transfer;
 use wamedia::driver::{unix_now, Counting, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
@@ -55,35 +56,6 @@ impl Default for ClientOptions {
             upload: UploadOptions::default(),
             download: DownloadOptions::default(),
             spool_in_memory: 8 << 20,
-        }
-    }
-}
-
-/// Progress callback and cancellation for one transfer.
-#[derive(Default)]
-pub struct Transfer<'a> {
-    progress: Option<Box<dyn FnMut(u64, Option<u64>) + Send + 'a>>,
-    cancel: Cancel,
-}
-
-impl<'a> Transfer<'a> {
-    /// No progress callback, not cancellable from outside.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Calls `f(bytes_done, total)` as the body moves.
-    pub fn on_progress(mut self, f: impl FnMut(u64, Option<u64>) + Send + 'a) -> Self {
-        self.progress = Some(Box::new(f));
-        self
-    }
-    /// Stops the transfer (with [`Error::Cancelled`]) once `cancel` is cancelled.
-    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
-        self.cancel = cancel;
-        self
-    }
-    fn report(&mut self, done: u64, total: Option<u64>) {
-        if let Some(f) = self.progress.as_mut() {
-            f(done, total);
         }
     }
 }
@@ -250,7 +222,7 @@ impl Client {
                     m.handle_input(Instant::now(), Input::MediaConn(c))?;
                 }
                 Output::Transmit(req) => {
-                    if transfer.cancel.is_cancelled() {
+                    if transfer.cancel_handle().is_cancelled() {
                         return Err(Error::Cancelled);
                     }
                     let id = req.id;
@@ -266,7 +238,7 @@ impl Client {
                             m.handle_input(Instant::now(), input)?;
                             current = Some((id, body.into_reader()));
                         }
-                        Err(e) if transfer.cancel.is_cancelled() => {
+                        Err(e) if transfer.cancel_handle().is_cancelled() => {
                             let _ = e;
                             return Err(Error::Cancelled);
                         }
@@ -278,7 +250,7 @@ impl Client {
                 }
                 Output::Wait(t) => match current.as_mut() {
                     Some((id, reader)) => {
-                        if transfer.cancel.is_cancelled() {
+                        if transfer.cancel_handle().is_cancelled() {
                             return Err(Error::Cancelled);
                         }
                         let id = *id;
@@ -299,7 +271,7 @@ impl Client {
                         m.handle_input(Instant::now(), input)?;
                     }
                     None => {
-                        sleep_until(t, &transfer.cancel)?;
+                        sleep_until(t, transfer.cancel_handle())?;
                         m.handle_input(Instant::now(), Input::Timeout)?;
                     }
                 },
@@ -323,7 +295,7 @@ impl Client {
                 let reader = prepared
                     .body_reader(source, from)
                     .map_err(ureq::Error::Io)?;
-                let cancel = transfer.cancel.clone();
+                let cancel = transfer.cancel_handle().clone();
                 let mut progress = |n: u64| transfer.report(from + n, Some(to));
                 let mut counting = Counting {
                     inner: reader.take(to - from),

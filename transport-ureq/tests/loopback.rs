@@ -124,8 +124,8 @@ fn uploads_a_file_with_progress_and_flat_memory_path() {
 fn non_seekable_sources_are_spooled() {
     let cdn = FakeCdn::start().unwrap();
     let plain = data(100_000);
-    let mut o = ClientOptions::default();
-    o.spool_in_memory = 1000; // force the temporary file
+    // A small spool limit forces the temporary file.
+    let o = ClientOptions { spool_in_memory: 1000, ..ClientOptions::default() };
     let r = Client::new(o)
         .upload_stream(
             std::io::Cursor::new(plain.clone()).chain(&b""[..]),
