@@ -37,7 +37,10 @@ pub fn guess(path: &Path) -> std::io::Result<(MediaType, &'static str)> {
         "mp4" | "mov" | "3gp" | "mkv" | "webm" | "m4v" => (MediaType::Video, "file extension"),
         "mp3" | "m4a" | "aac" | "wav" | "flac" | "amr" => (MediaType::Audio, "file extension"),
         "ogg" | "opus" => (MediaType::Ptt, "file extension"),
-        _ => (MediaType::Document, "no known signature or extension: the safe default"),
+        _ => (
+            MediaType::Document,
+            "no known signature or extension: the safe default",
+        ),
     })
 }
 
@@ -76,7 +79,10 @@ mod tests {
     #[test]
     fn sniffs_common_signatures() {
         assert_eq!(sniff(b"\xFF\xD8\xFF\xE0").unwrap().0, MediaType::Image);
-        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 ").unwrap().0, MediaType::Sticker);
+        assert_eq!(
+            sniff(b"RIFF\0\0\0\0WEBPVP8 ").unwrap().0,
+            MediaType::Sticker
+        );
         assert_eq!(sniff(b"\0\0\0\x18ftypmp42").unwrap().0, MediaType::Video);
         assert_eq!(sniff(b"\0\0\0\x18ftypM4A ").unwrap().0, MediaType::Audio);
         assert_eq!(sniff(b"OggS\0").unwrap().0, MediaType::Ptt);

@@ -18,7 +18,11 @@ mod detect;
 mod progress;
 
 #[derive(Parser)]
-#[command(name = "wamedia", version, about = "Put media on WhatsApp's CDN, encrypted, and take it off again, verified.")]
+#[command(
+    name = "wamedia",
+    version,
+    about = "Put media on WhatsApp's CDN, encrypted, and take it off again, verified."
+)]
 struct Cli {
     /// Print error details (chains of causes) on stderr.
     #[arg(long, global = true)]
@@ -160,10 +164,18 @@ struct Fail {
 
 impl Fail {
     fn usage(msg: impl Into<String>) -> Fail {
-        Fail { code: 2, msg: msg.into(), detail: None }
+        Fail {
+            code: 2,
+            msg: msg.into(),
+            detail: None,
+        }
     }
     fn integrity(e: IntegrityError) -> Fail {
-        Fail { code: 4, msg: e.to_string(), detail: None }
+        Fail {
+            code: 4,
+            msg: e.to_string(),
+            detail: None,
+        }
     }
 }
 
@@ -175,13 +187,21 @@ impl From<TransferError> for Fail {
             TransferError::Misuse(_) => 1,
             _ => 3,
         };
-        Fail { code, detail: Some(format!("{e:?}")), msg: e.to_string() }
+        Fail {
+            code,
+            detail: Some(format!("{e:?}")),
+            msg: e.to_string(),
+        }
     }
 }
 
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Fail {
-        Fail { code: 2, msg: format!("I/O: {e}"), detail: None }
+        Fail {
+            code: 2,
+            msg: format!("I/O: {e}"),
+            detail: None,
+        }
     }
 }
 
@@ -203,11 +223,13 @@ fn main() -> ExitCode {
 }
 
 fn media_type(name: &str) -> Result<MediaType, Fail> {
-    name.parse().map_err(|e: UnknownMediaType| Fail::usage(e.to_string()))
+    name.parse()
+        .map_err(|e: UnknownMediaType| Fail::usage(e.to_string()))
 }
 
 fn media_key(k: &str) -> Result<MediaKey, Fail> {
-    k.parse().map_err(|e: BadMediaKey| Fail::usage(e.to_string()))
+    k.parse()
+        .map_err(|e: BadMediaKey| Fail::usage(e.to_string()))
 }
 
 impl Expect {
@@ -245,10 +267,15 @@ impl Atomic {
     fn new(path: &str) -> Result<Atomic, Fail> {
         let dest = (path != "-").then(|| PathBuf::from(path));
         let dir = match &dest {
-            Some(p) => p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned(),
+            Some(p) => p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_owned(),
             None => std::env::temp_dir(),
         };
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
+        let tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
         Ok(Atomic { tmp, dest })
     }
     fn file(&mut self) -> &mut File {
@@ -258,7 +285,9 @@ impl Atomic {
         self.tmp.as_file_mut().flush()?;
         match self.dest {
             Some(p) => {
-                self.tmp.persist(&p).map_err(|e| Fail::usage(format!("cannot write {}: {}", p.display(), e.error)))?;
+                self.tmp.persist(&p).map_err(|e| {
+                    Fail::usage(format!("cannot write {}: {}", p.display(), e.error))
+                })?;
             }
             None => {
                 let mut f = self.tmp.reopen()?;
@@ -271,11 +300,18 @@ impl Atomic {
 
 fn run(cli: Cli) -> Result<(), Fail> {
     match cli.cmd {
-        Cmd::Encrypt { media_type: t, media_key: k, input, output } => {
+        Cmd::Encrypt {
+            media_type: t,
+            media_key: k,
+            input,
+            output,
+        } => {
             let t = media_type(&t)?;
             let key = match k {
                 Some(k) => media_key(&k)?,
-                None => MediaKey::generate().map_err(|e| Fail::usage(format!("no randomness: {e}")))?,
+                None => {
+                    MediaKey::generate().map_err(|e| Fail::usage(format!("no randomness: {e}")))?
+                }
             };
             let mut r = open_in(&input)?;
             let mut out = Atomic::new(&output)?;
@@ -284,7 +320,9 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut buf = vec![0u8; 1 << 20];
             let mut ct = Vec::with_capacity((1 << 20) + 32);
             loop {
-                let n = r.read(&mut buf).map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
+                let n = r
+                    .read(&mut buf)
+                    .map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
                 if n == 0 {
                     break;
                 }
@@ -309,7 +347,13 @@ fn run(cli: Cli) -> Result<(), Fail> {
             );
             Ok(())
         }
-        Cmd::Decrypt { media_type: t, media_key: k, expect, input, output } => {
+        Cmd::Decrypt {
+            media_type: t,
+            media_key: k,
+            expect,
+            input,
+            output,
+        } => {
             let t = media_type(&t)?;
             let key = media_key(&k)?;
             let expected = expect.parse()?;
@@ -320,7 +364,9 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut buf = vec![0u8; 1 << 20];
             let mut plain = Vec::with_capacity((1 << 20) + 64);
             loop {
-                let n = r.read(&mut buf).map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
+                let n = r
+                    .read(&mut buf)
+                    .map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
                 if n == 0 {
                     break;
                 }
@@ -335,8 +381,23 @@ fn run(cli: Cli) -> Result<(), Fail> {
             drop(w);
             out.commit()
         }
-        Cmd::Upload { media_type: t, media_key: k, newsletter, no_resume, net, file } => upload(t, k, newsletter, no_resume, net, file),
-        Cmd::Download { media_type: t, direct_path, url, media_key: k, expect, net, out } => {
+        Cmd::Upload {
+            media_type: t,
+            media_key: k,
+            newsletter,
+            no_resume,
+            net,
+            file,
+        } => upload(t, k, newsletter, no_resume, net, file),
+        Cmd::Download {
+            media_type: t,
+            direct_path,
+            url,
+            media_key: k,
+            expect,
+            net,
+            out,
+        } => {
             let spec = DownloadSpec {
                 media_type: media_type(&t)?,
                 media_key: media_key(&k)?,
@@ -356,14 +417,25 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let r = transports::download(&net, spec, &mut *provider, &out, &mut bar)?;
             bar.finish();
             if !net.quiet {
-                eprintln!("wamedia: verified {} bytes into {}", r.verified.file_length, out.display());
+                eprintln!(
+                    "wamedia: verified {} bytes into {}",
+                    r.verified.file_length,
+                    out.display()
+                );
             }
             Ok(())
         }
         Cmd::Serve { addr, auth, store } => {
-            let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig { auth, store_dir: store, addr })?;
+            let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {
+                auth,
+                store_dir: store,
+                addr,
+            })?;
             println!("{}", cdn.media_conn_json());
-            eprintln!("wamedia: fake CDN listening on {} (Ctrl-C to stop)", cdn.host());
+            eprintln!(
+                "wamedia: fake CDN listening on {} (Ctrl-C to stop)",
+                cdn.host()
+            );
             loop {
                 std::thread::sleep(Duration::from_secs(3600));
             }
@@ -390,30 +462,48 @@ fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
         })));
     }
     if let Some(path) = net.media_conn.clone() {
-        let check = std::fs::read_to_string(&path).map_err(|e| Fail::usage(format!("--media-conn {}: {e}", path.display())))?;
+        let check = std::fs::read_to_string(&path)
+            .map_err(|e| Fail::usage(format!("--media-conn {}: {e}", path.display())))?;
         MediaConn::from_json(&check, Instant::now()).map_err(Fail::usage)?;
         return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            let json = std::fs::read_to_string(&path).map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
+            let json = std::fs::read_to_string(&path)
+                .map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
             MediaConn::from_json(&json, now)
         })));
     }
     if let Some(auth) = net.auth.clone() {
         let hosts = net.host.clone();
         return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            Ok(MediaConn::new(auth.clone(), hosts.clone(), Duration::from_secs(24 * 3600), now))
+            Ok(MediaConn::new(
+                auth.clone(),
+                hosts.clone(),
+                Duration::from_secs(24 * 3600),
+                now,
+            ))
         })));
     }
     Ok(None)
 }
 
-fn upload(t: Option<String>, k: Option<String>, newsletter: bool, no_resume: bool, net: Net, file: String) -> Result<(), Fail> {
+fn upload(
+    t: Option<String>,
+    k: Option<String>,
+    newsletter: bool,
+    no_resume: bool,
+    net: Net,
+    file: String,
+) -> Result<(), Fail> {
     let path = PathBuf::from(&file);
     let t = match t {
         Some(t) => media_type(&t)?,
         None => {
-            let guess = detect::guess(&path).map_err(|e| Fail::usage(format!("cannot read {file}: {e}")))?;
+            let guess = detect::guess(&path)
+                .map_err(|e| Fail::usage(format!("cannot read {file}: {e}")))?;
             if !net.quiet {
-                eprintln!("wamedia: no --type given; {file} looks like {} ({})", guess.0, guess.1);
+                eprintln!(
+                    "wamedia: no --type given; {file} looks like {} ({})",
+                    guess.0, guess.1
+                );
             }
             guess.0
         }
@@ -427,7 +517,11 @@ fn upload(t: Option<String>, k: Option<String>, newsletter: bool, no_resume: boo
     }
     let provider = conn_provider(&net)?;
     let embedded = provider.is_none();
-    let local = if embedded { Some(wamedia_conformance::FakeCdn::start()?) } else { None };
+    let local = if embedded {
+        Some(wamedia_conformance::FakeCdn::start()?)
+    } else {
+        None
+    };
     let mut provider: Provider = match (provider, &local) {
         (Some(p), _) => p,
         (None, Some(cdn)) => {
@@ -439,13 +533,24 @@ fn upload(t: Option<String>, k: Option<String>, newsletter: bool, no_resume: boo
         (None, None) => unreachable!(),
     };
     let mut bar = progress::Bar::new(net.quiet, "upload");
-    let result = transports::upload(&net, no_resume, &path, &file, &job, &mut *provider, &mut bar)?;
+    let result = transports::upload(
+        &net,
+        no_resume,
+        &path,
+        &file,
+        &job,
+        &mut *provider,
+        &mut bar,
+    )?;
     bar.finish();
     if let Some(cdn) = &local {
         // Prove the round trip: download it back and verify every check.
         let spec = DownloadSpec {
             media_type: t,
-            media_key: result.media_key.clone().unwrap_or_else(|| MediaKey::from_bytes([0; 32])),
+            media_key: result
+                .media_key
+                .clone()
+                .unwrap_or_else(|| MediaKey::from_bytes([0; 32])),
             source: Source::DirectPath(result.direct_path.clone()),
             expected: Expected {
                 file_enc_sha256: result.file_enc_sha256,
@@ -455,13 +560,21 @@ fn upload(t: Option<String>, k: Option<String>, newsletter: bool, no_resume: boo
         };
         if newsletter {
             if !net.quiet {
-                eprintln!("wamedia: newsletter media is not encrypted; skipping the verified download");
+                eprintln!(
+                    "wamedia: newsletter media is not encrypted; skipping the verified download"
+                );
             }
         } else {
             let dir = tempfile::tempdir()?;
             let back = dir.path().join("downloaded");
             let mut quiet = progress::Bar::new(true, "");
-            transports::download(&net, spec, &mut StaticConn(cdn.media_conn(Instant::now())), &back, &mut quiet)?;
+            transports::download(
+                &net,
+                spec,
+                &mut StaticConn(cdn.media_conn(Instant::now())),
+                &back,
+                &mut quiet,
+            )?;
             if !net.quiet {
                 eprintln!("wamedia: downloaded it back from the local CDN and verified MAC, hashes and length ({} bytes)", result.file_length);
             }
@@ -497,10 +610,18 @@ mod transports {
         let o = client_opts(net, no_resume);
         let cannot = |e: io::Error| Fail::usage(format!("cannot read {name}: {e}"));
         if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions { upload: o.upload, ..Default::default() });
+            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
+                upload: o.upload,
+                ..Default::default()
+            });
             let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
             let r = if name == "-" {
-                async_std::task::block_on(client.upload_stream(io::stdin().lock(), job, provider, &mut t))
+                async_std::task::block_on(client.upload_stream(
+                    io::stdin().lock(),
+                    job,
+                    provider,
+                    &mut t,
+                ))
             } else {
                 let f = File::open(path).map_err(cannot)?;
                 async_std::task::block_on(client.upload(f, job, provider, &mut t))
@@ -527,13 +648,17 @@ mod transports {
     ) -> Result<DownloadResult, Fail> {
         let o = client_opts(net, false);
         if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions { download: o.download, ..Default::default() });
+            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
+                download: o.download,
+                ..Default::default()
+            });
             let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
-            return Ok(async_std::task::block_on(client.download_to_path(spec, provider, out, &mut t))?);
+            return Ok(async_std::task::block_on(
+                client.download_to_path(spec, provider, out, &mut t),
+            )?);
         }
         let client = wamedia_ureq::Client::new(o);
         let mut t = wamedia_ureq::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
         Ok(client.download_to_path(spec, provider, out, &mut t)?)
     }
 }
-

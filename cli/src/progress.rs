@@ -24,7 +24,11 @@ impl Bar {
     }
 
     pub fn update(&mut self, done: u64, total: Option<u64>) {
-        if !self.on || self.last.is_some_and(|l| l.elapsed() < Duration::from_millis(100)) {
+        if !self.on
+            || self
+                .last
+                .is_some_and(|l| l.elapsed() < Duration::from_millis(100))
+        {
             return;
         }
         self.last = Some(Instant::now());
@@ -33,7 +37,11 @@ impl Bar {
         let mib = |b: f64| b / (1024.0 * 1024.0);
         let line = match total {
             Some(t) if t > 0 => {
-                let eta = if rate > 0.0 { (t.saturating_sub(done)) as f64 / rate } else { 0.0 };
+                let eta = if rate > 0.0 {
+                    (t.saturating_sub(done)) as f64 / rate
+                } else {
+                    0.0
+                };
                 format!(
                     "{} {:5.1}% {:.1}/{:.1} MiB {:.1} MiB/s ETA {:.0}s",
                     self.label,
@@ -44,7 +52,12 @@ impl Bar {
                     eta
                 )
             }
-            _ => format!("{} {:.1} MiB {:.1} MiB/s", self.label, mib(done as f64), mib(rate)),
+            _ => format!(
+                "{} {:.1} MiB {:.1} MiB/s",
+                self.label,
+                mib(done as f64),
+                mib(rate)
+            ),
         };
         eprint!("\r{line:<70}");
         let _ = std::io::stderr().flush();

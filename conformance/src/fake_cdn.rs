@@ -501,8 +501,17 @@ fn serve(
 
 /// Answers an error after reading (and dropping) the request body, so the client gets
 /// to read the answer instead of a broken pipe.
-fn reject(r: &mut BufReader<TcpStream>, w: &mut TcpStream, req: &Req, status: u16, why: &str) -> io::Result<u16> {
-    let len: u64 = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+fn reject(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    req: &Req,
+    status: u16,
+    why: &str,
+) -> io::Result<u16> {
+    let len: u64 = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let _ = io::copy(&mut r.by_ref().take(len.min(256 << 20)), &mut io::sink());
     json(w, status, serde_json::json!({ "error": why }))
 }

@@ -29,8 +29,9 @@ pub use wamedia::driver::Transfer;
 use wamedia::driver::{unix_now, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
-    BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input, MediaConnProvider, Output,
-    PreparedUpload, Request, Upload, UploadJob, UploadOptions, UploadResult,
+    BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
+    MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
+    UploadResult,
 };
 
 /// Settings of a [`Client`].
@@ -67,7 +68,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("opts", &self.opts).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +102,11 @@ struct BodyStream<R> {
 }
 
 impl<R: Read + Unpin> AsyncRead for BodyStream<R> {
-    fn poll_read(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         if self.cancel.is_cancelled() {
             return Poll::Ready(Err(io::Error::other("cancelled")));
         }
@@ -132,7 +139,8 @@ impl Client {
     ) -> Result<UploadResult, Error> {
         source.seek(SeekFrom::Start(0))?;
         let prepared = job.prepare(&mut source)?;
-        self.upload_prepared(&prepared, source, conn, transfer).await
+        self.upload_prepared(&prepared, source, conn, transfer)
+            .await
     }
 
     /// Uploads bytes held in memory.
@@ -146,7 +154,8 @@ impl Client {
         conn: &mut (dyn MediaConnProvider + Send),
         transfer: &mut Transfer<'_>,
     ) -> Result<UploadResult, Error> {
-        self.upload(io::Cursor::new(data), job, conn, transfer).await
+        self.upload(io::Cursor::new(data), job, conn, transfer)
+            .await
     }
 
     /// Uploads from a non-seekable reader, spooled first (memory, then a temporary file).
@@ -180,7 +189,13 @@ impl Client {
         let mut up = Upload::new(spec, self.opts.upload.clone(), Instant::now());
         let shared: Shared = Arc::new(Mutex::new(Box::new(source)));
         let outcome = self
-            .drive(&mut up, conn, transfer, Some((prepared, &shared)), &mut NoSink)
+            .drive(
+                &mut up,
+                conn,
+                transfer,
+                Some((prepared, &shared)),
+                &mut NoSink,
+            )
             .await?;
         Ok(outcome?)
     }
@@ -217,7 +232,10 @@ impl Client {
         path: &Path,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let tmp = tempfile::NamedTempFile::new_in(dir)?;
         let mut file = async_std::fs::File::from(tmp.as_file().try_clone()?);
         let r = self.download(spec, conn, &mut file, transfer).await?;
@@ -257,11 +275,22 @@ impl Client {
                         Ok(resp) => {
                             let headers = to_header_map(&resp);
                             let status = u16::from(resp.status());
-                            m.handle_input(Instant::now(), Input::Head { id, status, headers: &headers })?;
+                            m.handle_input(
+                                Instant::now(),
+                                Input::Head {
+                                    id,
+                                    status,
+                                    headers: &headers,
+                                },
+                            )?;
                             current = Some((id, resp, req.deadline));
                         }
-                        Err(_) if transfer.cancel_handle().is_cancelled() => return Err(Error::Cancelled),
-                        Err(reason) => m.handle_input(Instant::now(), Input::Failed { id, reason })?,
+                        Err(_) if transfer.cancel_handle().is_cancelled() => {
+                            return Err(Error::Cancelled)
+                        }
+                        Err(reason) => {
+                            m.handle_input(Instant::now(), Input::Failed { id, reason })?
+                        }
                     }
                 }
                 Output::Wait(t) => match current.as_mut() {
@@ -271,12 +300,22 @@ impl Client {
                         }
                         let id = *id;
                         let left = deadline.saturating_duration_since(Instant::now());
-                        let input = match async_std::future::timeout(left, resp.read(&mut buf)).await {
-                            Ok(Ok(0)) => Input::End { id },
-                            Ok(Ok(n)) => Input::Body { id, data: &buf[..n] },
-                            Ok(Err(e)) => Input::Failed { id, reason: e.to_string() },
-                            Err(_) => Input::Failed { id, reason: "timed out reading the body".into() },
-                        };
+                        let input =
+                            match async_std::future::timeout(left, resp.read(&mut buf)).await {
+                                Ok(Ok(0)) => Input::End { id },
+                                Ok(Ok(n)) => Input::Body {
+                                    id,
+                                    data: &buf[..n],
+                                },
+                                Ok(Err(e)) => Input::Failed {
+                                    id,
+                                    reason: e.to_string(),
+                                },
+                                Err(_) => Input::Failed {
+                                    id,
+                                    reason: "timed out reading the body".into(),
+                                },
+                            };
                         if !matches!(input, Input::Body { .. }) {
                             current = None;
                         }
@@ -297,8 +336,13 @@ impl Client {
         upload: Option<(&PreparedUpload, &Shared)>,
         transfer: &mut Transfer<'_>,
     ) -> Result<surf::Response, String> {
-        let url = surf::Url::parse(&req.url).map_err(|e| format!("bad URL {}: {e}", req.redacted_url()))?;
-        let method = if req.method == http::Method::POST { surf::http::Method::Post } else { surf::http::Method::Get };
+        let url = surf::Url::parse(&req.url)
+            .map_err(|e| format!("bad URL {}: {e}", req.redacted_url()))?;
+        let method = if req.method == http::Method::POST {
+            surf::http::Method::Post
+        } else {
+            surf::http::Method::Get
+        };
         let mut r = surf::Request::new(method, url);
         for (k, v) in &req.headers {
             r.insert_header(k.as_str(), v.to_str().unwrap_or_default());
@@ -315,8 +359,12 @@ impl Client {
                     sent: sent.clone(),
                     cancel: transfer.cancel_handle().clone(),
                 };
-                let len = usize::try_from(to - from).map_err(|_| "body too large for this platform".to_string())?;
-                r.set_body(surf::Body::from_reader(futures_lite::io::BufReader::new(stream), Some(len)));
+                let len = usize::try_from(to - from)
+                    .map_err(|_| "body too large for this platform".to_string())?;
+                r.set_body(surf::Body::from_reader(
+                    futures_lite::io::BufReader::new(stream),
+                    Some(len),
+                ));
                 Some((from, to))
             }
             _ => {
@@ -352,7 +400,11 @@ impl Client {
 struct NoSink;
 
 impl AsyncWrite for NoSink {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

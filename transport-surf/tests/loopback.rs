@@ -15,7 +15,9 @@ fn client() -> Client {
 }
 
 fn data(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
 fn spec_for(r: &UploadResult, t: MediaType) -> DownloadSpec {
@@ -35,13 +37,33 @@ fn spec_for(r: &UploadResult, t: MediaType) -> DownloadSpec {
 async fn round_trips_several_types_and_sizes() {
     let cdn = FakeCdn::start().unwrap();
     let c = client();
-    for (t, len) in [(MediaType::Image, 0), (MediaType::Gif, 1), (MediaType::Audio, 1 << 20), (MediaType::Document, 20 << 20)] {
+    for (t, len) in [
+        (MediaType::Image, 0),
+        (MediaType::Gif, 1),
+        (MediaType::Audio, 1 << 20),
+        (MediaType::Document, 20 << 20),
+    ] {
         let plain = data(len);
         let mut conn = StaticConn(cdn.media_conn(Instant::now()));
-        let r = c.upload_bytes(plain.clone(), &UploadJob::new(t.clone()), &mut conn, &mut Transfer::new()).await.unwrap();
+        let r = c
+            .upload_bytes(
+                plain.clone(),
+                &UploadJob::new(t.clone()),
+                &mut conn,
+                &mut Transfer::new(),
+            )
+            .await
+            .unwrap();
         let mut out = Vec::new();
         let mut w = futures_lite::io::Cursor::new(&mut out);
-        c.download(spec_for(&r, t.clone()), &mut conn, &mut w, &mut Transfer::new()).await.unwrap();
+        c.download(
+            spec_for(&r, t.clone()),
+            &mut conn,
+            &mut w,
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
         assert!(out == plain, "{t} {len}");
     }
 }
@@ -53,40 +75,86 @@ async fn falls_back_renews_auth_and_resumes() {
     let mut conn = cdn.media_conn(Instant::now());
     conn.hosts.push(cdn.host());
     cdn.push_fault(On::Upload, Fault::Status(503, None));
-    let r = client().upload_bytes(data(10), &UploadJob::new(MediaType::Image), &mut StaticConn(conn), &mut Transfer::new()).await;
+    let r = client()
+        .upload_bytes(
+            data(10),
+            &UploadJob::new(MediaType::Image),
+            &mut StaticConn(conn),
+            &mut Transfer::new(),
+        )
+        .await;
     assert!(r.is_ok(), "{r:?}");
     // Stale auth: 401, forced renewal, success.
     let stale = cdn.media_conn(Instant::now());
     cdn.set_auth("rotated");
     let fresh = cdn.media_conn(Instant::now());
-    let mut provider = move |force: bool, _: Instant| Ok(if force { fresh.clone() } else { stale.clone() });
-    let r = client().upload_bytes(data(20), &UploadJob::new(MediaType::Image), &mut provider, &mut Transfer::new()).await;
+    let mut provider =
+        move |force: bool, _: Instant| Ok(if force { fresh.clone() } else { stale.clone() });
+    let r = client()
+        .upload_bytes(
+            data(20),
+            &UploadJob::new(MediaType::Image),
+            &mut provider,
+            &mut Transfer::new(),
+        )
+        .await;
     assert!(r.is_ok(), "{r:?}");
     // A large upload cut mid-body resumes from where the CDN stopped.
     cdn.push_fault(On::Upload, Fault::DropUploadAfter(2 << 20));
-    let r = client().upload_bytes(data(6 << 20), &UploadJob::new(MediaType::Video), &mut StaticConn(cdn.media_conn(Instant::now())), &mut Transfer::new()).await;
+    let r = client()
+        .upload_bytes(
+            data(6 << 20),
+            &UploadJob::new(MediaType::Video),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .await;
     assert!(r.is_ok(), "{r:?}");
     let last = cdn.seen().last().unwrap().clone();
-    assert!(last.target.contains(&format!("file_offset={}", 2 << 20)), "{}", last.target);
+    assert!(
+        last.target.contains(&format!("file_offset={}", 2 << 20)),
+        "{}",
+        last.target
+    );
 }
 
 #[async_std::test]
 async fn a_tampered_download_fails_and_leaves_no_file() {
     let cdn = FakeCdn::start().unwrap();
     let mut conn = StaticConn(cdn.media_conn(Instant::now()));
-    let r = client().upload_bytes(data(70_000), &UploadJob::new(MediaType::Video), &mut conn, &mut Transfer::new()).await.unwrap();
+    let r = client()
+        .upload_bytes(
+            data(70_000),
+            &UploadJob::new(MediaType::Video),
+            &mut conn,
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
     cdn.push_fault(On::Download, Fault::Tamper);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v.mp4");
     let mut spec = spec_for(&r, MediaType::Video);
     spec.expected.file_enc_sha256 = None;
-    let err = client().download_to_path(spec.clone(), &mut conn, &out, &mut Transfer::new()).await.unwrap_err();
-    assert!(matches!(err, Error::Download(DownloadError::Integrity(IntegrityError::MacMismatch))), "{err:?}");
+    let err = client()
+        .download_to_path(spec.clone(), &mut conn, &out, &mut Transfer::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Download(DownloadError::Integrity(IntegrityError::MacMismatch))
+        ),
+        "{err:?}"
+    );
     assert!(!out.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     // A cut download resumes with Range and lands at the path.
     cdn.push_fault(On::Download, Fault::CutDownload(30_001));
-    client().download_to_path(spec, &mut conn, &out, &mut Transfer::new()).await.unwrap();
+    client()
+        .download_to_path(spec, &mut conn, &out, &mut Transfer::new())
+        .await
+        .unwrap();
     assert!(std::fs::read(&out).unwrap() == data(70_000));
 }
 
@@ -101,7 +169,13 @@ async fn fifty_concurrent_uploads() {
             let conn = conn.clone();
             async_std::task::spawn(async move {
                 let plain = data(10_000 + i * 997);
-                c.upload_bytes(plain, &UploadJob::new(MediaType::Image), &mut StaticConn(conn), &mut Transfer::new()).await
+                c.upload_bytes(
+                    plain,
+                    &UploadJob::new(MediaType::Image),
+                    &mut StaticConn(conn),
+                    &mut Transfer::new(),
+                )
+                .await
             })
         })
         .collect();

@@ -125,7 +125,10 @@ fn non_seekable_sources_are_spooled() {
     let cdn = FakeCdn::start().unwrap();
     let plain = data(100_000);
     // A small spool limit forces the temporary file.
-    let o = ClientOptions { spool_in_memory: 1000, ..ClientOptions::default() };
+    let o = ClientOptions {
+        spool_in_memory: 1000,
+        ..ClientOptions::default()
+    };
     let r = Client::new(o)
         .upload_stream(
             std::io::Cursor::new(plain.clone()).chain(&b""[..]),

@@ -1,0 +1,390 @@
+//! The `wamedia` binary as a person runs it: exit codes, stdout JSON, no partial files.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn wamedia() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wamedia"))
+}
+
+fn run(args: &[&str]) -> Output {
+    wamedia().args(args).output().unwrap()
+}
+
+fn json_line(out: &Output) -> serde_json::Value {
+    let s = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(s.lines().count(), 1, "exactly one line on stdout: {s:?}");
+    serde_json::from_str(s.trim()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[test]
+fn encrypt_then_decrypt_round_trips_with_hex_and_base64_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let plain: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&input, &plain).unwrap();
+    let body = dir.path().join("body.enc");
+    let out = run(&[
+        "encrypt",
+        "--type",
+        "video",
+        "--media-key",
+        KEY_HEX,
+        input.to_str().unwrap(),
+        body.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = json_line(&out);
+    let keys: Vec<_> = meta.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["file_enc_sha256", "file_length", "file_sha256", "media_key"]
+    );
+    assert_eq!(meta["file_length"], 100_000);
+    let key_b64 = meta["media_key"].as_str().unwrap().to_owned();
+    assert!(key_b64.ends_with('='), "standard base64 with padding");
+    let back = dir.path().join("back.bin");
+    let out = run(&[
+        "decrypt",
+        "--type",
+        "video",
+        "--media-key",
+        &key_b64,
+        "--file-sha256",
+        meta["file_sha256"].as_str().unwrap(),
+        "--file-enc-sha256",
+        meta["file_enc_sha256"].as_str().unwrap(),
+        "--file-length",
+        "100000",
+        body.to_str().unwrap(),
+        back.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&back).unwrap() == plain);
+}
+
+#[test]
+fn stdin_and_stdout_with_dash() {
+    let mut child = wamedia()
+        .args([
+            "encrypt",
+            "--type",
+            "document",
+            "--media-key",
+            KEY_HEX,
+            "-",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped plaintext")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // stdout carries the body (15 bytes pad to one block, plus the MAC) then the JSON line.
+    let (body, json) = out.stdout.split_at(16 + 10);
+    assert!(std::str::from_utf8(json)
+        .unwrap()
+        .contains("\"file_length\":15"));
+    let mut child = wamedia()
+        .args([
+            "decrypt",
+            "--type",
+            "document",
+            "--media-key",
+            KEY_HEX,
+            "-",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"piped plaintext");
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_failed_decrypt_exits_4_names_the_check_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::write(&input, vec![5u8; 5000]).unwrap();
+    let body = dir.path().join("body");
+    let meta = json_line(&run(&[
+        "encrypt",
+        "--type",
+        "image",
+        input.to_str().unwrap(),
+        body.to_str().unwrap(),
+    ]));
+    let key = meta["media_key"].as_str().unwrap();
+    let mut b = std::fs::read(&body).unwrap();
+    b[100] ^= 4;
+    std::fs::write(&body, &b).unwrap();
+    let outdir = tempfile::tempdir().unwrap();
+    let out_path = outdir.path().join("plain");
+    let out = run(&[
+        "decrypt",
+        "--type",
+        "image",
+        "--media-key",
+        key,
+        body.to_str().unwrap(),
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("MAC mismatch"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(
+        leftovers(outdir.path()).is_empty(),
+        "{:?}",
+        leftovers(outdir.path())
+    );
+    assert!(!stderr(&out).contains(key));
+    // A wrong expected hash on an intact body names that check.
+    b[100] ^= 4;
+    std::fs::write(&body, &b).unwrap();
+    let out = run(&[
+        "decrypt",
+        "--type",
+        "image",
+        "--media-key",
+        key,
+        "--file-sha256",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        body.to_str().unwrap(),
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr(&out).contains("file_sha256"), "{}", stderr(&out));
+    assert!(leftovers(outdir.path()).is_empty());
+    // Wrong type: the MAC catches it.
+    let out = run(&[
+        "decrypt",
+        "--type",
+        "audio",
+        "--media-key",
+        key,
+        body.to_str().unwrap(),
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_line() {
+    let out = run(&["encrypt", "--type", "picture", "-", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown media type \"picture\"")
+            && stderr(&out).contains("sticker-pack-thumbnail"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "decrypt",
+        "--type",
+        "image",
+        "--media-key",
+        "abcd",
+        "-",
+        "-",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad media key"));
+    let out = run(&["upload", "/nonexistent/file.jpg"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    let out = run(&["upload", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn upload_without_a_connection_uses_the_embedded_cdn() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    for transport in ["ureq", "surf"] {
+        let out = run(&["upload", "--transport", transport, root.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = json_line(&out);
+        for k in [
+            "url",
+            "direct_path",
+            "media_key",
+            "file_enc_sha256",
+            "file_sha256",
+            "file_length",
+        ] {
+            assert!(v.get(k).is_some(), "{k} missing: {v}");
+        }
+        let err = stderr(&out);
+        assert!(
+            err.contains("embedded local CDN") && err.contains("verified"),
+            "{err}"
+        );
+        assert!(err.contains("looks like image"), "{err}");
+    }
+}
+
+/// `wamedia serve` in the background, killed on drop.
+struct Serve {
+    child: Child,
+    conn: String,
+}
+
+impl Serve {
+    fn start(auth: &str) -> Serve {
+        let mut child = wamedia()
+            .args(["serve", "--addr", "127.0.0.1:0", "--auth", auth])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Serve { child, conn: line }
+    }
+    fn host(&self) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.conn).unwrap();
+        v["hosts"][0].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_then_upload_and_download_with_each_connection_option() {
+    let cdn = Serve::start("s3cret-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("voice.ogg");
+    let plain: Vec<u8> = b"OggS"
+        .iter()
+        .copied()
+        .chain((0..50_000u32).map(|i| (i * 7 % 256) as u8))
+        .collect();
+    std::fs::write(&file, &plain).unwrap();
+    let conn_file = dir.path().join("conn.json");
+    std::fs::write(&conn_file, &cdn.conn).unwrap();
+    let host = cdn.host();
+    let cmd = format!("cat {}", conn_file.display());
+    let options: Vec<Vec<&str>> = vec![
+        vec!["--media-conn", conn_file.to_str().unwrap()],
+        vec!["--media-conn-command", &cmd],
+        vec!["--auth", "s3cret-auth", "--host", &host],
+    ];
+    for (i, opt) in options.iter().enumerate() {
+        let mut args = vec!["upload", "--quiet"];
+        args.extend(opt);
+        args.push(file.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "--quiet: {}", stderr(&out));
+        let v = json_line(&out);
+        let dest = dir.path().join(format!("back{i}.ogg"));
+        let mut args = vec![
+            "download",
+            "--type",
+            "ptt",
+            "--quiet",
+            "--direct-path",
+            v["direct_path"].as_str().unwrap(),
+            "--media-key",
+            v["media_key"].as_str().unwrap(),
+            "--file-enc-sha256",
+            v["file_enc_sha256"].as_str().unwrap(),
+            "--file-sha256",
+            v["file_sha256"].as_str().unwrap(),
+            "--transport",
+            if i == 1 { "surf" } else { "ureq" },
+        ];
+        args.extend(opt);
+        args.push(dest.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(&dest).unwrap() == plain);
+        // A full URL needs no connection.
+        let dest2 = dir.path().join(format!("url{i}.ogg"));
+        let out = run(&[
+            "download",
+            "--type",
+            "ptt",
+            "--url",
+            v["url"].as_str().unwrap(),
+            "--media-key",
+            v["media_key"].as_str().unwrap(),
+            dest2.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn cdn_failures_exit_3_without_leaking_secrets() {
+    let cdn = Serve::start("the-real-auth");
+    let host = cdn.host();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let out = run(&[
+        "upload",
+        "--auth",
+        "wrong-auth-token",
+        "--host",
+        &host,
+        "--media-key",
+        KEY_HEX,
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("auth rejected"), "{err}");
+    assert!(
+        !err.contains("wrong-auth-token") && !err.contains(KEY_HEX),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("never");
+    let out = run(&[
+        "download",
+        "--type",
+        "image",
+        "--direct-path",
+        "/v/t62/missing.enc?ccb=1",
+        "--media-key",
+        KEY_HEX,
+        "--auth",
+        "x",
+        "--host",
+        &host,
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("re-upload"), "{}", stderr(&out));
+    assert!(leftovers(dir.path()).is_empty());
+}
