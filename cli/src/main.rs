@@ -8,13 +8,14 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use wamedia::driver::Error as TransferError;
 use wamedia::*;
 
 mod detect;
+mod net;
 mod progress;
 
 #[derive(Parser)]
@@ -76,6 +77,10 @@ enum Cmd {
         /// Never use the resumable flow.
         #[arg(long)]
         no_resume: bool,
+        /// Record the exchanges as a cassette (auth redacted) at this path, with the
+        /// plaintext beside it as <name>.bin. Use a throwaway file and key.
+        #[arg(long)]
+        record: Option<PathBuf>,
         #[command(flatten)]
         net: Net,
         /// The file to upload, or - for stdin.
@@ -97,6 +102,10 @@ enum Cmd {
         media_key: String,
         #[command(flatten)]
         expect: Expect,
+        /// Record the exchanges as a cassette (auth redacted) at this path, with the
+        /// plaintext beside it as <name>.bin.
+        #[arg(long)]
+        record: Option<PathBuf>,
         #[command(flatten)]
         net: Net,
         /// Where to write the plaintext.
@@ -386,15 +395,17 @@ fn run(cli: Cli) -> Result<(), Fail> {
             media_key: k,
             newsletter,
             no_resume,
+            record,
             net,
             file,
-        } => upload(t, k, newsletter, no_resume, net, file),
+        } => net::upload(t, k, newsletter, no_resume, record, net, file),
         Cmd::Download {
             media_type: t,
             direct_path,
             url,
             media_key: k,
             expect,
+            record,
             net,
             out,
         } => {
@@ -408,22 +419,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 },
                 expected: expect.parse()?,
             };
-            let mut provider = match conn_provider(&net)? {
-                Some(p) => p,
-                None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| Err("no media connection given".to_string())),
-                None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
-            };
-            let mut bar = progress::Bar::new(net.quiet, "download");
-            let r = transports::download(&net, spec, &mut *provider, &out, &mut bar)?;
-            bar.finish();
-            if !net.quiet {
-                eprintln!(
-                    "wamedia: verified {} bytes into {}",
-                    r.verified.file_length,
-                    out.display()
-                );
-            }
-            Ok(())
+            net::download(spec, &expect, record, &net, &out)
         }
         Cmd::Serve { addr, auth, store } => {
             let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {
@@ -440,225 +436,5 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 std::thread::sleep(Duration::from_secs(3600));
             }
         }
-    }
-}
-
-type Provider = Box<dyn MediaConnProvider + Send>;
-
-/// The media connection from the options, first match wins; `None`: no option given.
-fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
-    if let Some(cmd) = net.media_conn_command.clone() {
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .map_err(|e| format!("--media-conn-command: {e}"))?;
-            if !out.status.success() {
-                return Err(format!("--media-conn-command exited with {}", out.status));
-            }
-            MediaConn::from_json(&String::from_utf8_lossy(&out.stdout), now)
-        })));
-    }
-    if let Some(path) = net.media_conn.clone() {
-        let check = std::fs::read_to_string(&path)
-            .map_err(|e| Fail::usage(format!("--media-conn {}: {e}", path.display())))?;
-        MediaConn::from_json(&check, Instant::now()).map_err(Fail::usage)?;
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            let json = std::fs::read_to_string(&path)
-                .map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
-            MediaConn::from_json(&json, now)
-        })));
-    }
-    if let Some(auth) = net.auth.clone() {
-        let hosts = net.host.clone();
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            Ok(MediaConn::new(
-                auth.clone(),
-                hosts.clone(),
-                Duration::from_secs(24 * 3600),
-                now,
-            ))
-        })));
-    }
-    Ok(None)
-}
-
-fn upload(
-    t: Option<String>,
-    k: Option<String>,
-    newsletter: bool,
-    no_resume: bool,
-    net: Net,
-    file: String,
-) -> Result<(), Fail> {
-    let path = PathBuf::from(&file);
-    let t = match t {
-        Some(t) => media_type(&t)?,
-        None => {
-            let guess = detect::guess(&path)
-                .map_err(|e| Fail::usage(format!("cannot read {file}: {e}")))?;
-            if !net.quiet {
-                eprintln!(
-                    "wamedia: no --type given; {file} looks like {} ({})",
-                    guess.0, guess.1
-                );
-            }
-            guess.0
-        }
-    };
-    let mut job = UploadJob::new(t.clone());
-    if let Some(k) = k {
-        job = job.with_media_key(media_key(&k)?);
-    }
-    if newsletter {
-        job = job.newsletter();
-    }
-    let provider = conn_provider(&net)?;
-    let embedded = provider.is_none();
-    let local = if embedded {
-        Some(wamedia_conformance::FakeCdn::start()?)
-    } else {
-        None
-    };
-    let mut provider: Provider = match (provider, &local) {
-        (Some(p), _) => p,
-        (None, Some(cdn)) => {
-            if !net.quiet {
-                eprintln!("wamedia: no media connection given: using an embedded local CDN at {} (nothing leaves this machine)", cdn.host());
-            }
-            Box::new(StaticConn(cdn.media_conn(Instant::now())))
-        }
-        (None, None) => unreachable!(),
-    };
-    let mut bar = progress::Bar::new(net.quiet, "upload");
-    let result = transports::upload(
-        &net,
-        no_resume,
-        &path,
-        &file,
-        &job,
-        &mut *provider,
-        &mut bar,
-    )?;
-    bar.finish();
-    if let Some(cdn) = &local {
-        // Prove the round trip: download it back and verify every check.
-        let spec = DownloadSpec {
-            media_type: t,
-            media_key: result
-                .media_key
-                .clone()
-                .unwrap_or_else(|| MediaKey::from_bytes([0; 32])),
-            source: Source::DirectPath(result.direct_path.clone()),
-            expected: Expected {
-                file_enc_sha256: result.file_enc_sha256,
-                file_sha256: Some(result.file_sha256),
-                file_length: Some(result.file_length),
-            },
-        };
-        if newsletter {
-            if !net.quiet {
-                eprintln!(
-                    "wamedia: newsletter media is not encrypted; skipping the verified download"
-                );
-            }
-        } else {
-            let dir = tempfile::tempdir()?;
-            let back = dir.path().join("downloaded");
-            let mut quiet = progress::Bar::new(true, "");
-            transports::download(
-                &net,
-                spec,
-                &mut StaticConn(cdn.media_conn(Instant::now())),
-                &back,
-                &mut quiet,
-            )?;
-            if !net.quiet {
-                eprintln!("wamedia: downloaded it back from the local CDN and verified MAC, hashes and length ({} bytes)", result.file_length);
-            }
-        }
-    }
-    println!("{}", result.to_json());
-    Ok(())
-}
-
-mod transports {
-    //! Runs a transfer over the transport `--transport` names.
-    use super::*;
-
-    fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
-        let mut o = wamedia_ureq::ClientOptions::default();
-        o.upload.resume = !no_resume;
-        if let Some(s) = net.timeout {
-            o.upload.retry.total_timeout = Duration::from_secs(s);
-            o.download.retry.total_timeout = Duration::from_secs(s);
-        }
-        o
-    }
-
-    pub fn upload(
-        net: &Net,
-        no_resume: bool,
-        path: &Path,
-        name: &str,
-        job: &UploadJob,
-        provider: &mut (dyn MediaConnProvider + Send),
-        bar: &mut progress::Bar,
-    ) -> Result<UploadResult, Fail> {
-        let o = client_opts(net, no_resume);
-        let cannot = |e: io::Error| Fail::usage(format!("cannot read {name}: {e}"));
-        if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
-                upload: o.upload,
-                ..Default::default()
-            });
-            let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
-            let r = if name == "-" {
-                async_std::task::block_on(client.upload_stream(
-                    io::stdin().lock(),
-                    job,
-                    provider,
-                    &mut t,
-                ))
-            } else {
-                let f = File::open(path).map_err(cannot)?;
-                async_std::task::block_on(client.upload(f, job, provider, &mut t))
-            };
-            return Ok(r?);
-        }
-        let client = wamedia_ureq::Client::new(o);
-        let mut t = wamedia_ureq::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
-        let r = if name == "-" {
-            client.upload_stream(io::stdin().lock(), job, provider, &mut t)
-        } else {
-            let f = File::open(path).map_err(cannot)?;
-            client.upload(f, job, provider, &mut t)
-        };
-        Ok(r?)
-    }
-
-    pub fn download(
-        net: &Net,
-        spec: DownloadSpec,
-        provider: &mut (dyn MediaConnProvider + Send),
-        out: &Path,
-        bar: &mut progress::Bar,
-    ) -> Result<DownloadResult, Fail> {
-        let o = client_opts(net, false);
-        if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
-                download: o.download,
-                ..Default::default()
-            });
-            let mut t = wamedia_surf::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
-            return Ok(async_std::task::block_on(
-                client.download_to_path(spec, provider, out, &mut t),
-            )?);
-        }
-        let client = wamedia_ureq::Client::new(o);
-        let mut t = wamedia_ureq::Transfer::new().on_progress(|d, tot| bar.update(d, tot));
-        Ok(client.download_to_path(spec, provider, out, &mut t)?)
     }
 }

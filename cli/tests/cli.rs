@@ -388,3 +388,61 @@ fn cdn_failures_exit_3_without_leaking_secrets() {
     assert!(stderr(&out).contains("re-upload"), "{}", stderr(&out));
     assert!(leftovers(dir.path()).is_empty());
 }
+
+#[test]
+fn record_mode_writes_a_redacted_cassette_that_replays() {
+    let cdn = Serve::start("record-me-not");
+    let host = cdn.host();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.pdf");
+    std::fs::write(&file, b"%PDF-1.4 a throwaway document for a recording").unwrap();
+    let cassette = dir.path().join("my-upload.json");
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--auth",
+        "record-me-not",
+        "--host",
+        &host,
+        "--media-key",
+        KEY_HEX,
+        "--record",
+        cassette.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(!text.contains("record-me-not"), "{text}");
+    assert!(dir.path().join("my-upload.bin").exists());
+    let c = wamedia_conformance::cassette::Cassette::load(&cassette).unwrap();
+    wamedia_conformance::replay::replay(&c, dir.path()).unwrap();
+    // And a download.
+    let dl = dir.path().join("my-download.json");
+    let dest = dir.path().join("back.pdf");
+    let out = run(&[
+        "download",
+        "--quiet",
+        "--type",
+        "document",
+        "--auth",
+        "record-me-not",
+        "--host",
+        &host,
+        "--direct-path",
+        v["direct_path"].as_str().unwrap(),
+        "--media-key",
+        KEY_HEX,
+        "--file-enc-sha256",
+        v["file_enc_sha256"].as_str().unwrap(),
+        "--record",
+        dl.to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c = wamedia_conformance::cassette::Cassette::load(&dl).unwrap();
+    wamedia_conformance::replay::replay(&c, dir.path()).unwrap();
+    assert!(!std::fs::read_to_string(&dl)
+        .unwrap()
+        .contains("record-me-not"));
+}

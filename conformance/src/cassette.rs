@@ -65,6 +65,9 @@ pub struct Cassette {
     pub events: Vec<Event>,
     /// How it ends.
     pub outcome: Outcome,
+    /// Captured from a real CDN by record mode: request times are not replayed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub recorded: bool,
 }
 
 /// Which machine a cassette drives.

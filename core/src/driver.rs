@@ -61,6 +61,23 @@ impl Cancel {
     }
 }
 
+/// Sees every exchange a transport makes, in order: how record mode captures cassettes.
+/// Transports call these; an observer never changes what happens.
+pub trait Observer: Send {
+    /// A media connection was handed to the machine (after it asked, `force` as asked).
+    fn media_conn(&mut self, conn: &MediaConn, force: bool);
+    /// A request is about to be sent.
+    fn request(&mut self, req: &crate::Request);
+    /// The head of its answer arrived.
+    fn response_head(&mut self, id: crate::RequestId, status: u16, headers: &http::HeaderMap);
+    /// Bytes of its answer's body arrived.
+    fn response_body(&mut self, id: crate::RequestId, data: &[u8]);
+    /// The answer is complete.
+    fn response_end(&mut self, id: crate::RequestId);
+    /// The request failed in the transport (after a head: the body was cut short).
+    fn failed(&mut self, id: crate::RequestId, reason: &str);
+}
+
 /// A progress callback: `(bytes_done, total)`.
 pub type ProgressFn<'a> = Box<dyn FnMut(u64, Option<u64>) + Send + 'a>;
 
@@ -69,6 +86,7 @@ pub type ProgressFn<'a> = Box<dyn FnMut(u64, Option<u64>) + Send + 'a>;
 pub struct Transfer<'a> {
     progress: Option<ProgressFn<'a>>,
     cancel: Cancel,
+    observer: Option<&'a mut dyn Observer>,
 }
 
 impl std::fmt::Debug for Transfer<'_> {
@@ -76,6 +94,7 @@ impl std::fmt::Debug for Transfer<'_> {
         f.debug_struct("Transfer")
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -94,6 +113,15 @@ impl<'a> Transfer<'a> {
     pub fn with_cancel(mut self, cancel: Cancel) -> Self {
         self.cancel = cancel;
         self
+    }
+    /// Shows every exchange to `observer` (record mode).
+    pub fn observe(mut self, observer: &'a mut dyn Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+    /// The observer, if any (for transports).
+    pub fn observer(&mut self) -> Option<&mut (dyn Observer + 'a)> {
+        self.observer.as_deref_mut()
     }
     /// Reports progress to the callback, if any (for transports).
     pub fn report(&mut self, done: u64, total: Option<u64>) {
@@ -241,4 +269,32 @@ impl<R: Read> Read for Counting<'_, R> {
         }
         Ok(n)
     }
+}
+
+/// Feeds `input` to the machine, showing answers to the transfer's observer first: the
+/// one place transports pass answers through, so record mode sees exactly what the
+/// machine sees.
+///
+/// # Errors
+/// The machine's [`Misuse`].
+pub fn feed<M: crate::Machine>(
+    m: &mut M,
+    transfer: &mut Transfer<'_>,
+    input: crate::Input<'_>,
+) -> Result<(), Misuse> {
+    use crate::Input;
+    if let Some(o) = transfer.observer() {
+        match &input {
+            Input::Head {
+                id,
+                status,
+                headers,
+            } => o.response_head(*id, *status, headers),
+            Input::Body { id, data } => o.response_body(*id, data),
+            Input::End { id } => o.response_end(*id),
+            Input::Failed { id, reason } => o.failed(*id, reason),
+            Input::MediaConn(_) | Input::Sent { .. } | Input::Timeout => {}
+        }
+    }
+    m.handle_input(Instant::now(), input)
 }

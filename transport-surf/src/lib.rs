@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{unix_now, Error};
+use wamedia::driver::{feed, unix_now, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -264,6 +264,9 @@ impl Client {
                 Output::Progress { done, total } => transfer.report(done, total),
                 Output::NeedMediaConn { force } => {
                     let c = conn.media_conn(force, now).map_err(Error::MediaConn)?;
+                    if let Some(o) = transfer.observer() {
+                        o.media_conn(&c, force);
+                    }
                     m.handle_input(Instant::now(), Input::MediaConn(c))?;
                 }
                 Output::Transmit(req) => {
@@ -271,12 +274,16 @@ impl Client {
                         return Err(Error::Cancelled);
                     }
                     let id = req.id;
+                    if let Some(o) = transfer.observer() {
+                        o.request(&req);
+                    }
                     match self.send(&req, upload, transfer).await {
                         Ok(resp) => {
                             let headers = to_header_map(&resp);
                             let status = u16::from(resp.status());
-                            m.handle_input(
-                                Instant::now(),
+                            feed(
+                                m,
+                                transfer,
                                 Input::Head {
                                     id,
                                     status,
@@ -288,9 +295,7 @@ impl Client {
                         Err(_) if transfer.cancel_handle().is_cancelled() => {
                             return Err(Error::Cancelled)
                         }
-                        Err(reason) => {
-                            m.handle_input(Instant::now(), Input::Failed { id, reason })?
-                        }
+                        Err(reason) => feed(m, transfer, Input::Failed { id, reason })?,
                     }
                 }
                 Output::Wait(t) => match current.as_mut() {
@@ -319,7 +324,7 @@ impl Client {
                         if !matches!(input, Input::Body { .. }) {
                             current = None;
                         }
-                        m.handle_input(Instant::now(), input)?;
+                        feed(m, transfer, input)?;
                     }
                     None => {
                         sleep_until(t, transfer.cancel_handle()).await?;

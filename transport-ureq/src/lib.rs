@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{unix_now, Counting, Error};
+use wamedia::driver::{feed, unix_now, Counting, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -219,6 +219,9 @@ impl Client {
                 Output::Progress { done, total } => transfer.report(done, total),
                 Output::NeedMediaConn { force } => {
                     let c = conn.media_conn(force, now).map_err(Error::MediaConn)?;
+                    if let Some(o) = transfer.observer() {
+                        o.media_conn(&c, force);
+                    }
                     m.handle_input(Instant::now(), Input::MediaConn(c))?;
                 }
                 Output::Transmit(req) => {
@@ -226,6 +229,9 @@ impl Client {
                         return Err(Error::Cancelled);
                     }
                     let id = req.id;
+                    if let Some(o) = transfer.observer() {
+                        o.request(&req);
+                    }
                     let source = upload.as_mut().map(|(p, s)| (*p, &mut **s));
                     match self.send(&req, source, transfer) {
                         Ok(resp) => {
@@ -235,7 +241,7 @@ impl Client {
                                 status: parts.status.as_u16(),
                                 headers: &parts.headers,
                             };
-                            m.handle_input(Instant::now(), input)?;
+                            feed(m, transfer, input)?;
                             current = Some((id, body.into_reader()));
                         }
                         Err(e) if transfer.cancel_handle().is_cancelled() => {
@@ -244,7 +250,7 @@ impl Client {
                         }
                         Err(e) => {
                             let reason = redact(&e.to_string(), &req);
-                            m.handle_input(Instant::now(), Input::Failed { id, reason })?;
+                            feed(m, transfer, Input::Failed { id, reason })?;
                         }
                     }
                 }
@@ -268,7 +274,7 @@ impl Client {
                         if !matches!(input, Input::Body { .. }) {
                             current = None;
                         }
-                        m.handle_input(Instant::now(), input)?;
+                        feed(m, transfer, input)?;
                     }
                     None => {
                         sleep_until(t, transfer.cancel_handle())?;

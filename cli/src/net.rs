@@ -1,0 +1,385 @@
+//! `upload` and `download`: media connections, the two transports, record mode.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use wamedia::driver::Error as TransferError;
+use wamedia::*;
+use wamedia_conformance::cassette::{
+    CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
+};
+use wamedia_conformance::record::{outcome_of_download, outcome_of_upload, Recorder};
+
+use crate::{media_key, media_type, progress, Expect, Fail, Net};
+
+pub type Provider = Box<dyn MediaConnProvider + Send>;
+
+/// The media connection from the options, first match wins; `None`: no option given.
+pub fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
+    if let Some(cmd) = net.media_conn_command.clone() {
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| format!("--media-conn-command: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("--media-conn-command exited with {}", out.status));
+            }
+            MediaConn::from_json(&String::from_utf8_lossy(&out.stdout), now)
+        })));
+    }
+    if let Some(path) = net.media_conn.clone() {
+        let check = std::fs::read_to_string(&path)
+            .map_err(|e| Fail::usage(format!("--media-conn {}: {e}", path.display())))?;
+        MediaConn::from_json(&check, Instant::now()).map_err(Fail::usage)?;
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            let json = std::fs::read_to_string(&path)
+                .map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
+            MediaConn::from_json(&json, now)
+        })));
+    }
+    if let Some(auth) = net.auth.clone() {
+        let hosts = net.host.clone();
+        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
+            Ok(MediaConn::new(
+                auth.clone(),
+                hosts.clone(),
+                Duration::from_secs(24 * 3600),
+                now,
+            ))
+        })));
+    }
+    Ok(None)
+}
+
+/// A seekable upload source: the file, or stdin spooled.
+enum Src {
+    File(File),
+    Spool(tempfile::SpooledTempFile),
+}
+
+impl Read for Src {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Src::File(f) => f.read(buf),
+            Src::Spool(s) => s.read(buf),
+        }
+    }
+}
+
+impl Seek for Src {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            Src::File(f) => f.seek(pos),
+            Src::Spool(s) => s.seek(pos),
+        }
+    }
+}
+
+/// `<cassette stem>.bin` beside the cassette: where record mode keeps the plaintext.
+fn bin_path(cassette: &Path) -> PathBuf {
+    cassette.with_extension("bin")
+}
+
+fn write_cassette(
+    path: &Path,
+    c: &wamedia_conformance::cassette::Cassette,
+    quiet: bool,
+) -> Result<(), Fail> {
+    std::fs::write(path, c.to_json())
+        .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+    if !quiet {
+        eprintln!(
+            "wamedia: recorded {} exchanges into {} (auth redacted; the media key is in it)",
+            c.events.len(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or("recorded".into(), |s| s.to_string_lossy().into_owned())
+}
+
+pub fn upload(
+    t: Option<String>,
+    k: Option<String>,
+    newsletter: bool,
+    no_resume: bool,
+    record: Option<PathBuf>,
+    net: Net,
+    file: String,
+) -> Result<(), Fail> {
+    let path = PathBuf::from(&file);
+    let cannot = |e: io::Error| Fail::usage(format!("cannot read {file}: {e}"));
+    let t = match t {
+        Some(t) => media_type(&t)?,
+        None => {
+            let guess = crate::detect::guess(&path).map_err(cannot)?;
+            if !net.quiet {
+                eprintln!(
+                    "wamedia: no --type given; {file} looks like {} ({})",
+                    guess.0, guess.1
+                );
+            }
+            guess.0
+        }
+    };
+    let mut job = UploadJob::new(t.clone());
+    if let Some(k) = k {
+        job = job.with_media_key(media_key(&k)?);
+    }
+    if newsletter {
+        job = job.newsletter();
+    }
+    let mut src = if file == "-" {
+        let mut spool = tempfile::SpooledTempFile::new(8 << 20);
+        io::copy(&mut io::stdin().lock(), &mut spool).map_err(cannot)?;
+        Src::Spool(spool)
+    } else {
+        Src::File(File::open(&path).map_err(cannot)?)
+    };
+    let prepared = job.prepare(&mut src).map_err(cannot)?;
+    src.seek(SeekFrom::Start(0))?;
+    let mut recorder = match &record {
+        Some(cassette) => {
+            let bin = bin_path(cassette);
+            io::copy(&mut src, &mut File::create(&bin)?)?;
+            src.seek(SeekFrom::Start(0))?;
+            Some(Recorder::for_upload_source(&prepared, move || {
+                File::open(&bin)
+            }))
+        }
+        None => None,
+    };
+    let provider = conn_provider(&net)?;
+    let local = if provider.is_none() {
+        Some(wamedia_conformance::FakeCdn::start()?)
+    } else {
+        None
+    };
+    let mut provider: Provider = match (provider, &local) {
+        (Some(p), _) => p,
+        (None, Some(cdn)) => {
+            if !net.quiet {
+                eprintln!("wamedia: no media connection given: using an embedded local CDN at {} (nothing leaves this machine)", cdn.host());
+            }
+            Box::new(StaticConn(cdn.media_conn(Instant::now())))
+        }
+        (None, None) => unreachable!("a provider or the local CDN"),
+    };
+    let mut bar = progress::Bar::new(net.quiet, "upload");
+    let result = {
+        let mut transfer = Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+        if let Some(r) = recorder.as_mut() {
+            transfer = transfer.observe(r);
+        }
+        let o = client_opts(&net, no_resume);
+        if net.transport == "surf" {
+            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
+                upload: o.upload,
+                ..Default::default()
+            });
+            async_std::task::block_on(client.upload_prepared(
+                &prepared,
+                src,
+                &mut *provider,
+                &mut transfer,
+            ))
+        } else {
+            wamedia_ureq::Client::new(o).upload_prepared(
+                &prepared,
+                src,
+                &mut *provider,
+                &mut transfer,
+            )
+        }
+    };
+    bar.finish();
+    if let (Some(rec), Some(cassette)) = (recorder, &record) {
+        let key = prepared.spec.media_key.as_ref().map_or(String::new(), |k| {
+            k.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        });
+        let input = CassetteInput {
+            media_type: t.name().unwrap_or("document").into(),
+            media_key: if key.is_empty() { "00".repeat(32) } else { key },
+            plaintext: Plaintext::File(
+                bin_path(cassette)
+                    .file_name()
+                    .map_or("recorded.bin".into(), |n| n.to_string_lossy().into_owned()),
+            ),
+            newsletter,
+            options: Options {
+                resume: no_resume.then_some(false),
+                ..Options::default()
+            },
+            source: None,
+            expected: None,
+        };
+        let name = stem(cassette);
+        let c = rec.into_cassette(
+            &name,
+            &format!("upload recorded by `wamedia upload --record` from {file}"),
+            Kind::Upload,
+            input,
+            outcome_of_upload(&result),
+        );
+        write_cassette(cassette, &c, net.quiet)?;
+    }
+    let result = result?;
+    if let Some(cdn) = &local {
+        verify_back(&net, &t, &result, newsletter, cdn)?;
+    }
+    println!("{}", result.to_json());
+    Ok(())
+}
+
+/// Proves the round trip on the local CDN: download it back and verify every check.
+fn verify_back(
+    net: &Net,
+    t: &MediaType,
+    result: &UploadResult,
+    newsletter: bool,
+    cdn: &wamedia_conformance::FakeCdn,
+) -> Result<(), Fail> {
+    if newsletter {
+        if !net.quiet {
+            eprintln!("wamedia: newsletter media is not encrypted; skipping the verified download");
+        }
+        return Ok(());
+    }
+    let spec = DownloadSpec {
+        media_type: t.clone(),
+        media_key: result
+            .media_key
+            .clone()
+            .expect("encrypted uploads have a key"),
+        source: Source::DirectPath(result.direct_path.clone()),
+        expected: Expected {
+            file_enc_sha256: result.file_enc_sha256,
+            file_sha256: Some(result.file_sha256),
+            file_length: Some(result.file_length),
+        },
+    };
+    let dir = tempfile::tempdir()?;
+    let back = dir.path().join("downloaded");
+    run_download(
+        net,
+        spec,
+        &mut StaticConn(cdn.media_conn(Instant::now())),
+        &back,
+        &mut Transfer::new(),
+    )?;
+    if !net.quiet {
+        eprintln!("wamedia: downloaded it back from the local CDN and verified MAC, hashes and length ({} bytes)", result.file_length);
+    }
+    Ok(())
+}
+
+pub fn download(
+    spec: DownloadSpec,
+    expect: &Expect,
+    record: Option<PathBuf>,
+    net: &Net,
+    out: &Path,
+) -> Result<(), Fail> {
+    let mut provider = match conn_provider(net)? {
+        Some(p) => p,
+        None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| Err("no media connection given".to_string())),
+        None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
+    };
+    let mut recorder = record.as_ref().map(|_| Recorder::for_download());
+    let mut bar = progress::Bar::new(net.quiet, "download");
+    let cassette_input = CassetteInput {
+        media_type: spec.media_type.name().unwrap_or("document").into(),
+        media_key: spec
+            .media_key
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        plaintext: Plaintext::File(
+            record
+                .as_deref()
+                .map(bin_path)
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+        ),
+        newsletter: false,
+        options: Options::default(),
+        source: Some(match &spec.source {
+            Source::DirectPath(p) => SourceSpec::DirectPath(p.clone()),
+            Source::Url(u) => SourceSpec::Url(u.clone()),
+        }),
+        expected: Some(ExpectedSpec {
+            file_enc_sha256: expect.file_enc_sha256.clone(),
+            file_sha256: expect.file_sha256.clone(),
+            file_length: expect.file_length,
+        }),
+    };
+    let result = {
+        let mut transfer = Transfer::new().on_progress(|d, tot| bar.update(d, tot));
+        if let Some(r) = recorder.as_mut() {
+            transfer = transfer.observe(r);
+        }
+        run_download(net, spec, &mut *provider, out, &mut transfer)
+    };
+    bar.finish();
+    if let (Some(rec), Some(cassette)) = (recorder, &record) {
+        if result.is_ok() {
+            std::fs::copy(out, bin_path(cassette))?;
+        }
+        let outcome = outcome_of_download(&result);
+        let c = rec.into_cassette(
+            &stem(cassette),
+            "download recorded by `wamedia download --record`",
+            Kind::Download,
+            cassette_input,
+            outcome,
+        );
+        write_cassette(cassette, &c, net.quiet)?;
+    }
+    let r = result?;
+    if !net.quiet {
+        eprintln!(
+            "wamedia: verified {} bytes into {}",
+            r.verified.file_length,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
+    let mut o = wamedia_ureq::ClientOptions::default();
+    o.upload.resume = !no_resume;
+    if let Some(s) = net.timeout {
+        o.upload.retry.total_timeout = Duration::from_secs(s);
+        o.download.retry.total_timeout = Duration::from_secs(s);
+    }
+    o
+}
+
+fn run_download(
+    net: &Net,
+    spec: DownloadSpec,
+    provider: &mut (dyn MediaConnProvider + Send),
+    out: &Path,
+    transfer: &mut Transfer<'_>,
+) -> Result<DownloadResult, TransferError> {
+    let o = client_opts(net, false);
+    if net.transport == "surf" {
+        let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
+            download: o.download,
+            ..Default::default()
+        });
+        return async_std::task::block_on(client.download_to_path(spec, provider, out, transfer));
+    }
+    wamedia_ureq::Client::new(o).download_to_path(spec, provider, out, transfer)
+}
