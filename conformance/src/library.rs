@@ -248,6 +248,19 @@ fn defs() -> Vec<Def> {
         |r, n| if n < 2 { status(500, &[]) } else { uploaded(r) },
         ok_fields(&["url"]),
     ));
+    let mut stale = conn(&[H1, H2]);
+    stale.ttl = 0;
+    let mut fresh = conn(&[H1, H2]);
+    fresh.auth = format!("{AUTH_PLACEHOLDER}-2");
+    v.push(def(
+        "upload-expired-conn-renewed-before-first-request",
+        "The provider first hands a cached connection that has already expired (ttl 0); the machine asks for a fresh one (forced) before its first request.",
+        Kind::Upload,
+        input("image", 1000),
+        vec![stale, fresh],
+        |r, _| uploaded(r),
+        ok_fields(&["url"]),
+    ));
     v.push(def(
         "upload-empty-host-list",
         "A media connection without hosts is an error before any request.",

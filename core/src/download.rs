@@ -95,7 +95,7 @@ struct InFlight {
 #[derive(Debug)]
 enum State {
     Ready,
-    NeedConn,
+    NeedConn { force: bool },
     InFlight(InFlight),
     Backoff { until: Instant },
     Done,
@@ -182,7 +182,7 @@ impl Download {
             return Output::Done(o.clone());
         }
         match &self.state {
-            State::NeedConn => return Output::NeedMediaConn { force: false },
+            State::NeedConn { force } => return Output::NeedMediaConn { force: *force },
             State::InFlight(f) => return Output::Wait(f.deadline),
             State::Backoff { until } if now < *until => return Output::Wait(*until),
             State::Backoff { .. } | State::Ready => {}
@@ -197,7 +197,7 @@ impl Download {
                 match &self.conn {
                     Some(c) if !c.is_expired(now) => {}
                     _ => {
-                        self.state = State::NeedConn;
+                        self.state = State::NeedConn { force: false };
                         return Output::NeedMediaConn { force: false };
                     }
                 }
@@ -284,11 +284,16 @@ impl Download {
         match input {
             Input::MediaConn(c) => {
                 if c.is_expired(now) {
-                    self.finish(Err(DownloadError::ConnExpired));
+                    // Stale: ask for a fresh one; if even that is stale, give up.
+                    if matches!(self.state, State::NeedConn { force: true }) {
+                        self.finish(Err(DownloadError::ConnExpired));
+                    } else if matches!(self.state, State::NeedConn { .. } | State::Ready) {
+                        self.state = State::NeedConn { force: true };
+                    }
                 } else if c.hosts.is_empty() && matches!(self.spec.source, Source::DirectPath(_)) {
                     self.finish(Err(DownloadError::NoHosts));
                 } else {
-                    if matches!(self.state, State::NeedConn) {
+                    if matches!(self.state, State::NeedConn { .. }) {
                         self.state = State::Ready;
                     }
                     self.conn = Some(c);
@@ -493,13 +498,7 @@ impl Download {
                 }
             }
             403 | 404 | 410 => {
-                self.cursor.record(
-                    &f.host,
-                    HostFailureReason::Status {
-                        status,
-                        body: error_text(&f.error_body),
-                    },
-                );
+                self.cursor.record_status(&f.host, status, &f.error_body);
                 self.cursor.gone_in_round += 1;
                 let hosts = self.hosts().map_or(1, |h| h.len());
                 if self.cursor.gone_in_round >= hosts {
@@ -510,33 +509,14 @@ impl Download {
                 }
             }
             408 | 429 => {
-                self.cursor.record(
-                    &f.host,
-                    HostFailureReason::Status {
-                        status,
-                        body: error_text(&f.error_body),
-                    },
-                );
-                if !self.cursor.may_retry(&self.opts.retry) {
-                    self.give_up("attempt limit reached");
-                    return;
-                }
-                let wait = f
-                    .retry_after
-                    .unwrap_or(self.opts.retry.backoff_base)
-                    .min(self.opts.retry.backoff_max);
-                self.state = State::Backoff {
-                    until: (now + wait).min(self.started + self.opts.retry.total_timeout),
-                };
+                self.cursor.record_status(&f.host, status, &f.error_body);
+                let next =
+                    self.cursor
+                        .same_host(&self.opts.retry, now, self.started, f.retry_after);
+                self.apply(next);
             }
             500..=599 => {
-                self.cursor.record(
-                    &f.host,
-                    HostFailureReason::Status {
-                        status,
-                        body: error_text(&f.error_body),
-                    },
-                );
+                self.cursor.record_status(&f.host, status, &f.error_body);
                 self.advance(now);
             }
             _ => {
@@ -564,13 +544,16 @@ impl Download {
 
     fn advance(&mut self, now: Instant) {
         let hosts = self.hosts().map_or(1, |h| h.len());
-        match self.cursor.advance(&self.opts.retry, hosts) {
+        let next = self
+            .cursor
+            .next_host(&self.opts.retry, hosts, now, self.started);
+        self.apply(next);
+    }
+
+    fn apply(&mut self, next: Next) {
+        match next {
             Next::Now => self.state = State::Ready,
-            Next::After(d) => {
-                self.state = State::Backoff {
-                    until: (now + d).min(self.started + self.opts.retry.total_timeout),
-                }
-            }
+            Next::Until(until) => self.state = State::Backoff { until },
             Next::GiveUp(why) => {
                 self.give_up(why);
             }

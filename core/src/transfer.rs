@@ -49,7 +49,8 @@ impl BodySpec {
 }
 
 /// "Send this request." Everything a transport needs, and nothing to decide.
-#[derive(Clone, Debug)]
+/// `Debug` shows the URL with its auth token redacted.
+#[derive(Clone)]
 pub struct Request {
     /// Answer with this id.
     pub id: RequestId,
@@ -65,6 +66,20 @@ pub struct Request {
     pub body: BodySpec,
     /// Give up (and report [`Input::Failed`]) if no complete answer by then.
     pub deadline: Instant,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("host", &self.host)
+            .field("method", &self.method)
+            .field("url", &self.redacted_url())
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }
 
 impl Request {
@@ -222,15 +237,16 @@ impl RetryPolicy {
 
 /// What to do after a host failed.
 pub(crate) enum Next {
-    /// Try host `hosts[idx]` now.
+    /// Try `hosts[idx]` now.
     Now,
-    /// Wait, then start the next round at the first host.
-    After(Duration),
-    /// Give up.
+    /// Wait until then (backoff or `Retry-After`), then try `hosts[idx]`.
+    Until(Instant),
+    /// Give up, for this reason.
     GiveUp(&'static str),
 }
 
 /// Which host is next, how many rounds and attempts are spent, and what each host said.
+/// The retry rules both machines share live here.
 #[derive(Debug, Default)]
 pub(crate) struct HostCursor {
     pub idx: usize,
@@ -249,8 +265,26 @@ impl HostCursor {
         });
     }
 
-    /// Moves past the current host after a failure.
-    pub fn advance(&mut self, policy: &RetryPolicy, hosts: usize) -> Next {
+    /// Records an HTTP status the machine could not use, with the start of its body.
+    pub fn record_status(&mut self, host: &str, status: u16, body: &[u8]) {
+        self.record(
+            host,
+            HostFailureReason::Status {
+                status,
+                body: error_text(body),
+            },
+        );
+    }
+
+    /// After the current host failed: the next host now; after the last, a new round
+    /// after an exponential backoff; or give up when the bounds are spent.
+    pub fn next_host(
+        &mut self,
+        policy: &RetryPolicy,
+        hosts: usize,
+        now: Instant,
+        started: Instant,
+    ) -> Next {
         if self.attempts >= policy.max_attempts {
             return Next::GiveUp("attempt limit reached");
         }
@@ -265,7 +299,25 @@ impl HostCursor {
             return Next::GiveUp("attempt limit reached");
         }
         let factor = 1u32 << (self.round - 1).min(16);
-        Next::After((policy.backoff_base * factor).min(policy.backoff_max))
+        let wait = (policy.backoff_base * factor).min(policy.backoff_max);
+        Next::Until((now + wait).min(started + policy.total_timeout))
+    }
+
+    /// 408/429: the same host again after `Retry-After` (or the base backoff).
+    pub fn same_host(
+        &self,
+        policy: &RetryPolicy,
+        now: Instant,
+        started: Instant,
+        retry_after: Option<Duration>,
+    ) -> Next {
+        if !self.may_retry(policy) {
+            return Next::GiveUp("attempt limit reached");
+        }
+        let wait = retry_after
+            .unwrap_or(policy.backoff_base)
+            .min(policy.backoff_max);
+        Next::Until((now + wait).min(started + policy.total_timeout))
     }
 
     /// Checks the attempt bound before retrying the same host.

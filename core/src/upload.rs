@@ -488,7 +488,13 @@ impl Upload {
 
     fn on_conn(&mut self, now: Instant, c: MediaConn) {
         if c.is_expired(now) {
-            self.finish(Err(UploadError::ConnExpired));
+            // A stale (cached) connection: ask for a fresh one; if even that is stale,
+            // it could not be renewed.
+            if matches!(self.state, State::NeedConn { force: true }) {
+                self.finish(Err(UploadError::ConnExpired));
+            } else if matches!(self.state, State::NeedConn { .. } | State::Ready) {
+                self.state = State::NeedConn { force: true };
+            }
             return;
         }
         if c.hosts.is_empty() {
@@ -519,14 +525,17 @@ impl Upload {
     }
 
     fn advance(&mut self, now: Instant) {
-        let conn_hosts = self.conn.as_ref().map_or(1, |c| c.hosts.len());
-        match self.cursor.advance(&self.opts.retry, conn_hosts) {
+        let hosts = self.conn.as_ref().map_or(1, |c| c.hosts.len());
+        let next = self
+            .cursor
+            .next_host(&self.opts.retry, hosts, now, self.started);
+        self.apply(next);
+    }
+
+    fn apply(&mut self, next: Next) {
+        match next {
             Next::Now => self.state = State::Ready,
-            Next::After(d) => {
-                self.state = State::Backoff {
-                    until: (now + d).min(self.started + self.opts.retry.total_timeout),
-                }
-            }
+            Next::Until(until) => self.state = State::Backoff { until },
             Next::GiveUp(why) => {
                 self.give_up(why);
             }
@@ -549,33 +558,14 @@ impl Upload {
                 }
             }
             (_, 408 | 429) => {
-                self.cursor.record(
-                    &f.host,
-                    HostFailureReason::Status {
-                        status,
-                        body: error_text(&f.body),
-                    },
-                );
-                if !self.cursor.may_retry(&self.opts.retry) {
-                    self.give_up("attempt limit reached");
-                    return;
-                }
-                let wait = f
-                    .retry_after
-                    .unwrap_or(self.opts.retry.backoff_base)
-                    .min(self.opts.retry.backoff_max);
-                self.state = State::Backoff {
-                    until: (now + wait).min(self.started + self.opts.retry.total_timeout),
-                };
+                self.cursor.record_status(&f.host, status, &f.body);
+                let next =
+                    self.cursor
+                        .same_host(&self.opts.retry, now, self.started, f.retry_after);
+                self.apply(next);
             }
             (_, 500..=599) => {
-                self.cursor.record(
-                    &f.host,
-                    HostFailureReason::Status {
-                        status,
-                        body: error_text(&f.body),
-                    },
-                );
+                self.cursor.record_status(&f.host, status, &f.body);
                 self.resume_check_due = self.resumable();
                 self.advance(now);
             }

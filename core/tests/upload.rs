@@ -350,6 +350,33 @@ fn a_connection_already_expired_when_given_is_an_error() {
         |_, _| ok_json(OK),
     );
     assert_eq!(run.outcome.unwrap_err(), UploadError::ConnExpired);
+    assert_eq!(
+        run.conn_asks.iter().map(|c| c.1).collect::<Vec<_>>(),
+        [false, true],
+        "a fresh one was asked for first"
+    );
+}
+
+#[test]
+fn a_stale_cached_connection_is_renewed_before_the_first_request() {
+    let t0 = Instant::now() + Duration::from_secs(1000);
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |force, at| {
+            if force {
+                conn_at(t0, at, "fresh", &["h1.example"])
+            } else {
+                conn_at(t0, at, "cached", &["h1.example"])
+                    .tap_fetched(t0 - Duration::from_secs(900))
+            }
+        },
+        |_, _| ok_json(OK),
+    );
+    assert!(run.outcome.is_ok());
+    assert_eq!(run.requests.len(), 1);
+    assert!(run.urls()[0].contains("auth=fresh"));
 }
 
 trait Tap {
