@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use wamedia::{DownloadSpec, Expected, MediaType, Source, StaticConn, Transfer, UploadJob};
+use wamedia::{MediaType, StaticConn, Transfer, UploadJob};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cdn = wamedia_conformance::FakeCdn::start()?;
@@ -29,16 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             results.push(u.await?);
         }
         let first = &results[0];
-        let spec = DownloadSpec {
-            media_type: MediaType::Image,
-            media_key: first.media_key.clone().expect("encrypted"),
-            source: Source::DirectPath(first.direct_path.clone()),
-            expected: Expected {
-                file_enc_sha256: first.file_enc_sha256,
-                file_sha256: Some(first.file_sha256),
-                file_length: Some(first.file_length),
-            },
-        };
+        let spec = first.download_spec(MediaType::Image).expect("encrypted");
         let mut out = Vec::new();
         let mut w = futures_lite::io::Cursor::new(&mut out);
         let d = client

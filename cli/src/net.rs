@@ -254,19 +254,9 @@ fn verify_back(
         }
         return Ok(());
     }
-    let spec = DownloadSpec {
-        media_type: t.clone(),
-        media_key: result
-            .media_key
-            .clone()
-            .expect("encrypted uploads have a key"),
-        source: Source::DirectPath(result.direct_path.clone()),
-        expected: Expected {
-            file_enc_sha256: result.file_enc_sha256,
-            file_sha256: Some(result.file_sha256),
-            file_length: Some(result.file_length),
-        },
-    };
+    let spec = result
+        .download_spec(t.clone())
+        .expect("encrypted uploads have a key");
     let dir = tempfile::tempdir()?;
     let back = dir.path().join("downloaded");
     run_download(

@@ -155,6 +155,21 @@ pub struct UploadResult {
 }
 
 impl UploadResult {
+    /// What a receiver needs to download this media back, every check armed
+    /// (`None` for newsletter media, which has no key).
+    pub fn download_spec(&self, media_type: MediaType) -> Option<crate::DownloadSpec> {
+        Some(crate::DownloadSpec {
+            media_type,
+            media_key: self.media_key.clone()?,
+            source: crate::Source::DirectPath(self.direct_path.clone()),
+            expected: crate::Expected {
+                file_enc_sha256: self.file_enc_sha256,
+                file_sha256: Some(self.file_sha256),
+                file_length: Some(self.file_length),
+            },
+        })
+    }
+
     /// The result as one JSON object: binary fields in standard base64 with padding,
     /// optional fields only when present.
     pub fn to_json(&self) -> Value {

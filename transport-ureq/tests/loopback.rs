@@ -22,16 +22,7 @@ fn data(len: usize) -> Vec<u8> {
 }
 
 fn spec_for(r: &UploadResult, t: MediaType) -> DownloadSpec {
-    DownloadSpec {
-        media_type: t,
-        media_key: r.media_key.clone().unwrap(),
-        source: Source::DirectPath(r.direct_path.clone()),
-        expected: Expected {
-            file_enc_sha256: r.file_enc_sha256,
-            file_sha256: Some(r.file_sha256),
-            file_length: Some(r.file_length),
-        },
-    }
+    r.download_spec(t).expect("encrypted")
 }
 
 /// A port nothing listens on: connecting to it is refused.
