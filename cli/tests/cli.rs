@@ -446,3 +446,30 @@ fn record_mode_writes_a_redacted_cassette_that_replays() {
         .unwrap()
         .contains("record-me-not"));
 }
+
+#[test]
+fn a_progress_line_only_when_stderr_is_a_terminal() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let out = run(&["upload", file.to_str().unwrap()]);
+    assert!(
+        !stderr(&out).contains("MiB/s"),
+        "no terminal, no progress: {}",
+        stderr(&out)
+    );
+    // `script` gives the command a pseudo-terminal (util-linux; skip where it is missing).
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no `script` here: terminal case not checked");
+        return;
+    }
+    let cmd = format!(
+        "{} upload {} >/dev/null",
+        env!("CARGO_BIN_EXE_wamedia"),
+        file.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("upload") && tty.contains("MiB/s"), "{tty}");
+}

@@ -52,6 +52,24 @@
 //! # }
 //! ```
 //!
+//! An async driver is the same loop with `.await` on the HTTP call and on the runtime's
+//! timer (this is what `wamedia-surf` does):
+//!
+//! ```ignore
+//! loop {
+//!     match up.poll_output(Instant::now()) {
+//!         Output::Transmit(req) => {
+//!             let (status, headers, answer) = http.send(&req).await;
+//!             up.handle_response(Instant::now(), req.id, status, &headers, &answer)?;
+//!         }
+//!         Output::NeedMediaConn { force } => up.handle_input(Instant::now(), Input::MediaConn(conn(force).await))?,
+//!         Output::Wait(t) => { timer::sleep_until(t).await; up.handle_input(Instant::now(), Input::Timeout)?; }
+//!         Output::Progress { .. } | Output::Plaintext(_) => {}
+//!         Output::Done(outcome) => break outcome?,
+//!     }
+//! }
+//! ```
+//!
 //! A download is driven the same way, writing each `Output::Plaintext` to a temporary
 //! place and publishing it only when `Done(Ok(_))` arrives. `wamedia-ureq` and
 //! `wamedia-surf` are such drivers, about a screen each.
