@@ -80,6 +80,17 @@ impl Seek for Src {
     }
 }
 
+/// A reader that reports how much each read returned.
+struct Inspect<R, F>(R, F);
+
+impl<R: Read, F: FnMut(usize)> Read for Inspect<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        (self.1)(n);
+        Ok(n)
+    }
+}
+
 /// `<cassette stem>.bin` beside the cassette: where record mode keeps the plaintext.
 fn bin_path(cassette: &Path) -> PathBuf {
     cassette.with_extension("bin")
@@ -145,7 +156,21 @@ pub fn upload(
     } else {
         Src::File(File::open(&path).map_err(cannot)?)
     };
-    let prepared = job.prepare(&mut src).map_err(cannot)?;
+    // The first pass (hashes, MAC, checkpoints) reads the whole file: show it too.
+    let len = src.seek(SeekFrom::End(0))?;
+    src.seek(SeekFrom::Start(0))?;
+    let prepared = {
+        let label = if newsletter { "hash" } else { "encrypt" };
+        let mut bar = progress::Bar::new(net.quiet, label);
+        let mut done = 0u64;
+        let reader = Inspect(&mut src, |n: usize| {
+            done += n as u64;
+            bar.update(done, Some(len));
+        });
+        let p = job.prepare(reader).map_err(cannot)?;
+        bar.finish();
+        p
+    };
     src.seek(SeekFrom::Start(0))?;
     let mut recorder = match &record {
         Some(cassette) => {

@@ -473,3 +473,23 @@ fn a_progress_line_only_when_stderr_is_a_terminal() {
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("upload") && tty.contains("MiB/s"), "{tty}");
 }
+
+#[test]
+fn upload_reads_stdin_with_a_dash() {
+    let mut child = wamedia()
+        .args(["upload", "--quiet", "--type", "document", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&[7u8; 70_000])
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_line(&out)["file_length"], 70_000);
+}
