@@ -139,29 +139,7 @@ fn media(from: u64) -> ResponseSpec {
 
 fn defs() -> Vec<Def> {
     let mut v = Vec::new();
-    for (i, t) in [
-        "image",
-        "sticker",
-        "video",
-        "gif",
-        "audio",
-        "ptt",
-        "ptv",
-        "document",
-        "history",
-        "app-state",
-        "sticker-pack",
-        "sticker-pack-thumbnail",
-        "link-thumbnail",
-        "product-catalog-image",
-        "image-thumbnail",
-        "video-thumbnail",
-        "document-thumbnail",
-        "payment-background",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, t) in wamedia::MEDIA_TYPE_NAMES.iter().copied().enumerate() {
         v.push(def(
             &format!("upload-happy-{t}"),
             &format!("A {t} uploads on the first try; the request is exactly PROTOCOL §4."),
