@@ -10,7 +10,7 @@
 //! | body cut short | same host, `Range: bytes={last whole block}-` |
 //! | other status | final |
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 
@@ -22,7 +22,7 @@ use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::transfer::{
-    base_headers, error_text, push_capped, retry_after, BodySpec, HostCursor, Input, Next, Output,
+    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output,
     Request, RequestId, RetryPolicy, ERROR_BODY_CAP,
 };
 
@@ -78,13 +78,9 @@ pub struct DownloadResult {
 
 #[derive(Debug)]
 struct InFlight {
-    id: RequestId,
-    host: String,
-    deadline: Instant,
+    ex: Exchange,
     /// Body offset asked for with `Range` (0: none).
     asked_from: u64,
-    status: Option<u16>,
-    retry_after: Option<Duration>,
     /// Body bytes of this answer still to drop (a 200 to a ranged request).
     skip: u64,
     /// The end of the body as the answer declared it.
@@ -183,7 +179,7 @@ impl Download {
         }
         match &self.state {
             State::NeedConn { force } => return Output::NeedMediaConn { force: *force },
-            State::InFlight(f) => return Output::Wait(f.deadline),
+            State::InFlight(f) => return Output::Wait(f.ex.deadline),
             State::Backoff { until } if now < *until => return Output::Wait(*until),
             State::Backoff { .. } | State::Ready => {}
             State::Done => unreachable!("Done always has an outcome"),
@@ -233,12 +229,8 @@ impl Download {
             .retry
             .deadline(now, self.total.unwrap_or(0).saturating_sub(self.fed));
         self.state = State::InFlight(InFlight {
-            id,
-            host: host.clone(),
-            deadline,
+            ex: Exchange::new(id, host.clone(), deadline),
             asked_from: self.fed,
-            status: None,
-            retry_after: None,
             skip: 0,
             declared_end: None,
             error_body: Vec::new(),
@@ -300,7 +292,7 @@ impl Download {
                 }
             }
             Input::Timeout => match &self.state {
-                State::InFlight(f) if now >= f.deadline => {
+                State::InFlight(f) if now >= f.ex.deadline => {
                     let f = self.take_in_flight();
                     self.on_failure(now, &f, HostFailureReason::Timeout);
                 }
@@ -315,11 +307,7 @@ impl Download {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                if f.status.is_some() {
-                    return Err(Misuse::Unexpected("a second response head"));
-                }
-                f.status = Some(status);
-                f.retry_after = retry_after(headers);
+                f.ex.head(status, headers)?;
                 if status == 200 || status == 206 {
                     self.on_head(now, headers);
                 }
@@ -328,21 +316,19 @@ impl Download {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                match f.status {
-                    None => {
-                        return Err(Misuse::Unexpected("a body chunk before the response head"))
-                    }
-                    Some(200 | 206) => self.on_body(data),
-                    Some(_) => push_capped(&mut f.error_body, data, ERROR_BODY_CAP),
+                match f
+                    .ex
+                    .status_before("a body chunk before the response head")?
+                {
+                    200 | 206 => self.on_body(data),
+                    _ => push_capped(&mut f.error_body, data, ERROR_BODY_CAP),
                 }
             }
             Input::End { id } => {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                if f.status.is_none() {
-                    return Err(Misuse::Unexpected("the end of a response before its head"));
-                }
+                f.ex.status_before("the end of a response before its head")?;
                 let f = self.take_in_flight();
                 self.on_end(now, f);
             }
@@ -365,7 +351,7 @@ impl Download {
             return Err(Misuse::UnknownRequest(id.0));
         }
         Ok(match &mut self.state {
-            State::InFlight(f) if f.id == id => Some(f),
+            State::InFlight(f) if f.ex.id == id => Some(f),
             _ => None,
         })
     }
@@ -381,7 +367,7 @@ impl Download {
         let State::InFlight(f) = &mut self.state else {
             return;
         };
-        let status = f.status.unwrap_or(0);
+        let status = f.ex.status.unwrap_or(0);
         let header = |h| headers.get(h).and_then(|v: &HeaderValue| v.to_str().ok());
         let len = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
         if status == 206 {
@@ -394,7 +380,7 @@ impl Download {
                 _ => {
                     let f = self.take_in_flight();
                     self.cursor.record(
-                        &f.host,
+                        &f.ex.host,
                         HostFailureReason::Malformed(format!(
                             "206 whose Content-Range does not start at {}",
                             f.asked_from
@@ -465,7 +451,7 @@ impl Download {
     }
 
     fn on_end(&mut self, now: Instant, f: InFlight) {
-        let status = f.status.expect("checked by the caller");
+        let status = f.ex.status.expect("checked by the caller");
         match status {
             200 | 206 => {
                 let received = self.fed + self.carry.len() as u64;
@@ -488,7 +474,7 @@ impl Download {
                         self.plain.extend_from_slice(&tail);
                         self.finish(Ok(DownloadResult {
                             verified,
-                            host: f.host,
+                            host: f.ex.host,
                         }));
                     }
                     Err(e) => {
@@ -498,7 +484,7 @@ impl Download {
                 }
             }
             403 | 404 | 410 => {
-                self.cursor.record_status(&f.host, status, &f.error_body);
+                self.cursor.record_status(&f.ex.host, status, &f.error_body);
                 self.cursor.gone_in_round += 1;
                 let hosts = self.hosts().map_or(1, |h| h.len());
                 if self.cursor.gone_in_round >= hosts {
@@ -509,19 +495,19 @@ impl Download {
                 }
             }
             408 | 429 => {
-                self.cursor.record_status(&f.host, status, &f.error_body);
+                self.cursor.record_status(&f.ex.host, status, &f.error_body);
                 let next =
                     self.cursor
-                        .same_host(&self.opts.retry, now, self.started, f.retry_after);
+                        .same_host(&self.opts.retry, now, self.started, f.ex.retry_after);
                 self.apply(next);
             }
             500..=599 => {
-                self.cursor.record_status(&f.host, status, &f.error_body);
+                self.cursor.record_status(&f.ex.host, status, &f.error_body);
                 self.advance(now);
             }
             _ => {
                 self.finish(Err(DownloadError::Status {
-                    host: f.host,
+                    host: f.ex.host,
                     status,
                     body: error_text(&f.error_body),
                 }));
@@ -533,7 +519,7 @@ impl Download {
         // Keep the whole blocks already verified-in-progress; drop a partial block.
         self.carry.clear();
         let made_progress = self.fed > f.asked_from;
-        self.cursor.record(&f.host, reason);
+        self.cursor.record(&f.ex.host, reason);
         if made_progress && self.cursor.may_retry(&self.opts.retry) {
             // The host was serving: ask it again for the rest.
             self.state = State::Ready;

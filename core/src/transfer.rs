@@ -326,6 +326,44 @@ impl HostCursor {
     }
 }
 
+/// The request a machine has out, and what has come back for it so far: the part of
+/// answer handling both machines share.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub id: RequestId,
+    pub host: String,
+    pub deadline: Instant,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Exchange {
+    pub fn new(id: RequestId, host: String, deadline: Instant) -> Self {
+        Exchange {
+            id,
+            host,
+            deadline,
+            status: None,
+            retry_after: None,
+        }
+    }
+
+    /// The answer's head arrived; a second one is the driver's mistake.
+    pub fn head(&mut self, status: u16, headers: &HeaderMap) -> Result<(), crate::Misuse> {
+        if self.status.is_some() {
+            return Err(crate::Misuse::Unexpected("a second response head"));
+        }
+        self.status = Some(status);
+        self.retry_after = retry_after(headers);
+        Ok(())
+    }
+
+    /// The status, which `what` (a body chunk, the end) needs to have arrived first.
+    pub fn status_before(&self, what: &'static str) -> Result<u16, crate::Misuse> {
+        self.status.ok_or(crate::Misuse::Unexpected(what))
+    }
+}
+
 /// `Retry-After` in seconds (the HTTP-date form is not used by the CDN and is ignored).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers

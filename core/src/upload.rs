@@ -16,7 +16,7 @@
 //! | resume check: `n`, `0 < n < len` | send `body[n..]` with `file_offset=n` |
 //! | resume check: anything else | send the whole body |
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,7 +28,7 @@ use crate::error::{HostFailureReason, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::transfer::{
-    base_headers, error_text, push_capped, retry_after, BodySpec, HostCursor, Input, Next, Output,
+    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output,
     Request, RequestId, RetryPolicy, ERROR_BODY_CAP,
 };
 
@@ -232,12 +232,8 @@ enum Kind {
 
 #[derive(Debug)]
 struct InFlight {
-    id: RequestId,
-    host: String,
+    ex: Exchange,
     kind: Kind,
-    deadline: Instant,
-    status: Option<u16>,
-    retry_after: Option<Duration>,
     body: Vec<u8>,
 }
 
@@ -321,7 +317,7 @@ impl Upload {
         }
         match &self.state {
             State::NeedConn { force } => return Output::NeedMediaConn { force: *force },
-            State::InFlight(f) => return Output::Wait(f.deadline),
+            State::InFlight(f) => return Output::Wait(f.ex.deadline),
             State::Backoff { until } if now < *until => return Output::Wait(*until),
             State::Backoff { .. } | State::Ready => {}
             State::Done => unreachable!("Done always has an outcome"),
@@ -385,12 +381,8 @@ impl Upload {
             deadline,
         };
         self.state = State::InFlight(InFlight {
-            id,
-            host,
+            ex: Exchange::new(id, host, deadline),
             kind,
-            deadline,
-            status: None,
-            retry_after: None,
             body: Vec::new(),
         });
         Output::Transmit(req)
@@ -414,11 +406,8 @@ impl Upload {
             }
             Input::Timeout => {
                 match &self.state {
-                    State::InFlight(f) if now >= f.deadline => {
-                        let State::InFlight(f) = std::mem::replace(&mut self.state, State::Ready)
-                        else {
-                            unreachable!()
-                        };
+                    State::InFlight(f) if now >= f.ex.deadline => {
+                        let f = self.take_in_flight();
                         self.on_failure(now, &f, HostFailureReason::Timeout);
                     }
                     State::Backoff { until } if now >= *until => self.state = State::Ready,
@@ -434,23 +423,19 @@ impl Upload {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                if f.status.is_some() {
-                    return Err(Misuse::Unexpected("a second response head"));
-                }
-                f.status = Some(status);
-                f.retry_after = retry_after(headers);
+                f.ex.head(status, headers)?;
                 Ok(())
             }
             Input::Body { id, data } => {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                let cap = match f.status {
-                    None => {
-                        return Err(Misuse::Unexpected("a body chunk before the response head"))
-                    }
-                    Some(200) => 64 * 1024,
-                    Some(_) => ERROR_BODY_CAP,
+                let cap = match f
+                    .ex
+                    .status_before("a body chunk before the response head")?
+                {
+                    200 => 64 * 1024,
+                    _ => ERROR_BODY_CAP,
                 };
                 push_capped(&mut f.body, data, cap);
                 Ok(())
@@ -459,12 +444,8 @@ impl Upload {
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                if f.status.is_none() {
-                    return Err(Misuse::Unexpected("the end of a response before its head"));
-                }
-                let State::InFlight(f) = std::mem::replace(&mut self.state, State::Ready) else {
-                    unreachable!()
-                };
+                f.ex.status_before("the end of a response before its head")?;
+                let f = self.take_in_flight();
                 self.on_answer(now, f);
                 Ok(())
             }
@@ -472,9 +453,7 @@ impl Upload {
                 if self.in_flight(id)?.is_none() {
                     return Ok(());
                 }
-                let State::InFlight(f) = std::mem::replace(&mut self.state, State::Ready) else {
-                    unreachable!()
-                };
+                let f = self.take_in_flight();
                 self.on_failure(now, &f, HostFailureReason::Transport(reason));
                 Ok(())
             }
@@ -490,13 +469,20 @@ impl Upload {
         }
     }
 
+    fn take_in_flight(&mut self) -> InFlight {
+        match std::mem::replace(&mut self.state, State::Ready) {
+            State::InFlight(f) => f,
+            _ => unreachable!("checked by the caller"),
+        }
+    }
+
     /// The in-flight request with this id; `None` for a superseded one.
     fn in_flight(&mut self, id: RequestId) -> Result<Option<&mut InFlight>, Misuse> {
         if id.0 >= self.next_id {
             return Err(Misuse::UnknownRequest(id.0));
         }
         Ok(match &mut self.state {
-            State::InFlight(f) if f.id == id => Some(f),
+            State::InFlight(f) if f.ex.id == id => Some(f),
             _ => None,
         })
     }
@@ -527,7 +513,7 @@ impl Upload {
     }
 
     fn on_failure(&mut self, now: Instant, f: &InFlight, reason: HostFailureReason) {
-        self.cursor.record(&f.host, reason);
+        self.cursor.record(&f.ex.host, reason);
         // A large body cut short may be partly stored: ask before sending it again.
         self.resume_check_due = self.resumable();
         self.advance(now);
@@ -558,12 +544,12 @@ impl Upload {
     }
 
     fn on_answer(&mut self, now: Instant, f: InFlight) {
-        let status = f.status.expect("checked before");
+        let status = f.ex.status.expect("checked before");
         match (f.kind, status) {
             (_, 401 | 403) => {
                 if self.auth_renewed {
                     self.finish(Err(UploadError::AuthRejected {
-                        host: f.host,
+                        host: f.ex.host,
                         status,
                     }));
                 } else {
@@ -573,14 +559,14 @@ impl Upload {
                 }
             }
             (_, 408 | 429) => {
-                self.cursor.record_status(&f.host, status, &f.body);
+                self.cursor.record_status(&f.ex.host, status, &f.body);
                 let next =
                     self.cursor
-                        .same_host(&self.opts.retry, now, self.started, f.retry_after);
+                        .same_host(&self.opts.retry, now, self.started, f.ex.retry_after);
                 self.apply(next);
             }
             (_, 500..=599) => {
-                self.cursor.record_status(&f.host, status, &f.body);
+                self.cursor.record_status(&f.ex.host, status, &f.body);
                 self.resume_check_due = self.resumable();
                 self.advance(now);
             }
@@ -592,7 +578,7 @@ impl Upload {
                 };
                 match &answer.resume {
                     Some(Value::String(s)) if s == "complete" => {
-                        if let Some(r) = self.result(&f.host, &answer) {
+                        if let Some(r) = self.result(&f.ex.host, &answer) {
                             self.finish(Ok(r));
                         }
                     }
@@ -616,7 +602,7 @@ impl Upload {
             }
             (Kind::Body { .. }, 200) => {
                 let parsed = serde_json::from_slice::<Answer>(&f.body);
-                match parsed.ok().and_then(|a| self.result(&f.host, &a)) {
+                match parsed.ok().and_then(|a| self.result(&f.ex.host, &a)) {
                     Some(r) => {
                         self.finish(Ok(r));
                     }
@@ -630,7 +616,7 @@ impl Upload {
                             )
                         };
                         self.cursor
-                            .record(&f.host, HostFailureReason::Malformed(why));
+                            .record(&f.ex.host, HostFailureReason::Malformed(why));
                         self.next_from = 0;
                         self.resume_check_due = self.resumable();
                         self.advance(now);
@@ -639,7 +625,7 @@ impl Upload {
             }
             (Kind::Body { .. }, _) => {
                 self.finish(Err(UploadError::Status {
-                    host: f.host,
+                    host: f.ex.host,
                     status,
                     body: error_text(&f.body),
                 }));
