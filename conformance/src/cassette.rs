@@ -7,14 +7,14 @@
 //!   "kind": "upload",
 //!   "input": {
 //!     "media_type": "image",
-//!     "media_key": "<64 hex: a test key, never a real user's>",
+//!     "media_key": "<64 hex: a test key, never a real user's; absent when unencrypted>",
 //!     "plaintext": { "pattern": { "len": 1000, "seed": 1 } },
 //!     "newsletter": false,
 //!     "options": { "resume_threshold": 5242880 }
 //!   },
 //!   "events": [
-//!     { "media_conn": { "auth": "REDACTED-AUTH", "ttl": 300, "hosts": ["h1", "h2"], "at_ms": 0 }, "force": false },
-//!     { "request": { "at_ms": 0, "method": "POST", "url": "https://h1/mms/image/TOKEN?auth=REDACTED-AUTH&token=TOKEN",
+//!     { "media_conn": { "auth": "REDACTED-AUTH", "ttl": 300, "hosts": ["h1", {"hostname": "h2", "type": "fallback"}], "at_ms": 0 }, "force": false },
+//!     { "request": { "at_ms": 0, "method": "POST", "url": "https://h1/mms/image/TOKEN=?auth=REDACTED-AUTH&token=TOKEN%3D&media_id=4242424242",
 //!                    "headers": [["content-type", "application/octet-stream"], ...],
 //!                    "body_len": 1018, "body_sha256": "<base64>" },
 //!       "response": { "status": 503, "headers": [], "body": { "text": "busy" } } },
@@ -33,6 +33,9 @@
 //! - **Answers**: `response` (a whole answer), `cut` (head and part of the body, then the
 //!   connection drops), `failure` (a transport error before any answer) or `silence` (no
 //!   answer; the request's deadline passes).
+//! - **Inputs**: `key_reused` (the first attempt probes), `media_id` (default
+//!   [`DEFAULT_MEDIA_ID`]), `wall_unix` (the wall clock a download starts at, default
+//!   [`DEFAULT_WALL_UNIX`]), options that differ from the machines' defaults.
 //! - **Time**: `at_ms` is virtual time since the start. Replaying jumps the clock to each
 //!   deadline the machine announces, and checks each request is made at the recorded time.
 //! - **Secrets**: the auth token is always the placeholder [`AUTH_PLACEHOLDER`]; media keys
@@ -49,6 +52,13 @@ use serde::{Deserialize, Serialize};
 
 /// What recorded auth tokens are replaced by.
 pub const AUTH_PLACEHOLDER: &str = "REDACTED-AUTH";
+
+/// The `media_id` of a cassette that names none.
+pub const DEFAULT_MEDIA_ID: u64 = 4_242_424_242;
+
+/// The wall-clock time (Unix seconds, 2025-10-09) a download cassette starts at when it
+/// names none: before the `oe` of the library's direct paths (`6A000000`, 2026-05-10).
+pub const DEFAULT_WALL_UNIX: u64 = 1_760_000_000;
 
 /// One scenario.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -85,8 +95,19 @@ pub enum Kind {
 pub struct CassetteInput {
     /// Kebab-case media type name.
     pub media_type: String,
-    /// 64 hex characters: a test key.
-    pub media_key: String,
+    /// 64 hex characters: a test key (absent for unencrypted media).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_key: Option<String>,
+    /// Uploads: the key was used before (an interrupted upload run again).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub key_reused: bool,
+    /// Uploads: the `media_id` (default [`DEFAULT_MEDIA_ID`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<u64>,
+    /// Downloads: the wall-clock time (Unix seconds) at the start, for `oe` expiries
+    /// (default [`DEFAULT_WALL_UNIX`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_unix: Option<u64>,
     /// The plaintext (for downloads: what the media decrypts to).
     pub plaintext: Plaintext,
     /// Newsletter (unencrypted) upload.
@@ -159,6 +180,12 @@ pub struct Options {
     /// Downloads: the largest body accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body_len: Option<u64>,
+    /// Uploads: ask for `server_thumb_gen=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_thumb_gen: Option<bool>,
+    /// Downloads: use a full URL whatever its host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_url: Option<bool>,
 }
 
 /// Plaintext, inline or generated.
@@ -278,10 +305,142 @@ pub struct ConnSpec {
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_ttl: Option<u64>,
-    /// Hosts in order.
-    pub hosts: Vec<String>,
+    /// `max_buckets`, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_buckets: Option<u64>,
+    /// Hosts in order: names, or typed entries.
+    pub hosts: Vec<HostSpec>,
     /// Virtual time it was fetched at.
     pub at_ms: u64,
+}
+
+impl ConnSpec {
+    /// A connection to plain host names.
+    pub fn named(auth: &str, ttl: u64, hosts: &[&str]) -> Self {
+        ConnSpec {
+            auth: auth.into(),
+            ttl,
+            auth_ttl: None,
+            max_buckets: None,
+            hosts: hosts.iter().map(|h| HostSpec::Name((*h).into())).collect(),
+            at_ms: 0,
+        }
+    }
+
+    /// The connection the machine is given, fetched at `fetched_at`.
+    pub fn to_media_conn(&self, fetched_at: std::time::Instant) -> wamedia::MediaConn {
+        wamedia::MediaConn {
+            auth: self.auth.clone(),
+            ttl: std::time::Duration::from_secs(self.ttl),
+            auth_ttl: self.auth_ttl.map(std::time::Duration::from_secs),
+            hosts: self.hosts.iter().map(HostSpec::to_host).collect(),
+            max_buckets: self.max_buckets,
+            fetched_at,
+        }
+    }
+
+    /// Every host name it mentions (fallback host names included), in order.
+    pub fn names(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for h in &self.hosts {
+            let (name, fallback) = match h {
+                HostSpec::Name(n) => (n.clone(), None),
+                HostSpec::Typed(t) => (t.hostname.clone(), t.fallback_hostname.clone()),
+            };
+            out.push(name);
+            out.extend(fallback);
+        }
+        out
+    }
+
+    /// The same connection with every host name passed through `f`.
+    pub fn map_names(&self, f: impl Fn(&str) -> String) -> ConnSpec {
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| match h {
+                HostSpec::Name(n) => HostSpec::Name(f(n)),
+                HostSpec::Typed(t) => HostSpec::Typed(TypedHost {
+                    hostname: f(&t.hostname),
+                    fallback_hostname: t.fallback_hostname.as_deref().map(&f),
+                    ..t.clone()
+                }),
+            })
+            .collect();
+        ConnSpec {
+            hosts,
+            ..self.clone()
+        }
+    }
+}
+
+/// A host of a media connection: a plain name, or the IQ reply's typed entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum HostSpec {
+    /// A host name.
+    Name(String),
+    /// A typed host.
+    Typed(TypedHost),
+}
+
+/// A typed host entry (PROTOCOL §3).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TypedHost {
+    /// The host name.
+    pub hostname: String,
+    /// `primary` or `fallback`.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Its fallback host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_hostname: Option<String>,
+    /// Upload types it takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Vec<String>>,
+    /// Download types it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<Vec<String>>,
+}
+
+impl HostSpec {
+    /// The cassette form of a machine's host: a plain name when it has nothing else.
+    pub fn from_host(h: &wamedia::Host) -> Self {
+        if h.role.is_none()
+            && h.fallback_hostname.is_none()
+            && h.upload.is_none()
+            && h.download.is_none()
+        {
+            return HostSpec::Name(h.hostname.clone());
+        }
+        HostSpec::Typed(TypedHost {
+            hostname: h.hostname.clone(),
+            role: h.role.map(|r| match r {
+                wamedia::HostRole::Primary => "primary".to_owned(),
+                wamedia::HostRole::Fallback => "fallback".to_owned(),
+            }),
+            fallback_hostname: h.fallback_hostname.clone(),
+            upload: h.upload.clone(),
+            download: h.download.clone(),
+        })
+    }
+
+    fn to_host(&self) -> wamedia::Host {
+        match self {
+            HostSpec::Name(n) => wamedia::Host::named(n.clone()),
+            HostSpec::Typed(t) => wamedia::Host {
+                hostname: t.hostname.clone(),
+                role: match t.role.as_deref() {
+                    Some("fallback") => Some(wamedia::HostRole::Fallback),
+                    Some(_) => Some(wamedia::HostRole::Primary),
+                    None => None,
+                },
+                fallback_hostname: t.fallback_hostname.clone(),
+                upload: t.upload.clone(),
+                download: t.download.clone(),
+            },
+        }
+    }
 }
 
 /// A request the machine must make.

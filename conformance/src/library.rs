@@ -1,7 +1,7 @@
 //! The cassette library: every named scenario, as a scripted CDN that authors it.
 //!
 //! These cassettes are synthetic: written by driving the core against the CDN behaviour
-//! PROTOCOL.md describes (no real CDN is reachable from here). Each scenario states the
+//! docs/PROTOCOL.md (v2) describes (no real CDN is reachable from here). Each scenario states the
 //! outcome it must reach, so authoring fails if the machine does something else. Real
 //! recordings (see the README's "Recording cassettes") go beside them.
 
@@ -13,19 +13,22 @@ const H2: &str = "media-fra3-1.cdn.whatsapp.net";
 const KEY: &str = "5a1e9d3c0b7f46a28e1d2c3b4a5968778695a4b3c2d1e0f0123456789abcdef0";
 
 fn conn(hosts: &[&str]) -> ConnSpec {
-    ConnSpec {
-        auth: AUTH_PLACEHOLDER.into(),
-        ttl: 300,
-        auth_ttl: None,
-        hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        at_ms: 0,
-    }
+    ConnSpec::named(AUTH_PLACEHOLDER, 300, hosts)
+}
+
+/// A connection in the IQ reply's typed form, from JSON host entries.
+fn typed(hosts_json: &str) -> ConnSpec {
+    let hosts: Vec<HostSpec> = serde_json::from_str(hosts_json).expect("the library's own JSON");
+    ConnSpec { hosts, ..conn(&[]) }
 }
 
 fn input(media_type: &str, len: u64) -> CassetteInput {
     CassetteInput {
         media_type: media_type.into(),
-        media_key: KEY.into(),
+        media_key: Some(KEY.into()),
+        key_reused: false,
+        media_id: None,
+        wall_unix: None,
         plaintext: Plaintext::Pattern {
             len,
             seed: len ^ 0x5eed,
@@ -56,6 +59,11 @@ fn status(code: u16, headers: &[(&str, &str)]) -> Answer {
     })
 }
 
+/// A direct path shaped like the CDN's, with an `oe` (2026-05-10) after the library's
+/// wall clock.
+const DIRECT_PATH: &str =
+    "/o1/v/t62.7118-24/f1/m233/up-oil-image-abc?ccb=9-4&oh=01_Q5AaIPq0&oe=6A000000&_nc_sid=e6ed6c";
+
 /// The token in an upload URL.
 fn token(req: &RequestSpec) -> String {
     let path = req.url.split('?').next().unwrap_or("");
@@ -65,7 +73,7 @@ fn token(req: &RequestSpec) -> String {
 /// A success answer shaped like the CDN's (PROTOCOL §4).
 fn uploaded(req: &RequestSpec) -> Answer {
     let t = token(req);
-    let dp = format!("/o1/v/t62.7118-24/f1/m233/up-oil-image-{t}?ccb=9-4&oh=01_Q5AaIPq0&oe=6790ABCD&_nc_sid=e6ed6c");
+    let dp = format!("/o1/v/t62.7118-24/f1/m233/up-oil-image-{t}?ccb=9-4&oh=01_Q5AaIPq0&oe=6A000000&_nc_sid=e6ed6c");
     json(
         200,
         &format!(r#"{{"url":"https://{H1}{dp}&mms3=true","direct_path":"{dp}"}}"#),
@@ -114,9 +122,7 @@ fn def(
 
 fn download_input(len: u64) -> CassetteInput {
     let mut i = input("image", len);
-    i.source = Some(SourceSpec::DirectPath(
-        "/o1/v/t62.7118-24/f1/m233/up-oil-image-abc?ccb=9-4&oh=01_Q5AaIPq0&oe=6790ABCD&_nc_sid=e6ed6c".into(),
-    ));
+    i.source = Some(SourceSpec::DirectPath(DIRECT_PATH.into()));
     i.expected = Some(ExpectedSpec {
         file_enc_sha256: Some("auto".into()),
         file_sha256: Some("auto".into()),
@@ -137,55 +143,92 @@ fn media(from: u64) -> ResponseSpec {
     }
 }
 
-fn defs() -> Vec<Def> {
-    let mut v = Vec::new();
+fn ok() -> impl Fn(&Outcome) -> bool {
+    ok_fields(&["url", "direct_path"])
+}
+
+/// The same answer to every request.
+fn always(a: fn(&RequestSpec) -> Answer) -> impl FnMut(&RequestSpec, usize) -> Answer {
+    move |r, _| a(r)
+}
+
+/// `first` to the first `n` requests, then the CDN's success answer.
+fn then_ok(n: usize, first: fn() -> Answer) -> impl FnMut(&RequestSpec, usize) -> Answer {
+    move |r, i| if i < n { first() } else { uploaded(r) }
+}
+
+fn text(code: u16, body: &str) -> Answer {
+    Answer::Response(ResponseSpec {
+        status: code,
+        headers: vec![],
+        body: BodySpec::Text(body.into()),
+    })
+}
+
+fn upload_defs(v: &mut Vec<Def>) {
     for (i, t) in wamedia::MEDIA_TYPE_NAMES.iter().copied().enumerate() {
-        v.push(def(
-            &format!("upload-happy-{t}"),
-            &format!("A {t} uploads on the first try; the request is exactly PROTOCOL §4."),
-            Kind::Upload,
-            input(t, 100 + 97 * i as u64),
-            vec![conn(&[H1, H2])],
-            |r, _| uploaded(r),
-            ok_fields(&[
-                "url",
-                "direct_path",
-                "media_key",
-                "file_enc_sha256",
-                "file_sha256",
-                "file_length",
-            ]),
-        ));
+        let len = 100 + 97 * i as u64;
+        match t {
+            // No upload path: `UploadJob::prepare` refuses it before reading a byte
+            // (the core's tests cover the machine's own refusal).
+            "payment-background" => {}
+            "product-catalog-image" => v.push(def(
+                "upload-product-catalog-image",
+                "Product catalog images are not encrypted: the plaintext goes up to /product/image, its SHA-256 the token.",
+                Kind::Upload,
+                CassetteInput { media_key: None, ..input(t, len) },
+                vec![conn(&[H1])],
+                always(uploaded),
+                ok_fields(&["url", "direct_path", "file_sha256"]),
+            )),
+            _ => v.push(def(
+                &format!("upload-happy-{t}"),
+                &format!("A {t} uploads on the first try; path, padded token, query order and headers exactly as PROTOCOL v2 §1 and §4."),
+                Kind::Upload,
+                input(t, len),
+                vec![conn(&[H1, H2])],
+                always(uploaded),
+                ok_fields(&["url", "direct_path", "media_key", "file_enc_sha256", "file_sha256", "file_length"]),
+            )),
+        }
     }
     v.push(def(
-        "upload-fallback-after-5xx",
-        "The first host answers 503; the second takes the upload at once.",
+        "upload-5xx-same-host-twice-then-fallback",
+        "503 on every attempt: the selected host twice, then the fallback host twice, 1 s, 2 s and 4 s apart (WAWebMmsClientSelectHost); 4 attempts at most.",
         Kind::Upload,
         input("image", 1000),
         vec![conn(&[H1, H2])],
-        |r, n| {
-            if n == 0 {
-                status(503, &[])
-            } else {
-                uploaded(r)
-            }
-        },
-        ok_fields(&["url"]),
+        |_, _| status(503, &[]),
+        err("AllHostsFailed"),
     ));
     v.push(def(
-        "upload-fallback-after-transport-failure",
-        "Connecting to the first host fails; the second takes the upload.",
+        "upload-5xx-then-success",
+        "The first attempt answers 502; the second, on the same host 1 s later, takes the upload.",
+        Kind::Upload,
+        input("image", 1000),
+        vec![conn(&[H1, H2])],
+        then_ok(1, || status(502, &[])),
+        ok(),
+    ));
+    v.push(def(
+        "upload-transport-failure-then-success",
+        "Connecting fails; the same host takes the upload on the next attempt.",
         Kind::Upload,
         input("video", 1000),
         vec![conn(&[H1, H2])],
-        |r, n| {
-            if n == 0 {
-                Answer::Failure("connection refused".into())
-            } else {
-                uploaded(r)
-            }
-        },
-        ok_fields(&["url"]),
+        then_ok(1, || Answer::Failure("connection refused".into())),
+        ok(),
+    ));
+    v.push(def(
+        "upload-typed-hosts-order",
+        "Typed hosts: a host whose upload list lacks the type is skipped; the primary twice, then its fallback_hostname, then the fallback host.",
+        Kind::Upload,
+        input("image", 600),
+        vec![typed(
+            r#"[{"hostname":"mmg-ptt.whatsapp.net","upload":["ptt"]},{"hostname":"mmg.whatsapp.net","type":"primary","fallback_hostname":"media-fra3-2.cdn.whatsapp.net"},{"hostname":"media-fra3-1.cdn.whatsapp.net","type":"fallback"}]"#,
+        )],
+        |_, _| Answer::Failure("connection reset by peer".into()),
+        err("AllHostsFailed"),
     ));
     let mut renewed = conn(&[H1, H2]);
     renewed.auth = format!("{AUTH_PLACEHOLDER}-2");
@@ -202,7 +245,7 @@ fn defs() -> Vec<Def> {
                 uploaded(r)
             }
         },
-        ok_fields(&["url"]),
+        ok(),
     ));
     v.push(def(
         "upload-second-auth-failure-final",
@@ -215,16 +258,14 @@ fn defs() -> Vec<Def> {
     ));
     let mut short = conn(&[H1]);
     short.auth_ttl = Some(1);
-    let mut expiring = input("image", 1000);
-    expiring.options.max_attempts = Some(5);
     v.push(def(
         "upload-expired-conn-renewed",
-        "The auth lives 1 s; after two failed rounds (0.5 s and 1 s of backoff) it is stale and renewed before the next request.",
+        "The auth lives 1 s; after a 500 and 1 s of backoff it is stale and renewed before the next attempt.",
         Kind::Upload,
-        expiring,
+        input("image", 1000),
         vec![short],
-        |r, n| if n < 2 { status(500, &[]) } else { uploaded(r) },
-        ok_fields(&["url"]),
+        then_ok(1, || status(500, &[])),
+        ok(),
     ));
     let mut stale = conn(&[H1, H2]);
     stale.ttl = 0;
@@ -236,8 +277,8 @@ fn defs() -> Vec<Def> {
         Kind::Upload,
         input("image", 1000),
         vec![stale, fresh],
-        |r, _| uploaded(r),
-        ok_fields(&["url"]),
+        always(uploaded),
+        ok(),
     ));
     v.push(def(
         "upload-empty-host-list",
@@ -245,16 +286,38 @@ fn defs() -> Vec<Def> {
         Kind::Upload,
         input("image", 10),
         vec![conn(&[])],
-        |r, _| uploaded(r),
+        always(uploaded),
+        err("NoHosts"),
+    ));
+    v.push(def(
+        "upload-no-host-takes-the-type",
+        "The only host takes video uploads: an image upload fails naming the type, no request.",
+        Kind::Upload,
+        input("image", 10),
+        vec![typed(
+            r#"[{"hostname":"mmg.whatsapp.net","upload":["video"]}]"#,
+        )],
+        always(uploaded),
         err("NoHosts"),
     ));
     let mut big = input("video", 4000);
     big.options.resume_threshold = Some(1024);
     v.push(def(
-        "upload-resume-complete",
-        "A large body: the resume check answers \"complete\"; nothing is sent.",
+        "upload-fresh-key-never-probes",
+        "A large body under a fresh key: no resume probe (the CDN cannot hold it), one POST of the whole body.",
         Kind::Upload,
         big.clone(),
+        vec![conn(&[H1])],
+        always(uploaded),
+        ok(),
+    ));
+    let mut reused = big;
+    reused.key_reused = true;
+    v.push(def(
+        "upload-resume-complete",
+        "A reused key: the probe (resume=1, no body) answers \"complete\"; nothing is sent.",
+        Kind::Upload,
+        reused.clone(),
         vec![conn(&[H1])],
         |r, _| {
             let t = token(r);
@@ -263,25 +326,19 @@ fn defs() -> Vec<Def> {
         ok_fields(&["direct_path"]),
     ));
     v.push(def(
-        "upload-resume-offset",
-        "The resume check answers 2048: only body[2048..] is sent, with file_offset=2048.",
+        "upload-resume-bytestart",
+        "A reused key: the probe answers 2048; body[2048..] goes up with bytestart=2048&byteend=len on the same host.",
         Kind::Upload,
-        big.clone(),
-        vec![conn(&[H1])],
-        |r, n| {
-            if n == 0 {
-                json(200, r#"{"resume":"2048"}"#)
-            } else {
-                uploaded(r)
-            }
-        },
-        ok_fields(&["url"]),
+        reused.clone(),
+        vec![conn(&[H1, H2])],
+        |r, n| if n == 0 { json(200, r#"{"resume":"2048"}"#) } else { uploaded(r) },
+        ok(),
     ));
     v.push(def(
         "upload-resume-nonsense",
-        "The resume check answers an offset past the end: the whole body is sent.",
+        "The probe answers an offset past the end: the whole body is sent.",
         Kind::Upload,
-        big.clone(),
+        reused.clone(),
         vec![conn(&[H1])],
         |r, n| {
             if n == 0 {
@@ -290,104 +347,150 @@ fn defs() -> Vec<Def> {
                 uploaded(r)
             }
         },
-        ok_fields(&["url"]),
+        ok(),
     ));
     v.push(def(
-        "upload-resume-after-drop",
-        "A large upload drops mid-body; the next attempt checks first and sends the rest.",
+        "upload-resume-probe-404",
+        "The probe answers 404 (nothing stored): the whole body is sent.",
         Kind::Upload,
-        big,
-        vec![conn(&[H1, H2])],
-        |r, n| match n {
-            0 => json(200, r#"{"resume":0}"#),
-            1 => Answer::Failure("connection reset by peer".into()),
-            2 => json(200, r#"{"resume":1600}"#),
-            _ => uploaded(r),
-        },
-        ok_fields(&["url"]),
-    ));
-    v.push(def(
-        "upload-200-garbage",
-        "The first host answers 200 with HTML; the second with the real JSON.",
-        Kind::Upload,
-        input("image", 500),
-        vec![conn(&[H1, H2])],
+        reused.clone(),
+        vec![conn(&[H1])],
         |r, n| {
             if n == 0 {
-                Answer::Response(ResponseSpec {
-                    status: 200,
-                    headers: vec![],
-                    body: BodySpec::Text("<html>upstream hiccup</html>".into()),
-                })
+                status(404, &[])
             } else {
                 uploaded(r)
             }
         },
-        ok_fields(&["url"]),
+        ok(),
+    ));
+    v.push(def(
+        "upload-415-after-resumed-partial",
+        "The probe answers 2048, the rest is refused with 415 (hash mismatch): one fresh send of the whole body from 0.",
+        Kind::Upload,
+        reused,
+        vec![conn(&[H1])],
+        |r, n| match n {
+            0 => json(200, r#"{"resume":2048}"#),
+            1 => text(415, "hash mismatch"),
+            _ => uploaded(r),
+        },
+        ok(),
+    ));
+    v.push(def(
+        "upload-200-garbage",
+        "200 with an HTML page: a malformed answer, final (WhatsApp Web does not retry it either).",
+        Kind::Upload,
+        input("image", 500),
+        vec![conn(&[H1, H2])],
+        |_, _| text(200, "<html>upstream hiccup</html>"),
+        err("Malformed"),
     ));
     v.push(def(
         "upload-200-without-url",
-        "Every host answers 200 with JSON lacking url and direct_path: every host failed, each listed.",
+        "200 with JSON lacking url and direct_path: malformed, final.",
         Kind::Upload,
-        {
-            let mut i = input("image", 500);
-            i.options.max_rounds = Some(1);
-            i
-        },
+        input("image", 500),
         vec![conn(&[H1, H2])],
         |_, _| json(200, r#"{"status":"ok"}"#),
-        err("AllHostsFailed"),
+        err("Malformed"),
+    ));
+    v.push(def(
+        "upload-url-without-direct-path",
+        "200 with a url but no direct_path: both are required (WAWebMmsClientMmsUpload).",
+        Kind::Upload,
+        input("image", 500),
+        vec![conn(&[H1])],
+        |_, _| json(200, r#"{"url":"https://mmg.whatsapp.net/d/x"}"#),
+        err("Malformed"),
     ));
     v.push(def(
         "upload-unknown-extra-fields",
-        "The answer carries handle, object_id, meta_hmac, ts, fbid and fields nobody knows: the known ones are kept.",
+        "The answer carries handle, thumbnail_info, metadata_url, object_id, meta_hmac, ts, fbid and fields nobody knows: the known ones are kept.",
         Kind::Upload,
         input("sticker", 300),
         vec![conn(&[H1])],
         |r, _| {
             let t = token(r);
-            json(200, &format!(r#"{{"url":"https://{H1}/d/{t}","direct_path":"/d/{t}","handle":"hdl-1","object_id":"1234567890","meta_hmac":"bWV0YQ==","ts":1732500000,"fbid":987654321,"new_field":{{"x":[1,2]}}}}"#))
+            json(200, &format!(r#"{{"url":"https://{H1}/d/{t}","direct_path":"/d/{t}","handle":"hdl-1","thumbnail_info":{{"thumbnail_direct_path":"/t/{t}","thumbnail_sha256":"dGh1bWI="}},"metadata_url":"https://{H1}/meta/1","object_id":"1234567890","meta_hmac":"bWV0YQ==","ts":1732500000,"fbid":987654321,"new_field":{{"x":[1,2]}}}}"#))
         },
-        ok_fields(&["handle", "object_id", "meta_hmac", "ts", "fbid"]),
+        ok_fields(&["handle", "thumbnail_info", "metadata_url", "object_id", "meta_hmac", "ts", "fbid"]),
     ));
+    let mut thumb = input("image", 400);
+    thumb.options.server_thumb_gen = Some(true);
     v.push(def(
-        "upload-413-final",
-        "413 Payload Too Large is final: no other host is tried.",
+        "upload-server-thumb-gen",
+        "server_thumb_gen=1 is asked last in the query; the answer's thumbnail_info is kept.",
         Kind::Upload,
-        input("video", 700),
-        vec![conn(&[H1, H2])],
-        |_, _| {
-            Answer::Response(ResponseSpec {
-                status: 413,
-                headers: vec![],
-                body: BodySpec::Text("{\"error\":\"too large\"}".into()),
-            })
+        thumb,
+        vec![conn(&[H1])],
+        |r, _| {
+            let t = token(r);
+            json(200, &format!(r#"{{"url":"https://{H1}/d/{t}","direct_path":"/d/{t}","thumbnail_info":{{"thumbnail_direct_path":"/t/{t}","thumbnail_sha256":"dGh1bWI="}}}}"#))
         },
-        err("Status"),
+        ok_fields(&["thumbnail_info"]),
     ));
+    for (code, kind, body) in [
+        (413, "TooLarge", "{\"error\":\"too large\"}"),
+        (415, "HashMismatch", "hash mismatch"),
+        (507, "Throttled", "throttled"),
+        (408, "Status", "request timeout"),
+        (404, "Status", "not found"),
+    ] {
+        v.push(def(
+            &format!("upload-{code}-final"),
+            &format!("HTTP {code} is final ({kind}): no other attempt, no other host."),
+            Kind::Upload,
+            input("video", 700),
+            vec![conn(&[H1, H2])],
+            move |_, _| text(code, body),
+            err(kind),
+        ));
+    }
     v.push(def(
         "upload-429-retry-after",
-        "429 with Retry-After: 7; the same host is asked again 7 s later.",
+        "429 with Retry-After: 7 (within the cap): the same host is asked once more 7 s later.",
         Kind::Upload,
         input("audio", 700),
         vec![conn(&[H1, H2])],
-        |r, n| {
-            if n == 0 {
-                status(429, &[("retry-after", "7")])
-            } else {
-                uploaded(r)
-            }
-        },
-        ok_fields(&["url"]),
+        then_ok(1, || status(429, &[("retry-after", "7")])),
+        ok(),
     ));
     v.push(def(
-        "upload-every-host-fails",
-        "Both hosts fail in every round (503, reset); the error lists each host's reason.",
+        "upload-429-twice-throttled",
+        "429 with Retry-After twice: one wait, then throttled, final.",
+        Kind::Upload,
+        input("audio", 700),
+        vec![conn(&[H1, H2])],
+        |_, _| status(429, &[("retry-after", "7")]),
+        err("Throttled"),
+    ));
+    v.push(def(
+        "upload-429-retry-after-beyond-the-cap",
+        "429 with Retry-After: 999999999: throttled at once, never hammered.",
+        Kind::Upload,
+        input("audio", 700),
+        vec![conn(&[H1, H2])],
+        |_, _| status(429, &[("retry-after", "999999999")]),
+        err("Throttled"),
+    ));
+    v.push(def(
+        "upload-503-retry-after",
+        "503 with Retry-After: 5: the next attempt waits 5 s (more than the 1 s backoff).",
         Kind::Upload,
         input("image", 700),
         vec![conn(&[H1, H2])],
-        |r, _| {
-            if r.url.contains(H1) {
+        then_ok(1, || status(503, &[("retry-after", "5")])),
+        ok(),
+    ));
+    v.push(def(
+        "upload-every-attempt-fails",
+        "503 then resets: every attempt fails; the error lists each host's reason.",
+        Kind::Upload,
+        input("image", 700),
+        vec![conn(&[H1, H2])],
+        |_, n| {
+            if n % 2 == 0 {
                 status(503, &[])
             } else {
                 Answer::Failure("connection reset by peer".into())
@@ -395,42 +498,169 @@ fn defs() -> Vec<Def> {
         },
         err("AllHostsFailed"),
     ));
-    let mut news = input("image", 800);
-    news.newsletter = true;
-    v.push(def(
-        "upload-newsletter",
-        "Newsletter media goes up unencrypted to /newsletter/newsletter-image with the plaintext hash as token; the handle is kept.",
-        Kind::Upload,
-        news,
-        vec![conn(&[H1])],
-        |r, _| {
-            let t = token(r);
-            json(200, &format!(r#"{{"url":"https://{H1}/n/{t}","direct_path":"/n/{t}","handle":"nl-handle-1"}}"#))
-        },
-        ok_fields(&["handle", "file_sha256"]),
-    ));
-    // Downloads.
+    for t in ["image", "sticker", "ptt"] {
+        let mut news = input(t, 800);
+        news.newsletter = true;
+        v.push(def(
+            &format!("upload-newsletter-{t}"),
+            &format!("Newsletter {t} goes up unencrypted to its own newsletter path with the plaintext's padded hash as token; the handle is kept."),
+            Kind::Upload,
+            news,
+            vec![conn(&[H1])],
+            |r, _| {
+                let t = token(r);
+                json(200, &format!(r#"{{"url":"https://{H1}/m1/v/t24/{t}","direct_path":"/m1/v/t24/{t}","handle":"nl-handle-1"}}"#))
+            },
+            ok_fields(&["handle", "file_sha256"]),
+        ));
+    }
+}
+
+fn serve_media(_: &RequestSpec) -> Answer {
+    Answer::Response(media(0))
+}
+
+fn download_defs(v: &mut Vec<Def>) {
     v.push(def(
         "download-happy-path",
-        "The media comes from the first host, verified; hash, mms-type and __wa-mms join the direct path's query with &.",
+        "The media comes from the first host, verified; the padded hash, mms-type and __wa-mms join the direct path's query with &.",
         Kind::Download,
         download_input(5000),
         vec![conn(&[H1, H2])],
-        |_, _| Answer::Response(media(0)),
+        always(serve_media),
         ok_fields(&["file_sha256"]),
     ));
+    for t in ["sticker", "ptt", "ptv"] {
+        let mut i = download_input(700);
+        i.media_type = t.into();
+        v.push(def(
+            &format!("download-mms-type-{t}"),
+            &format!("A {t}: the download's mms-type is PROTOCOL v2's column for it."),
+            Kind::Download,
+            i,
+            vec![conn(&[H1])],
+            always(serve_media),
+            ok_fields(&["file_sha256"]),
+        ));
+    }
     let mut by_url = download_input(300);
     by_url.source = Some(SourceSpec::Url(format!(
-        "https://{H1}/o1/v/t62.7118-24/f1/m233/x?ccb=9-4&oh=01_Q&oe=67&mms3=true"
+        "https://{H1}{DIRECT_PATH}&mms3=true"
     )));
     v.push(def(
         "download-from-url",
-        "A full URL from a message is used as is; no media connection is asked for.",
+        "A full https URL on a whatsapp.net host is used as is; no media connection is asked for.",
         Kind::Download,
         by_url,
         vec![],
-        |_, _| Answer::Response(media(0)),
+        always(serve_media),
         ok_fields(&["file_sha256"]),
+    ));
+    let mut on_conn = download_input(300);
+    on_conn.source = Some(SourceSpec::Url("https://cdn.example.net/d/x?ccb=1".into()));
+    v.push(def(
+        "download-from-url-on-a-connection-host",
+        "A full URL on a host that is not whatsapp.net: used only because the media connection names that host.",
+        Kind::Download,
+        on_conn,
+        vec![conn(&["cdn.example.net"])],
+        always(serve_media),
+        ok_fields(&["file_sha256"]),
+    ));
+    for (name, url) in [
+        ("http", format!("http://{H1}/d/x")),
+        ("foreign-host", "https://evil.example/d/x".to_string()),
+        (
+            "lookalike-host",
+            "https://mmg.whatsapp.net.evil.example/d/x".to_string(),
+        ),
+    ] {
+        let mut i = download_input(300);
+        i.source = Some(SourceSpec::Url(url));
+        v.push(def(
+            &format!("download-untrusted-url-{name}"),
+            "A message's URL off WhatsApp's hosts and the connection's: refused, no request.",
+            Kind::Download,
+            i,
+            vec![conn(&[H1])],
+            always(serve_media),
+            err("UntrustedUrl"),
+        ));
+    }
+    for (name, path) in [
+        ("at-sign", "@evil.example/x"),
+        ("double-slash", "//evil.example/x"),
+        ("backslash", "\\\\evil.example\\x"),
+        ("no-leading-slash", "evil.example/x"),
+    ] {
+        let mut i = download_input(300);
+        i.source = Some(SourceSpec::DirectPath(path.into()));
+        v.push(def(
+            &format!("download-malicious-path-{name}"),
+            "A direct_path that would change the host: refused (\"malicious directPath\"), no request.",
+            Kind::Download,
+            i,
+            vec![conn(&[H1])],
+            always(serve_media),
+            err("MaliciousPath"),
+        ));
+    }
+    let mut late = download_input(300);
+    late.wall_unix = Some(0x6A00_0000);
+    v.push(def(
+        "download-expired-oe",
+        "The direct path's oe (hex Unix seconds) has passed: the URL is dead, no request; ask the sender to re-upload.",
+        Kind::Download,
+        late,
+        vec![conn(&[H1])],
+        always(serve_media),
+        err("MediaExpired"),
+    ));
+    v.push(def(
+        "download-403-signature-expired",
+        "403 \"URL signature expired\": media expired, final.",
+        Kind::Download,
+        download_input(300),
+        vec![conn(&[H1, H2])],
+        |_, _| text(403, "URL signature expired"),
+        err("MediaExpired"),
+    ));
+    let mut renewed = conn(&[H1]);
+    renewed.auth = format!("{AUTH_PLACEHOLDER}-2");
+    v.push(def(
+        "download-401-renewal",
+        "401: a forced renewal, then the same host serves it.",
+        Kind::Download,
+        download_input(300),
+        vec![conn(&[H1]), renewed],
+        |_, n| {
+            if n == 0 {
+                status(401, &[])
+            } else {
+                Answer::Response(media(0))
+            }
+        },
+        ok_fields(&["file_sha256"]),
+    ));
+    v.push(def(
+        "download-507-throttled",
+        "507: throttled, final.",
+        Kind::Download,
+        download_input(300),
+        vec![conn(&[H1, H2])],
+        |_, _| status(507, &[]),
+        err("Throttled"),
+    ));
+    v.push(def(
+        "download-typed-hosts",
+        "Typed hosts: the host whose download list lacks images is skipped; a 404 moves to the next host's fallback_hostname.",
+        Kind::Download,
+        download_input(300),
+        vec![typed(
+            r#"[{"hostname":"mmg-vid.whatsapp.net","download":["video"]},{"hostname":"mmg.whatsapp.net","fallback_hostname":"media-fra3-2.cdn.whatsapp.net"}]"#,
+        )],
+        |_, n| if n == 0 { status(404, &[]) } else { Answer::Response(media(0)) },
+        ok_fields(&["host"]),
     ));
     v.push(def(
         "download-404-then-next-host",
@@ -449,15 +679,62 @@ fn defs() -> Vec<Def> {
     ));
     v.push(def(
         "download-410-everywhere",
-        "410 Gone on every host: media gone, ask the sender to re-upload.",
+        "410 Gone on every host: media gone, ask the sender's phone to re-upload.",
         Kind::Download,
         download_input(2000),
         vec![conn(&[H1, H2])],
         |_, _| status(410, &[]),
         err("MediaGone"),
     ));
+    let mut news = download_input(900);
+    news.newsletter = true;
+    news.media_key = None;
+    news.source = Some(SourceSpec::DirectPath(
+        "/m1/v/t24/An-channel-image?ccb=9-4&oh=01_Q&oe=6A000000".into(),
+    ));
+    news.expected.as_mut().expect("set").file_enc_sha256 = None;
+    v.push(def(
+        "download-unencrypted-newsletter",
+        "Newsletter media: no key; the body is the plaintext, checked against file_sha256 and file_length.",
+        Kind::Download,
+        news.clone(),
+        vec![conn(&[H1])],
+        always(serve_media),
+        ok_fields(&["file_sha256", "file_length"]),
+    ));
+    v.push(def(
+        "download-unencrypted-tampered",
+        "Newsletter media whose last byte was changed: file_sha256 mismatch, nothing published.",
+        Kind::Download,
+        news.clone(),
+        vec![conn(&[H1])],
+        |_, _| {
+            Answer::Response(ResponseSpec {
+                status: 200,
+                headers: vec![],
+                body: BodySpec::Media {
+                    from: 0,
+                    to: None,
+                    flip_last_bit: true,
+                },
+            })
+        },
+        err("Integrity.PlainHashMismatch"),
+    ));
+    let mut product = news;
+    product.newsletter = false;
+    product.media_type = "product-catalog-image".into();
+    v.push(def(
+        "download-product-catalog-image",
+        "A product catalog image: unencrypted, no mms-type; verified by its SHA-256.",
+        Kind::Download,
+        product,
+        vec![conn(&[H1])],
+        always(serve_media),
+        ok_fields(&["file_sha256"]),
+    ));
     let mut no_enc = download_input(2000);
-    no_enc.expected.as_mut().unwrap().file_enc_sha256 = None;
+    no_enc.expected.as_mut().expect("set").file_enc_sha256 = None;
     v.push(def(
         "download-tampered-mac",
         "The body's last byte (the MAC) is flipped: MAC mismatch.",
@@ -478,7 +755,7 @@ fn defs() -> Vec<Def> {
         err("Integrity.MacMismatch"),
     ));
     let mut wrong = download_input(2000);
-    wrong.expected.as_mut().unwrap().file_enc_sha256 =
+    wrong.expected.as_mut().expect("set").file_enc_sha256 =
         Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
     v.push(def(
         "download-wrong-enc-hash",
@@ -486,27 +763,41 @@ fn defs() -> Vec<Def> {
         Kind::Download,
         wrong,
         vec![conn(&[H1])],
-        |_, _| Answer::Response(media(0)),
+        always(serve_media),
         err("Integrity.EncHashMismatch"),
     ));
+    let truncated = |_: &RequestSpec, _: usize| {
+        Answer::Response(ResponseSpec {
+            status: 200,
+            headers: vec![],
+            body: BodySpec::Media {
+                from: 0,
+                to: Some(2026 - 5),
+                flip_last_bit: false,
+            },
+        })
+    };
+    let mut unknown_len = download_input(2000);
+    unknown_len.expected.as_mut().expect("set").file_length = None;
     v.push(def(
         "download-truncated-body",
-        "The host ends the body 5 bytes early without a Content-Length: bad length.",
+        "The host ends the body 5 bytes early without a Content-Length, and the message gives no length: bad length.",
         Kind::Download,
-        download_input(2000),
+        unknown_len,
         vec![conn(&[H1])],
-        |_, _| {
-            Answer::Response(ResponseSpec {
-                status: 200,
-                headers: vec![],
-                body: BodySpec::Media {
-                    from: 0,
-                    to: Some(2026 - 5),
-                    flip_last_bit: false,
-                },
-            })
-        },
+        truncated,
         err("Integrity.BadLength"),
+    ));
+    let mut few = download_input(2000);
+    few.options.max_attempts = Some(3);
+    v.push(def(
+        "download-truncated-known-length",
+        "The body ends 5 bytes short of what file_length implies: cut short, resumed, and reported as cut short (never as a MAC mismatch).",
+        Kind::Download,
+        few,
+        vec![conn(&[H1])],
+        truncated,
+        err("AllHostsFailed"),
     ));
     v.push(def(
         "download-range-resume-after-drop",
@@ -535,6 +826,12 @@ fn defs() -> Vec<Def> {
         },
         ok_fields(&["file_sha256"]),
     ));
+}
+
+fn defs() -> Vec<Def> {
+    let mut v = Vec::new();
+    upload_defs(&mut v);
+    download_defs(&mut v);
     v
 }
 

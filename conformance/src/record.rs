@@ -16,7 +16,7 @@ use std::io::{Cursor, Read, Seek};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use wamedia::conn::url_encode;
+use wamedia::conn::form_encode;
 use wamedia::driver::Observer;
 use wamedia::{b64, MediaConn, PreparedUpload, Request, RequestId};
 
@@ -49,6 +49,10 @@ struct Pending {
 /// Records exchanges into cassette events.
 pub struct Recorder {
     start: Instant,
+    /// Wall-clock time at the start (Unix seconds), for the cassette's `wall_unix`.
+    start_unix: u64,
+    /// Uploads: the spec's `key_reused` and `media_id`, for the cassette's input.
+    upload_facts: Option<(bool, u64)>,
     auths: Vec<String>,
     events: Vec<Event>,
     pending: Option<Pending>,
@@ -79,7 +83,8 @@ impl Recorder {
         open: impl Fn() -> std::io::Result<S> + Send + 'static,
     ) -> Recorder {
         let prepared = prepared.clone();
-        Recorder::new(
+        let facts = (prepared.spec.key_reused, prepared.spec.media_id.get());
+        let mut rec = Recorder::new(
             Box::new(move |req: &Request| {
                 let wamedia::BodySpec::UploadBody { from, to } = req.body else {
                     return None;
@@ -87,7 +92,7 @@ impl Recorder {
                 let mut r = prepared
                     .body_reader(open().ok()?, from)
                     .ok()?
-                    .take(to - from);
+                    .take(to.saturating_sub(from));
                 let mut h = Sha256::new();
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
@@ -100,7 +105,9 @@ impl Recorder {
                 Some(b64::std(&h.finalize()))
             }),
             false,
-        )
+        );
+        rec.upload_facts = Some(facts);
+        rec
     }
 
     /// A recorder for a download: 200/206 bodies are recorded as ranges of the media body
@@ -112,6 +119,10 @@ impl Recorder {
     fn new(body_hash: BodyHash, media_answers: bool) -> Recorder {
         Recorder {
             start: Instant::now(),
+            start_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            upload_facts: None,
             auths: Vec::new(),
             events: Vec::new(),
             pending: None,
@@ -143,7 +154,7 @@ impl Recorder {
             } else {
                 format!("{AUTH_PLACEHOLDER}-{}", i + 1)
             };
-            out = out.replace(&format!("auth={}", url_encode(a)), &format!("auth={ph}"));
+            out = out.replace(&format!("auth={}", form_encode(a)), &format!("auth={ph}"));
         }
         // An auth we were never shown (a provider bypassed) is still never written.
         wamedia::transfer::redact_auth(&out)
@@ -190,10 +201,16 @@ impl Recorder {
         name: &str,
         description: &str,
         kind: Kind,
-        input: CassetteInput,
+        mut input: CassetteInput,
         outcome: Outcome,
     ) -> Cassette {
         self.flush();
+        // What the machine was given, so the replay drives it the same way.
+        input.wall_unix.get_or_insert(self.start_unix);
+        if let Some((reused, id)) = self.upload_facts {
+            input.key_reused = reused;
+            input.media_id = Some(id);
+        }
         Cassette {
             name: name.into(),
             description: description.into(),
@@ -215,7 +232,8 @@ impl Observer for Recorder {
                 auth,
                 ttl: conn.ttl.as_secs(),
                 auth_ttl: conn.auth_ttl.map(|d| d.as_secs()),
-                hosts: conn.hosts.clone(),
+                max_buckets: conn.max_buckets,
+                hosts: conn.hosts.iter().map(HostSpec::from_host).collect(),
                 at_ms,
             },
             force,

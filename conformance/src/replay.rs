@@ -6,12 +6,12 @@
 
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use wamedia::transfer::Machine;
 use wamedia::{
-    b64, Download, DownloadOptions, DownloadSpec, Expected, Input, MediaConn, MediaKey, MediaType,
+    b64, Download, DownloadOptions, DownloadSpec, Expected, Input, MediaId, MediaKey, MediaType,
     Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
 };
 
@@ -21,11 +21,12 @@ use crate::cassette::*;
 pub struct Scenario {
     /// The media type.
     pub media_type: MediaType,
-    /// The media key.
-    pub media_key: MediaKey,
+    /// The media key (`None` for unencrypted media).
+    pub media_key: Option<MediaKey>,
     /// The plaintext.
     pub plaintext: Vec<u8>,
-    /// The encrypted body of the plaintext (what downloads serve).
+    /// The body of the plaintext as the CDN holds it (what downloads serve): encrypted,
+    /// or the plaintext itself for unencrypted media.
     pub media_body: Vec<u8>,
     /// Uploads: the prepared upload.
     pub prepared: PreparedUpload,
@@ -35,6 +36,8 @@ pub struct Scenario {
     pub upload_opts: UploadOptions,
     /// Download options.
     pub download_opts: DownloadOptions,
+    /// Downloads: the wall-clock time at the start.
+    pub wall: SystemTime,
 }
 
 fn b64_32(s: &str, what: &str) -> Result<[u8; 32], String> {
@@ -48,16 +51,38 @@ impl Scenario {
     /// A message naming the bad input.
     pub fn new(c: &CassetteInput, dir: &Path) -> Result<Scenario, String> {
         let media_type: MediaType = c.media_type.parse().map_err(|e| format!("{e}"))?;
-        let media_key: MediaKey = c.media_key.parse().map_err(|e| format!("{e}"))?;
+        let media_key: Option<MediaKey> = match &c.media_key {
+            Some(k) => Some(k.parse().map_err(|e| format!("{e}"))?),
+            None => None,
+        };
         let plaintext = c.plaintext.bytes(dir)?;
-        let mut job = UploadJob::new(media_type.clone()).with_media_key(media_key.clone());
+        let media_id = MediaId::new(c.media_id.unwrap_or(DEFAULT_MEDIA_ID))
+            .ok_or("media_id must lie in 1..2^53")?;
+        let mut job = UploadJob::new(media_type.clone()).with_media_id(media_id);
+        if let Some(k) = &media_key {
+            job = job.with_media_key(k.clone());
+        }
         if c.newsletter {
             job = job.newsletter();
         }
-        let prepared = job
+        let mut prepared = job
             .prepare(Cursor::new(&plaintext))
             .map_err(|e| e.to_string())?;
-        let (media_body, meta) = wamedia::encrypt(media_key.clone(), &media_type, &plaintext);
+        // A fixed test key is not a reused one unless the cassette says so; no clock.
+        prepared.spec.key_reused = c.key_reused;
+        prepared.spec.media_key_timestamp = None;
+        let (media_body, enc_sha) = match &media_key {
+            Some(k) if !c.newsletter => {
+                let (body, meta) = wamedia::encrypt(k.clone(), &media_type, &plaintext)
+                    .map_err(|e| e.to_string())?;
+                (body, meta.file_enc_sha256)
+            }
+            _ => {
+                let sha: [u8; 32] = Sha256::digest(&plaintext).into();
+                (plaintext.clone(), sha)
+            }
+        };
+        let file_sha: [u8; 32] = Sha256::digest(&plaintext).into();
         let o = &c.options;
         let mut upload_opts = UploadOptions::default();
         let mut download_opts = DownloadOptions::default();
@@ -87,6 +112,12 @@ impl Scenario {
         if let Some(v) = o.max_body_len {
             download_opts.max_body_len = v;
         }
+        if let Some(v) = o.server_thumb_gen {
+            upload_opts.server_thumb_gen = v;
+        }
+        if let Some(v) = o.trust_url {
+            download_opts.trust_url = v;
+        }
         let download = match &c.source {
             None => None,
             Some(src) => {
@@ -98,18 +129,18 @@ impl Scenario {
                 };
                 Some(DownloadSpec {
                     media_type: media_type.clone(),
-                    media_key: media_key.clone(),
+                    media_key: if c.newsletter {
+                        None
+                    } else {
+                        media_key.clone()
+                    },
                     source: match src {
                         SourceSpec::DirectPath(p) => wamedia::Source::DirectPath(p.clone()),
                         SourceSpec::Url(u) => wamedia::Source::Url(u.clone()),
                     },
                     expected: Expected {
-                        file_enc_sha256: pick(
-                            &e.file_enc_sha256,
-                            meta.file_enc_sha256,
-                            "file_enc_sha256",
-                        )?,
-                        file_sha256: pick(&e.file_sha256, meta.file_sha256, "file_sha256")?,
+                        file_enc_sha256: pick(&e.file_enc_sha256, enc_sha, "file_enc_sha256")?,
+                        file_sha256: pick(&e.file_sha256, file_sha, "file_sha256")?,
                         file_length: e.file_length,
                     },
                 })
@@ -124,6 +155,7 @@ impl Scenario {
             download,
             upload_opts,
             download_opts,
+            wall: UNIX_EPOCH + Duration::from_secs(c.wall_unix.unwrap_or(DEFAULT_WALL_UNIX)),
         })
     }
 
@@ -135,7 +167,7 @@ impl Scenario {
                 .prepared
                 .body_reader(Cursor::new(&self.plaintext), from)
                 .expect("offsets come from the machine")
-                .take(to - from);
+                .take(to.saturating_sub(from));
             r.read_to_end(&mut out).expect("reading memory");
         }
         out
@@ -192,16 +224,6 @@ pub struct Drive {
     pub plaintext: Vec<u8>,
     /// The events as they happened.
     pub events: Vec<Event>,
-}
-
-fn conn(spec: &ConnSpec, t0: Instant) -> MediaConn {
-    MediaConn {
-        auth: spec.auth.clone(),
-        ttl: Duration::from_secs(spec.ttl),
-        auth_ttl: spec.auth_ttl.map(Duration::from_secs),
-        hosts: spec.hosts.clone(),
-        fetched_at: t0 + Duration::from_millis(spec.at_ms),
-    }
 }
 
 fn to_headers(list: &[(String, String)]) -> Result<http::HeaderMap, String> {
@@ -261,7 +283,7 @@ pub fn drive(kind: Kind, sc: &Scenario, script: &mut dyn Script) -> Result<Drive
                 .download
                 .clone()
                 .ok_or("a download cassette needs input.source")?;
-            let mut m = Download::new(spec, sc.download_opts.clone(), t0);
+            let mut m = Download::new(spec, sc.download_opts.clone(), t0, sc.wall);
             let (res, d) = drive_machine(&mut m, t0, sc, script)?;
             let outcome = match res {
                 Ok(r) => Outcome::Ok(vec![
@@ -312,7 +334,7 @@ fn drive_machine<M: Machine<Outcome = Result<T, E>>, T, E>(
             }
             Output::NeedMediaConn { force } => {
                 let spec = script.media_conn(force, now - t0)?;
-                let c = conn(&spec, t0);
+                let c = spec.to_media_conn(t0 + Duration::from_millis(spec.at_ms));
                 events.push(Event::MediaConn {
                     media_conn: spec,
                     force,

@@ -67,9 +67,9 @@ impl ReplayServer {
                 _ => None,
             })
             .collect();
-        for h in conns.iter().flat_map(|c| c.hosts.iter()) {
-            if !names.contains(h) {
-                names.push(h.clone());
+        for h in conns.iter().flat_map(ConnSpec::names) {
+            if !names.contains(&h) {
+                names.push(h);
             }
         }
         if let Some(SourceSpec::Url(u)) = &c.input.source {
@@ -144,10 +144,7 @@ impl ReplayServer {
         let conns: Vec<ConnSpec> = self
             .conns
             .iter()
-            .map(|c| ConnSpec {
-                hosts: c.hosts.iter().map(|h| self.rewrite(h)).collect(),
-                ..c.clone()
-            })
+            .map(|c| c.map_names(|h| self.rewrite(h)))
             .collect();
         let mut idx = 0usize;
         move |force, now| {
@@ -157,13 +154,7 @@ impl ReplayServer {
             let c = conns
                 .get(idx)
                 .ok_or("the cassette has no media connection")?;
-            Ok(MediaConn {
-                auth: c.auth.clone(),
-                ttl: Duration::from_secs(c.ttl),
-                auth_ttl: c.auth_ttl.map(Duration::from_secs),
-                hosts: c.hosts.clone(),
-                fetched_at: now,
-            })
+            Ok(c.to_media_conn(now))
         }
     }
 

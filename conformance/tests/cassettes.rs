@@ -86,7 +86,7 @@ fn no_secret_is_stored_in_clear() {
 fn a_mismatch_shows_the_first_differing_request_side_by_side() {
     let (_, mut c) = all()
         .into_iter()
-        .find(|(_, c)| c.name == "upload-fallback-after-5xx")
+        .find(|(_, c)| c.name == "upload-5xx-then-success")
         .unwrap();
     for e in c.events.iter_mut() {
         if let Event::Response { request, .. } = e {
@@ -115,5 +115,5 @@ fn a_mismatch_shows_the_first_differing_request_side_by_side() {
         contains: None,
     };
     let err = replay::replay(&c, &dir()).unwrap_err();
-    assert!(err.contains("recorded AuthRejected, got Status"), "{err}");
+    assert!(err.contains("recorded AuthRejected, got TooLarge"), "{err}");
 }

@@ -24,7 +24,7 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     let client = wamedia_ureq::Client::new(Default::default());
     cdn.push_fault(On::Upload, Fault::Status(503, None));
     let mut conn = cdn.media_conn(Instant::now());
-    conn.hosts.push(cdn.host());
+    conn.hosts.push(cdn.host().into());
     let mut rec = Recorder::for_upload(&prepared, plain.clone());
     let r = client.upload_prepared(
         &prepared,
@@ -35,7 +35,10 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     let up = r.as_ref().unwrap().clone();
     let input = CassetteInput {
         media_type: "video".into(),
-        media_key: KEY.into(),
+        media_key: Some(KEY.into()),
+        key_reused: false,
+        media_id: None,
+        wall_unix: None,
         plaintext: Plaintext::Pattern {
             len: 50_000,
             seed: 3,
@@ -58,14 +61,19 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
         "{json}"
     );
     assert!(json.contains("auth=REDACTED-AUTH"));
-    assert_eq!(c.events.len(), 3, "conn, 503, 200");
+    assert_eq!(
+        c.events.len(),
+        4,
+        "conn, probe (the key is reused), 503, 200"
+    );
+    assert!(c.input.key_reused);
     replay(&c, Path::new(".")).unwrap();
 
     // A download cut after 10 000 bytes resumes with Range; both answers are recorded.
     cdn.push_fault(On::Download, Fault::CutDownload(10_000));
     let spec = DownloadSpec {
         media_type: MediaType::Video,
-        media_key: KEY.parse().unwrap(),
+        media_key: Some(KEY.parse().unwrap()),
         source: Source::DirectPath(up.direct_path.clone()),
         expected: Expected {
             file_enc_sha256: up.file_enc_sha256,
@@ -84,7 +92,10 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     assert!(out == plain);
     let input = CassetteInput {
         media_type: "video".into(),
-        media_key: KEY.into(),
+        media_key: Some(KEY.into()),
+        key_reused: false,
+        media_id: None,
+        wall_unix: None,
         plaintext: Plaintext::Pattern {
             len: 50_000,
             seed: 3,

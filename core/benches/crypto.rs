@@ -21,7 +21,7 @@ fn encrypt(bencher: Bencher, len: usize) {
     let plain = plaintext(len);
     let mut out = Vec::with_capacity(CHUNK + 32);
     bencher.counter(BytesCount::new(len)).bench_local(|| {
-        let mut enc = Encryptor::new(MediaKey::from_bytes([1; 32]), &MediaType::Video);
+        let mut enc = Encryptor::new(MediaKey::from_bytes([1; 32]), &MediaType::Video).unwrap();
         for chunk in plain.chunks(CHUNK) {
             out.clear();
             enc.update(chunk, &mut out);
@@ -34,7 +34,8 @@ fn encrypt(bencher: Bencher, len: usize) {
 #[divan::bench(args = SIZES, sample_count = 10)]
 fn decrypt_verify(bencher: Bencher, len: usize) {
     let plain = plaintext(len);
-    let (body, meta) = wamedia::encrypt(MediaKey::from_bytes([1; 32]), &MediaType::Video, &plain);
+    let (body, meta) =
+        wamedia::encrypt(MediaKey::from_bytes([1; 32]), &MediaType::Video, &plain).unwrap();
     let expected = Expected {
         file_enc_sha256: Some(meta.file_enc_sha256),
         file_sha256: Some(meta.file_sha256),
@@ -43,7 +44,7 @@ fn decrypt_verify(bencher: Bencher, len: usize) {
     let key = MediaKey::from_bytes([1; 32]);
     let mut out = Vec::with_capacity(CHUNK + 64);
     bencher.counter(BytesCount::new(len)).bench_local(|| {
-        let mut dec = Decryptor::new(&key, &MediaType::Video, expected.clone());
+        let mut dec = Decryptor::new(&key, &MediaType::Video, expected.clone()).unwrap();
         for chunk in body.chunks(CHUNK) {
             out.clear();
             dec.update_unverified(chunk, &mut out);

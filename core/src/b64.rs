@@ -8,7 +8,13 @@ pub fn std(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-/// Unpadded base64url: upload tokens and the `hash` download parameter (PROTOCOL §4–5).
+/// Padded base64url (`WABase64UrlSafe`: only `+/` swapped, `=` kept): upload tokens and
+/// the `hash` download parameter (PROTOCOL §4–5).
+pub fn url(bytes: &[u8]) -> String {
+    URL_SAFE.encode(bytes)
+}
+
+/// Unpadded base64url (what Baileys and whatsapp-rust send; the CDN takes both).
 pub fn url_nopad(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -23,7 +23,7 @@ pub fn encrypt_reader<R: Read>(
     media_type: &MediaType,
     mut reader: R,
 ) -> io::Result<EncryptedMedia> {
-    let mut enc = Encryptor::new(media_key, media_type);
+    let mut enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
     let mut buf = vec![0u8; CHUNK];
     let mut out = Vec::with_capacity(CHUNK + 16);
     loop {
@@ -170,7 +170,7 @@ mod tests {
         let plain: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
         let t = MediaType::Video;
         let k = MediaKey::from_bytes([3; 32]);
-        let (body, _) = crate::encrypt(k.clone(), &t, &plain);
+        let (body, _) = crate::encrypt(k.clone(), &t, &plain).unwrap();
         let media = encrypt_reader(k, &t, Cursor::new(&plain)).unwrap();
         for from in [0u64, 1, 1_048_577, body.len() as u64 - 5, body.len() as u64] {
             let mut r = BodyReader::encrypted(Cursor::new(&plain), &media, &t, from).unwrap();

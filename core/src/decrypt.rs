@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::encrypt::MAC_LEN;
-use crate::error::IntegrityError;
+use crate::error::{IntegrityError, UnsupportedMediaType};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 
@@ -44,7 +44,8 @@ pub struct Expected {
 pub struct Verified {
     /// SHA-256 of the plaintext.
     pub file_sha256: [u8; 32],
-    /// SHA-256 of the encrypted body.
+    /// SHA-256 of the body as downloaded (for unencrypted media, the plaintext: equal to
+    /// `file_sha256`).
     pub file_enc_sha256: [u8; 32],
     /// Plaintext length in bytes.
     pub file_length: u64,
@@ -76,11 +77,18 @@ impl std::fmt::Debug for Decryptor {
 
 impl Decryptor {
     /// A decryptor for `media_type` under `media_key`, checking what `expected` gives.
-    pub fn new(media_key: &MediaKey, media_type: &MediaType, expected: Expected) -> Self {
-        let keys = media_key.expand(media_type);
+    ///
+    /// # Errors
+    /// For a type that is not encrypted (product catalog images).
+    pub fn new(
+        media_key: &MediaKey,
+        media_type: &MediaType,
+        expected: Expected,
+    ) -> Result<Self, UnsupportedMediaType> {
+        let keys = media_key.expand(media_type)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
         mac.update(&keys.iv);
-        Decryptor {
+        Ok(Decryptor {
             cipher: CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into()),
             mac,
             enc_hash: Sha256::new(),
@@ -89,7 +97,7 @@ impl Decryptor {
             held: Vec::with_capacity(HOLD + 16),
             body_len: 0,
             plain_len: 0,
-        }
+        })
     }
 
     /// Body bytes fed so far.
@@ -164,6 +172,47 @@ impl Decryptor {
     }
 }
 
+/// Verifies an unencrypted body (newsletter media, product images; PROTOCOL §5): the body
+/// is the plaintext, checked against `file_sha256` and `file_length` at the end.
+#[derive(Clone, Debug, Default)]
+pub struct PlainVerifier {
+    hash: Sha256,
+    len: u64,
+    expected: Expected,
+}
+
+impl PlainVerifier {
+    /// A verifier of what `expected` gives (`file_enc_sha256` is ignored: there is none).
+    pub fn new(expected: Expected) -> Self {
+        PlainVerifier {
+            hash: Sha256::new(),
+            len: 0,
+            expected,
+        }
+    }
+
+    /// Feeds the next body bytes (which are the plaintext, **unverified** until
+    /// [`finish`](Self::finish) returns `Ok`).
+    pub fn update(&mut self, body: &[u8]) {
+        self.hash.update(body);
+        self.len = self.len.saturating_add(body.len() as u64);
+    }
+
+    /// Checks `file_sha256` and `file_length`, when expected.
+    ///
+    /// # Errors
+    /// [`IntegrityError::PlainHashMismatch`] or [`IntegrityError::LengthMismatch`].
+    pub fn finish(self) -> Result<Verified, IntegrityError> {
+        let file_sha256: [u8; 32] = self.hash.finalize().into();
+        check_plain(&self.expected, &file_sha256, self.len)?;
+        Ok(Verified {
+            file_sha256,
+            file_enc_sha256: file_sha256,
+            file_length: self.len,
+        })
+    }
+}
+
 fn unpad(block: &[u8]) -> Result<&[u8], IntegrityError> {
     let pad = *block.last().expect("non-empty block") as usize;
     if pad == 0 || pad > 16 || pad > block.len() {
@@ -221,7 +270,7 @@ pub fn decrypt(
             return Err(IntegrityError::EncHashMismatch);
         }
     }
-    let keys = media_key.expand(media_type);
+    let keys = media_key.expand(media_type)?;
     let (ct, tag) = body.split_at(body.len() - MAC_LEN);
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
     mac.update(&keys.iv);

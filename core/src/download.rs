@@ -1,22 +1,32 @@
-//! The download machine (PROTOCOL §5): host choice, retries, `Range` resumption and
-//! streaming verified decryption.
+//! The download machine (PROTOCOL §5): URL checks, host choice, retries, `Range`
+//! resumption and streaming verification (decryption, or the SHA-256 of unencrypted
+//! media), after WhatsApp Web's `WAWebMmsClientFormatDownloadUrl` and
+//! `WAWebMmsClientMmsDownload`.
+//!
+//! Before any request: a `direct_path` that would change the host is refused
+//! ([`DownloadError::MaliciousPath`]), a full URL that is not `https` on a WhatsApp host or
+//! a media connection host is refused ([`DownloadError::UntrustedUrl`]), and a URL whose
+//! `oe` expiry has passed is dead ([`DownloadError::MediaExpired`]).
 //!
 //! | answer | next |
 //! |---|---|
-//! | 200, or 206 starting where asked | stream, decrypt, verify |
-//! | 403 / 404 / 410 | next host; all of a round gone → [`DownloadError::MediaGone`] |
-//! | 408 / 429 | same host after `Retry-After` (or backoff) |
-//! | 5xx, transport failure, deadline | next host; after the last, back off, next round |
+//! | 200, or 206 starting where asked | stream, verify |
+//! | 401 | forced media connection renewal, once; then [`DownloadError::AuthRejected`] |
+//! | 403 "URL signature expired" (or `oe` passed) | [`DownloadError::MediaExpired`] |
+//! | 403 / 404 / 410 | next host; all of them → [`DownloadError::MediaGone`] |
+//! | 429 with `Retry-After` ≤ the cap | wait once on the same host; else [`DownloadError::Throttled`] |
+//! | 507 | [`DownloadError::Throttled`] |
+//! | 5xx, transport failure, deadline | next host (a `Retry-After` honoured); after the last, back off, next round |
 //! | body cut short | same host, `Range: bytes={last whole block}-` |
 //! | other status | final |
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 
 use crate::b64;
-use crate::conn::{host_base, MediaConn};
-use crate::decrypt::{Decryptor, Expected, Verified};
+use crate::conn::{form_encode, host_base, MediaConn};
+use crate::decrypt::{Decryptor, Expected, PlainVerifier, Verified};
 use crate::encrypt::body_len;
 use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
@@ -31,7 +41,8 @@ use crate::transfer::{
 pub enum Source {
     /// A `direct_path` from a message, tried on each host of the media connection.
     DirectPath(String),
-    /// A full URL from a message, used as is (no media connection needed).
+    /// A full URL from a message: used only when `https` on a `whatsapp.net` host or one
+    /// of the media connection's hosts (or when [`DownloadOptions::trust_url`] says so).
     Url(String),
 }
 
@@ -40,8 +51,9 @@ pub enum Source {
 pub struct DownloadSpec {
     /// The media type (key expansion and `mms-type`).
     pub media_type: MediaType,
-    /// The media key from the message.
-    pub media_key: MediaKey,
+    /// The media key from the message; `None` for unencrypted media (newsletter media,
+    /// product images), which is then verified by `expected.file_sha256`.
+    pub media_key: Option<MediaKey>,
     /// Where it lives.
     pub source: Source,
     /// What the message says about it, each checked when given.
@@ -53,15 +65,19 @@ pub struct DownloadSpec {
 pub struct DownloadOptions {
     /// Hosts, rounds, attempts, deadlines, backoff.
     pub retry: RetryPolicy,
-    /// Refuse bodies larger than this (guards against endless answers).
+    /// Refuse bodies larger than this when the message gives no `file_length` (with one,
+    /// the bound is that length's exact body size). Default 2 GiB, WhatsApp's own limit.
     pub max_body_len: u64,
+    /// Use a full [`Source::Url`] whatever its host (the caller vouches for the message).
+    pub trust_url: bool,
 }
 
 impl Default for DownloadOptions {
     fn default() -> Self {
         DownloadOptions {
             retry: RetryPolicy::default(),
-            max_body_len: 4 << 30,
+            max_body_len: 2 << 30,
+            trust_url: false,
         }
     }
 }
@@ -97,52 +113,133 @@ enum State {
     Done,
 }
 
+/// Decrypts and verifies, or (unencrypted media) hashes the body as it is.
+#[derive(Debug)]
+enum Verifier {
+    Encrypted(Box<Decryptor>),
+    Plain(PlainVerifier),
+}
+
+impl Verifier {
+    /// Body bytes are fed in multiples of this, so that a cut leaves a resumable offset.
+    fn align(&self) -> usize {
+        match self {
+            Verifier::Encrypted(_) => 16,
+            Verifier::Plain(_) => 1,
+        }
+    }
+
+    fn update(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Verifier::Encrypted(d) => d.update_unverified(body, out),
+            Verifier::Plain(p) => {
+                p.update(body);
+                out.extend_from_slice(body);
+            }
+        }
+    }
+
+    fn finish(self, out: &mut Vec<u8>) -> Result<Verified, IntegrityError> {
+        match self {
+            Verifier::Encrypted(d) => (*d).finish(out),
+            Verifier::Plain(p) => p.finish(),
+        }
+    }
+}
+
 /// One download. Drive it like an [`Upload`](crate::Upload); it also yields
 /// [`Output::Plaintext`], which stays unverified until `Done(Ok(_))`.
-#[derive(Debug)]
 pub struct Download {
     spec: DownloadSpec,
     opts: DownloadOptions,
     started: Instant,
+    /// Wall-clock time at `started`, for `oe` expiries.
+    wall: SystemTime,
     conn: Option<MediaConn>,
     state: State,
     cursor: HostCursor,
     next_id: u64,
-    decryptor: Option<Decryptor>,
-    /// Body bytes handed to the decryptor: always whole blocks.
+    verifier: Option<Verifier>,
+    /// Body bytes handed to the verifier: always whole blocks when encrypted.
     fed: u64,
     /// Bytes of a partial block, waiting for the rest.
     carry: Vec<u8>,
     plain: Vec<u8>,
     plain_shown: bool,
     progress: Option<u64>,
+    /// The body's length when the message (or, failing that, the first answer) says it.
     total: Option<u64>,
+    /// The most body bytes accepted.
+    limit: u64,
+    auth_renewed: bool,
+    throttle_waited: bool,
     outcome: Option<Result<DownloadResult, DownloadError>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Pending plaintext is unverified and the spec holds the key: neither is shown.
+        f.debug_struct("Download")
+            .field("media_type", &self.spec.media_type)
+            .field("state", &self.state)
+            .field("fed", &self.fed)
+            .field("total", &self.total)
+            .field("pending_plaintext_bytes", &self.plain.len())
+            .field("outcome", &self.outcome)
+            .finish_non_exhaustive()
+    }
 }
 
 type Out<'a> = Output<'a, Result<DownloadResult, DownloadError>>;
 
 impl Download {
-    /// A new download of `spec`, started at `now`.
-    pub fn new(spec: DownloadSpec, opts: DownloadOptions, now: Instant) -> Self {
-        let decryptor = Decryptor::new(&spec.media_key, &spec.media_type, spec.expected.clone());
-        let total = spec.expected.file_length.map(body_len);
+    /// A new download of `spec`, started at `now`; `wall` is the wall-clock time at `now`
+    /// (the machine never reads a clock; it needs the time to tell an expired URL).
+    pub fn new(spec: DownloadSpec, opts: DownloadOptions, now: Instant, wall: SystemTime) -> Self {
+        let mut outcome = None;
+        let verifier = match (&spec.media_key, spec.media_type.is_encrypted()) {
+            (Some(k), _) => match Decryptor::new(k, &spec.media_type, spec.expected.clone()) {
+                Ok(d) => Some(Verifier::Encrypted(Box::new(d))),
+                Err(e) => {
+                    outcome = Some(Err(DownloadError::Unsupported(e)));
+                    None
+                }
+            },
+            (None, _) if spec.expected.file_sha256.is_none() => {
+                outcome = Some(Err(DownloadError::NothingToVerify));
+                None
+            }
+            (None, _) => Some(Verifier::Plain(PlainVerifier::new(spec.expected.clone()))),
+        };
+        let total = spec.expected.file_length.map(|len| match &verifier {
+            Some(Verifier::Plain(_)) => len,
+            _ => body_len(len),
+        });
+        let limit = total.unwrap_or(opts.max_body_len);
         Download {
             spec,
             opts,
             started: now,
+            wall,
             conn: None,
-            state: State::Ready,
+            state: if outcome.is_some() {
+                State::Done
+            } else {
+                State::Ready
+            },
             cursor: HostCursor::default(),
             next_id: 0,
-            decryptor: Some(decryptor),
+            verifier,
             fed: 0,
             carry: Vec::new(),
             plain: Vec::new(),
             plain_shown: false,
             progress: None,
             total,
-            outcome: None,
+            limit,
+            auth_renewed: false,
+            throttle_waited: false,
+            outcome,
         }
     }
 
@@ -151,11 +248,36 @@ impl Download {
         self.outcome.as_ref()
     }
 
-    fn hosts(&self) -> Option<Vec<String>> {
+    fn hosts(&self) -> Vec<String> {
         match &self.spec.source {
-            Source::Url(u) => Some(vec![url_host(u)]),
-            Source::DirectPath(_) => self.conn.as_ref().map(|c| c.hosts.clone()),
+            Source::Url(u) => vec![url_origin(u)],
+            Source::DirectPath(_) => self
+                .conn
+                .as_ref()
+                .map(|c| c.download_hosts(&self.spec.media_type))
+                .unwrap_or_default(),
         }
+    }
+
+    fn transfer_deadline(&self) -> Option<Instant> {
+        self.started.checked_add(self.opts.retry.total_timeout)
+    }
+
+    /// Unix seconds at `now`.
+    fn unix_at(&self, now: Instant) -> u64 {
+        let wall = self
+            .wall
+            .checked_add(now.saturating_duration_since(self.started))
+            .unwrap_or(self.wall);
+        wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    /// The `oe` expiry (hex Unix seconds) of the source, when it carries one.
+    fn expiry(&self) -> Option<u64> {
+        let s = match &self.spec.source {
+            Source::DirectPath(p) | Source::Url(p) => p,
+        };
+        query_value(s, "oe").and_then(|v| u64::from_str_radix(v, 16).ok())
     }
 
     /// The next thing the driver must do.
@@ -181,53 +303,65 @@ impl Download {
             State::NeedConn { force } => return Output::NeedMediaConn { force: *force },
             State::InFlight(f) => return Output::Wait(f.ex.deadline),
             State::Backoff { until } if now < *until => return Output::Wait(*until),
-            State::Backoff { .. } | State::Ready => {}
-            State::Done => unreachable!("Done always has an outcome"),
+            State::Backoff { .. } | State::Ready | State::Done => {}
         }
         self.state = State::Ready;
-        if now >= self.started + self.opts.retry.total_timeout {
+        if self.transfer_deadline().is_some_and(|d| now >= d) {
             return self.give_up("deadline passed");
         }
-        let direct_path = match &self.spec.source {
-            Source::DirectPath(p) => {
-                match &self.conn {
-                    Some(c) if !c.is_expired(now) => {}
-                    _ => {
-                        self.state = State::NeedConn { force: false };
-                        return Output::NeedMediaConn { force: false };
-                    }
-                }
-                Some(p.clone())
-            }
-            Source::Url(_) => None,
-        };
-        let hosts = self.hosts().unwrap_or_default();
-        if hosts.is_empty() {
-            return self.finish(Err(DownloadError::NoHosts));
+        if let Some(oe) = self.expiry().filter(|&oe| self.unix_at(now) >= oe) {
+            return self.finish(Err(DownloadError::MediaExpired {
+                expired_at: Some(oe),
+            }));
         }
+        let url = match self.spec.source.clone() {
+            Source::DirectPath(p) => {
+                if let Err(e) = check_direct_path(&p) {
+                    return self.finish(Err(e));
+                }
+                if self.conn.as_ref().is_none_or(|c| c.is_expired(now)) {
+                    self.state = State::NeedConn { force: false };
+                    return Output::NeedMediaConn { force: false };
+                }
+                let hosts = self.hosts();
+                if hosts.is_empty() {
+                    return self.finish(Err(DownloadError::NoHosts {
+                        media_type: self.spec.media_type.to_string(),
+                    }));
+                }
+                let host = hosts[self.cursor.idx.min(hosts.len() - 1)].clone();
+                match self.download_url(&host, &p) {
+                    Ok(u) => (host, u),
+                    Err(e) => return self.finish(Err(e)),
+                }
+            }
+            Source::Url(u) => match self.check_url(now, &u) {
+                Ok(None) => {
+                    self.state = State::NeedConn { force: false };
+                    return Output::NeedMediaConn { force: false };
+                }
+                Ok(Some(())) => (url_origin(&u), u),
+                Err(e) => return self.finish(Err(e)),
+            },
+        };
+        let (host, url) = url;
         if !self.cursor.may_retry(&self.opts.retry) {
             return self.give_up("attempt limit reached");
         }
-        let host = hosts[self.cursor.idx.min(hosts.len() - 1)].clone();
-        let url = match (&self.spec.source, direct_path) {
-            (Source::Url(u), _) => u.clone(),
-            (_, Some(p)) => self.download_url(&host, &p),
-            (_, None) => unreachable!("a direct path source has a path"),
-        };
         let mut headers: HeaderMap = base_headers(false, 0);
         if self.fed > 0 {
-            headers.insert(
-                RANGE,
-                HeaderValue::from_str(&format!("bytes={}-", self.fed)).expect("ASCII"),
-            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes={}-", self.fed)) {
+                headers.insert(RANGE, v);
+            }
         }
-        self.cursor.attempts += 1;
+        self.cursor.attempts = self.cursor.attempts.saturating_add(1);
         let id = RequestId(self.next_id);
         self.next_id += 1;
+        let remaining = self.total.unwrap_or(0).saturating_sub(self.fed);
         let deadline = self
             .opts
             .retry
-            .deadline(now, self.total.unwrap_or(0).saturating_sub(self.fed));
+            .deadline(now, remaining, self.transfer_deadline());
         self.state = State::InFlight(InFlight {
             ex: Exchange::new(id, host.clone(), deadline),
             asked_from: self.fed,
@@ -246,19 +380,74 @@ impl Download {
         })
     }
 
+    /// `Ok(Some(()))`: the URL may be fetched; `Ok(None)`: a media connection is needed
+    /// to tell; `Err`: refused.
+    fn check_url(&self, now: Instant, url: &str) -> Result<Option<()>, DownloadError> {
+        let refuse = |why| DownloadError::UntrustedUrl {
+            url: crate::transfer::escape(url.split('?').next().unwrap_or(url)),
+            why,
+        };
+        let uri: http::Uri = url.parse().map_err(|_| refuse("not a URL"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(refuse("not an absolute URL"));
+        };
+        if url.contains('\\') || authority.as_str().contains('@') {
+            return Err(refuse("it carries credentials or backslashes"));
+        }
+        let host = authority.host().to_ascii_lowercase();
+        if self.opts.trust_url
+            || (scheme == "https" && (host == "whatsapp.net" || host.ends_with(".whatsapp.net")))
+        {
+            return Ok(Some(()));
+        }
+        let Some(conn) = self.conn.as_ref().filter(|c| !c.is_expired(now)) else {
+            return Ok(None);
+        };
+        let origin = format!("{scheme}://{}", authority.as_str().to_ascii_lowercase());
+        let known = conn.hosts.iter().any(|h| {
+            std::iter::once(h.hostname.as_str())
+                .chain(h.fallback_hostname.as_deref())
+                .any(|n| host_base(n).to_ascii_lowercase() == origin)
+        });
+        if known {
+            Ok(Some(()))
+        } else {
+            Err(refuse(
+                "not https on a whatsapp.net host nor a host of the media connection",
+            ))
+        }
+    }
+
     /// `https://{host}{direct_path}` plus `hash`, `mms-type` and `__wa-mms`, joined with
     /// `&` when the path already has a query (PROTOCOL §5).
-    fn download_url(&self, host: &str, direct_path: &str) -> String {
+    fn download_url(&self, host: &str, direct_path: &str) -> Result<String, DownloadError> {
         let sep = if direct_path.contains('?') { '&' } else { '?' };
-        let mut url = format!("{}{direct_path}{sep}", host_base(host));
+        let base = host_base(host);
+        let mut url = format!("{base}{direct_path}{sep}");
         if let Some(h) = &self.spec.expected.file_enc_sha256 {
-            url.push_str(&format!("hash={}&", b64::url_nopad(h)));
+            url.push_str(&format!("hash={}&", form_encode(&b64::url(h))));
         }
-        url.push_str(&format!(
-            "mms-type={}&__wa-mms=",
-            self.spec.media_type.mms_type()
-        ));
-        url
+        match self.spec.media_type.mms_type() {
+            Ok(t) => url.push_str(&format!("mms-type={}&", form_encode(t))),
+            // Unencrypted product images have no mms-type; any other type must.
+            Err(e) if self.spec.media_type.is_encrypted() => {
+                return Err(DownloadError::Unsupported(e))
+            }
+            Err(_) => {}
+        }
+        url.push_str("__wa-mms=");
+        // Belt and braces: the resolved URL must still be on `host`.
+        let same = url
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| Some(format!("{}://{}", u.scheme_str()?, u.authority()?.as_str())))
+            .is_some_and(|origin| origin.eq_ignore_ascii_case(&base));
+        if !same {
+            return Err(DownloadError::MaliciousPath {
+                path: crate::transfer::escape(direct_path),
+            });
+        }
+        Ok(url)
     }
 
     /// Feeds one input at time `now`. Same contract as [`Upload::handle_input`](crate::Upload::handle_input).
@@ -282,8 +471,6 @@ impl Download {
                     } else if matches!(self.state, State::NeedConn { .. } | State::Ready) {
                         self.state = State::NeedConn { force: true };
                     }
-                } else if c.hosts.is_empty() && matches!(self.spec.source, Source::DirectPath(_)) {
-                    self.finish(Err(DownloadError::NoHosts));
                 } else {
                     if matches!(self.state, State::NeedConn { .. }) {
                         self.state = State::Ready;
@@ -293,8 +480,9 @@ impl Download {
             }
             Input::Timeout => match &self.state {
                 State::InFlight(f) if now >= f.ex.deadline => {
-                    let f = self.take_in_flight();
-                    self.on_failure(now, &f, HostFailureReason::Timeout);
+                    if let Some(f) = self.take_in_flight() {
+                        self.on_failure(now, &f, HostFailureReason::Timeout);
+                    }
                 }
                 State::Backoff { until } if now >= *until => self.state = State::Ready,
                 _ => {}
@@ -329,15 +517,17 @@ impl Download {
                     return Ok(());
                 };
                 f.ex.status_before("the end of a response before its head")?;
-                let f = self.take_in_flight();
-                self.on_end(now, f);
+                if let Some(f) = self.take_in_flight() {
+                    self.on_end(now, f);
+                }
             }
             Input::Failed { id, reason } => {
                 if self.in_flight(id)?.is_none() {
                     return Ok(());
                 }
-                let f = self.take_in_flight();
-                self.on_failure(now, &f, HostFailureReason::Transport(reason));
+                if let Some(f) = self.take_in_flight() {
+                    self.on_failure(now, &f, HostFailureReason::Transport(reason));
+                }
             }
             Input::Sent { id, .. } => {
                 self.in_flight(id)?;
@@ -356,11 +546,18 @@ impl Download {
         })
     }
 
-    fn take_in_flight(&mut self) -> InFlight {
+    fn take_in_flight(&mut self) -> Option<InFlight> {
         match std::mem::replace(&mut self.state, State::Ready) {
-            State::InFlight(f) => f,
-            _ => unreachable!("checked by the caller"),
+            State::InFlight(f) => Some(f),
+            other => {
+                self.state = other;
+                None
+            }
         }
+    }
+
+    fn too_large(&mut self) {
+        self.finish(Err(IntegrityError::TooLarge { max: self.limit }.into()));
     }
 
     fn on_head(&mut self, now: Instant, headers: &HeaderMap) {
@@ -372,21 +569,22 @@ impl Download {
         let len = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
         if status == 206 {
             // `bytes a-b/c`: it must start where we asked.
-            let range = header(CONTENT_RANGE).and_then(parse_content_range);
-            match range {
+            match header(CONTENT_RANGE).and_then(parse_content_range) {
                 Some((start, end)) if start == f.asked_from => {
                     f.declared_end = Some(end);
                 }
                 _ => {
-                    let f = self.take_in_flight();
-                    self.cursor.record(
-                        &f.ex.host,
-                        HostFailureReason::Malformed(format!(
-                            "206 whose Content-Range does not start at {}",
-                            f.asked_from
-                        )),
-                    );
-                    self.advance(now);
+                    if let Some(f) = self.take_in_flight() {
+                        self.cursor.record(
+                            &f.ex.host,
+                            HostFailureReason::Malformed(format!(
+                                "206 whose Content-Range does not start at {}",
+                                f.asked_from
+                            )),
+                        );
+                        self.advance(now);
+                    }
+                    return;
                 }
             }
         } else {
@@ -394,17 +592,13 @@ impl Download {
             f.skip = f.asked_from;
             f.declared_end = len;
         }
-        if let State::InFlight(f) = &self.state {
-            if let Some(end) = f.declared_end {
-                if self.total.is_none() {
-                    self.total = Some(end);
-                }
-                if end > self.opts.max_body_len {
-                    self.finish(Err(IntegrityError::TooLarge {
-                        max: self.opts.max_body_len,
-                    }
-                    .into()));
-                }
+        if let Some(end) = f.declared_end {
+            if end > self.limit {
+                self.too_large();
+                return;
+            }
+            if self.total.is_none() {
+                self.total = Some(end);
             }
         }
     }
@@ -414,32 +608,34 @@ impl Download {
             return;
         };
         if f.skip > 0 {
-            let n = f.skip.min(data.len() as u64) as usize;
+            let n = usize::try_from(f.skip).map_or(data.len(), |s| s.min(data.len()));
             f.skip -= n as u64;
             data = &data[n..];
         }
         if data.is_empty() {
             return;
         }
-        let received = self.fed + (self.carry.len() + data.len()) as u64;
-        if received > self.opts.max_body_len {
-            self.finish(Err(IntegrityError::TooLarge {
-                max: self.opts.max_body_len,
-            }
-            .into()));
+        let received = self
+            .fed
+            .saturating_add((self.carry.len() + data.len()) as u64);
+        if received > self.limit {
+            self.too_large();
             return;
         }
-        let dec = self.decryptor.as_mut().expect("present until the end");
+        let Some(v) = self.verifier.as_mut() else {
+            return;
+        };
         // Feed whole blocks only, so that a cut leaves `fed` on a block boundary.
-        let whole = (self.carry.len() + data.len()) / 16 * 16;
+        let align = v.align();
+        let whole = (self.carry.len() + data.len()) / align * align;
         if whole > 0 {
             if self.carry.is_empty() {
-                dec.update_unverified(&data[..whole], &mut self.plain);
+                v.update(&data[..whole], &mut self.plain);
                 self.carry.extend_from_slice(&data[whole..]);
             } else {
                 let from_data = whole - self.carry.len();
                 self.carry.extend_from_slice(&data[..from_data]);
-                dec.update_unverified(&self.carry, &mut self.plain);
+                v.update(&self.carry, &mut self.plain);
                 self.carry.clear();
                 self.carry.extend_from_slice(&data[from_data..]);
             }
@@ -451,25 +647,27 @@ impl Download {
     }
 
     fn on_end(&mut self, now: Instant, f: InFlight) {
-        let status = f.ex.status.expect("checked by the caller");
+        let status = f.ex.status.unwrap_or(0);
+        let cap = self.opts.retry.backoff_max;
         match status {
             200 | 206 => {
                 let received = self.fed + self.carry.len() as u64;
-                if let Some(end) = f.declared_end {
-                    if received < end {
-                        self.on_failure(
-                            now,
-                            &f,
-                            HostFailureReason::Transport("body cut short".into()),
-                        );
-                        return;
-                    }
+                let end = f.declared_end.or(self.total);
+                if end.is_some_and(|end| received < end) {
+                    self.on_failure(
+                        now,
+                        &f,
+                        HostFailureReason::Transport("body cut short".into()),
+                    );
+                    return;
                 }
-                let mut dec = self.decryptor.take().expect("present until the end");
-                dec.update_unverified(&self.carry, &mut self.plain);
+                let Some(mut v) = self.verifier.take() else {
+                    return;
+                };
+                v.update(&self.carry, &mut self.plain);
                 self.carry.clear();
                 let mut tail = Vec::new();
-                match dec.finish(&mut tail) {
+                match v.finish(&mut tail) {
                     Ok(verified) => {
                         self.plain.extend_from_slice(&tail);
                         self.finish(Ok(DownloadResult {
@@ -483,27 +681,67 @@ impl Download {
                     }
                 }
             }
+            401 if matches!(self.spec.source, Source::DirectPath(_)) => {
+                if self.auth_renewed {
+                    self.finish(Err(DownloadError::AuthRejected {
+                        host: f.ex.host,
+                        status,
+                    }));
+                } else {
+                    self.auth_renewed = true;
+                    self.conn = None;
+                    self.state = State::NeedConn { force: true };
+                }
+            }
+            403 if String::from_utf8_lossy(&f.error_body)
+                .to_ascii_lowercase()
+                .contains("url signature expired") =>
+            {
+                self.finish(Err(DownloadError::MediaExpired {
+                    expired_at: self.expiry(),
+                }));
+            }
             403 | 404 | 410 => {
                 self.cursor.record_status(&f.ex.host, status, &f.error_body);
                 self.cursor.gone_in_round += 1;
-                let hosts = self.hosts().map_or(1, |h| h.len());
-                if self.cursor.gone_in_round >= hosts {
+                if self.cursor.gone_in_round >= self.hosts().len().max(1) {
                     let failures = std::mem::take(&mut self.cursor.failures);
                     self.finish(Err(DownloadError::MediaGone { failures }));
                 } else {
                     self.advance(now);
                 }
             }
-            408 | 429 => {
-                self.cursor.record_status(&f.ex.host, status, &f.error_body);
-                let next =
-                    self.cursor
-                        .same_host(&self.opts.retry, now, self.started, f.ex.retry_after);
-                self.apply(next);
-            }
+            429 => match f.ex.retry_after.filter(|w| *w <= cap) {
+                Some(w) if !self.throttle_waited && self.cursor.may_retry(&self.opts.retry) => {
+                    self.throttle_waited = true;
+                    self.cursor.record_status(&f.ex.host, status, &f.error_body);
+                    let next = self
+                        .cursor
+                        .same_host(&self.opts.retry, now, self.started, Some(w));
+                    self.apply(next);
+                }
+                _ => self.throttled(f, status),
+            },
+            507 => self.throttled(f, status),
             500..=599 => {
+                if f.ex.retry_after.is_some_and(|w| w > cap) {
+                    self.throttled(f, status);
+                    return;
+                }
                 self.cursor.record_status(&f.ex.host, status, &f.error_body);
+                let wait = f.ex.retry_after;
                 self.advance(now);
+                if let (Some(w), State::Ready | State::Backoff { .. }) = (wait, &self.state) {
+                    let until = now.checked_add(w).unwrap_or(now);
+                    let until = self.transfer_deadline().map_or(until, |d| until.min(d));
+                    let later = match self.state {
+                        State::Backoff { until: b } => b.max(until),
+                        _ => until,
+                    };
+                    if later > now {
+                        self.state = State::Backoff { until: later };
+                    }
+                }
             }
             _ => {
                 self.finish(Err(DownloadError::Status {
@@ -515,8 +753,16 @@ impl Download {
         }
     }
 
+    fn throttled(&mut self, f: InFlight, status: u16) {
+        self.finish(Err(DownloadError::Throttled {
+            host: f.ex.host,
+            status,
+            retry_after: f.ex.retry_after,
+        }));
+    }
+
     fn on_failure(&mut self, now: Instant, f: &InFlight, reason: HostFailureReason) {
-        // Keep the whole blocks already verified-in-progress; drop a partial block.
+        // Keep the whole blocks already fed; drop a partial block.
         self.carry.clear();
         let made_progress = self.fed > f.asked_from;
         self.cursor.record(&f.ex.host, reason);
@@ -529,7 +775,7 @@ impl Download {
     }
 
     fn advance(&mut self, now: Instant) {
-        let hosts = self.hosts().map_or(1, |h| h.len());
+        let hosts = self.hosts().len().max(1);
         let next = self
             .cursor
             .next_host(&self.opts.retry, hosts, now, self.started);
@@ -561,21 +807,94 @@ impl Download {
     }
 }
 
-/// `bytes a-b/c` → `(a, b + 1)`.
+/// Refuses a `direct_path` that would change the host when appended to `https://{host}`
+/// (`WAWebMmsClientFormatDownloadUrl`'s "malicious directPath"): it must start with one
+/// `/`, and carry no backslash, `#`, white space or control character.
+fn check_direct_path(p: &str) -> Result<(), DownloadError> {
+    let bad = !p.starts_with('/')
+        || p.starts_with("//")
+        || p.chars()
+            .any(|c| c == '\\' || c == '#' || c.is_whitespace() || c.is_control());
+    if bad {
+        Err(DownloadError::MaliciousPath {
+            path: crate::transfer::escape(p),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The value of `name` in a URL's (or path's) query, undecoded.
+fn query_value<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let (_, q) = url.split_once('?')?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+/// `bytes a-b/c` → `(a, b + 1)`; `None` for anything else, an end before the start, or
+/// numbers that do not fit.
 fn parse_content_range(v: &str) -> Option<(u64, u64)> {
     let rest = v.trim().strip_prefix("bytes ")?;
     let (range, _) = rest.split_once('/')?;
     let (a, b) = range.split_once('-')?;
-    Some((a.trim().parse().ok()?, b.trim().parse::<u64>().ok()? + 1))
+    let a: u64 = a.trim().parse().ok()?;
+    let end = b.trim().parse::<u64>().ok()?.checked_add(1)?;
+    (end > a).then_some((a, end))
 }
 
-/// The host part (with scheme when not https) of a full URL, for error reports.
-fn url_host(url: &str) -> String {
+/// The origin of a full URL as a host string: the bare host for https, else
+/// `scheme://host`.
+fn url_origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
     let host = rest.split(['/', '?']).next().unwrap_or(rest);
     if scheme == "https" {
         host.to_owned()
     } else {
         format!("{scheme}://{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_changing_paths_are_refused() {
+        for p in [
+            "@evil.example/x",
+            "//evil.example/x",
+            "\\\\evil.example\\x",
+            "/x\\@evil",
+            "v/t62/x",
+            "",
+            "/x y",
+            "/x\n",
+            "/x#frag",
+        ] {
+            assert!(check_direct_path(p).is_err(), "{p:?}");
+        }
+        for p in [
+            "/v/t62.7118-24/abc?ccb=11-4&oh=01&oe=6A000000",
+            "/@evil/x",
+            "/m1/v/t24/x",
+        ] {
+            assert!(check_direct_path(p).is_ok(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn content_range_is_checked() {
+        assert_eq!(parse_content_range("bytes 10-19/20"), Some((10, 20)));
+        assert_eq!(parse_content_range("bytes 0-18446744073709551615/*"), None);
+        assert_eq!(parse_content_range("bytes 20-10/30"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+    }
+
+    #[test]
+    fn query_values() {
+        assert_eq!(query_value("/x?a=1&oe=6A0&b", "oe"), Some("6A0"));
+        assert_eq!(query_value("/x", "oe"), None);
     }
 }

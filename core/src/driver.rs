@@ -13,7 +13,7 @@ use crate::encrypt::EncryptedMedia;
 use crate::error::{DownloadError, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
-use crate::upload::UploadSpec;
+use crate::upload::{MediaId, UploadSpec};
 
 /// Where a transport gets media connections: asked on first use, on expiry, and with
 /// `force` after the CDN rejected the auth.
@@ -164,24 +164,43 @@ pub enum Error {
 pub struct UploadJob {
     /// The media type.
     pub media_type: MediaType,
-    /// Reuse this key; `None` draws a fresh one from the OS.
+    /// Reuse this key (an interrupted upload run again: the first attempt asks the CDN
+    /// what it holds); `None` draws a fresh one from the OS.
     pub media_key: Option<MediaKey>,
-    /// Newsletter (channel) media: uploaded unencrypted.
+    /// With a reused key, the timestamp it was first made at (the message's
+    /// `mediaKeyTimestamp`); a fresh key is stamped with the current time.
+    pub media_key_timestamp: Option<i64>,
+    /// The upload's `media_id`; `None` draws one from the OS.
+    pub media_id: Option<MediaId>,
+    /// Newsletter (channel) media: uploaded unencrypted on the newsletter path.
     pub newsletter: bool,
 }
 
 impl UploadJob {
-    /// An encrypted upload of `media_type` under a fresh key.
+    /// An upload of `media_type`: encrypted under a fresh key, or unencrypted for a type
+    /// that is not encrypted (product catalog images).
     pub fn new(media_type: MediaType) -> Self {
         UploadJob {
             media_type,
             media_key: None,
+            media_key_timestamp: None,
+            media_id: None,
             newsletter: false,
         }
     }
-    /// Uses `key` instead of a fresh one.
+    /// Reuses `key` instead of a fresh one.
     pub fn with_media_key(mut self, key: MediaKey) -> Self {
         self.media_key = Some(key);
+        self
+    }
+    /// The reused key's timestamp (Unix seconds).
+    pub fn with_media_key_timestamp(mut self, unix_seconds: i64) -> Self {
+        self.media_key_timestamp = Some(unix_seconds);
+        self
+    }
+    /// Uses this `media_id` (to resume an upload with the id it had).
+    pub fn with_media_id(mut self, id: MediaId) -> Self {
+        self.media_id = Some(id);
         self
     }
     /// Makes it a newsletter (unencrypted) upload.
@@ -191,25 +210,41 @@ impl UploadJob {
     }
 
     /// The first pass over the plaintext: hashes (and the MAC and checkpoints when
-    /// encrypted). Reads `source` to its end.
+    /// encrypted). Reads `source` to its end. Draws the key and `media_id` when not given
+    /// and stamps a fresh key with the current time.
     ///
     /// # Errors
-    /// Read errors, or no randomness for a fresh key.
+    /// Read errors, no randomness, or a media type WhatsApp has no path for.
     pub fn prepare<R: Read>(&self, source: R) -> io::Result<PreparedUpload> {
-        if self.newsletter {
+        let media_id = match self.media_id {
+            Some(id) => id,
+            None => MediaId::generate().map_err(io::Error::other)?,
+        };
+        if self.newsletter || !self.media_type.is_encrypted() {
             let (sha, len) = hash_reader(source)?;
-            return Ok(PreparedUpload {
-                spec: UploadSpec::newsletter(self.media_type.clone(), sha, len),
-                media: None,
-            });
+            let spec = if self.newsletter {
+                UploadSpec::newsletter(self.media_type.clone(), sha, len, media_id)
+            } else {
+                UploadSpec::unencrypted(self.media_type.clone(), sha, len, media_id)
+            };
+            spec.upload_path().map_err(io::Error::other)?;
+            return Ok(PreparedUpload { spec, media: None });
         }
-        let key = match &self.media_key {
-            Some(k) => k.clone(),
-            None => MediaKey::generate().map_err(io::Error::other)?,
+        self.media_type.upload_path().map_err(io::Error::other)?;
+        let (key, reused) = match &self.media_key {
+            Some(k) => (k.clone(), true),
+            None => (MediaKey::generate().map_err(io::Error::other)?, false),
         };
         let media = encrypt_reader(key, &self.media_type, source)?;
+        let mut spec = UploadSpec::encrypted(self.media_type.clone(), &media, media_id)
+            .with_key_reused(reused);
+        spec.media_key_timestamp = if reused {
+            self.media_key_timestamp
+        } else {
+            Some(unix_now())
+        };
         Ok(PreparedUpload {
-            spec: UploadSpec::encrypted(self.media_type.clone(), &media),
+            spec,
             media: Some(media),
         })
     }

@@ -13,7 +13,7 @@ use cbc::cipher::{BlockEncryptMut, KeyIvInit};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::error::BodyError;
+use crate::error::{BodyError, UnsupportedMediaType};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 
@@ -111,11 +111,14 @@ impl std::fmt::Debug for Encryptor {
 
 impl Encryptor {
     /// An encryptor for `media_type` under `media_key`.
-    pub fn new(media_key: MediaKey, media_type: &MediaType) -> Self {
-        let keys = media_key.expand(media_type);
+    ///
+    /// # Errors
+    /// For a type that is not encrypted (product catalog images).
+    pub fn new(media_key: MediaKey, media_type: &MediaType) -> Result<Self, UnsupportedMediaType> {
+        let keys = media_key.expand(media_type)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
         mac.update(&keys.iv);
-        Encryptor {
+        Ok(Encryptor {
             cbc: CbcStream::new(&keys.cipher_key, &keys.iv),
             media_key,
             plain_hash: Sha256::new(),
@@ -124,7 +127,7 @@ impl Encryptor {
             file_length: 0,
             cipher_len: 0,
             checkpoints: Vec::new(),
-        }
+        })
     }
 
     /// Encrypts `plaintext` and appends the ciphertext of every completed block to `out`
@@ -218,7 +221,7 @@ impl EncryptedMedia {
                 body_len,
             });
         }
-        let keys = self.media_key.expand(media_type);
+        let keys = self.media_key.expand(media_type)?;
         // The ciphertext of the last block depends on plaintext bytes up to file_length.
         let block_start = (body_offset.min(body_len - MAC_LEN as u64) / 16) * 16;
         let cp = (block_start / CHECKPOINT_INTERVAL) as usize;
@@ -308,16 +311,20 @@ impl BodyGenerator {
 }
 
 /// Encrypts a whole plaintext in memory: returns the upload body and its summary.
+///
+/// # Errors
+/// For a type that is not encrypted (product catalog images).
 pub fn encrypt(
     media_key: MediaKey,
     media_type: &MediaType,
     plaintext: &[u8],
-) -> (Vec<u8>, EncryptedMedia) {
-    let mut out = Vec::with_capacity(body_len(plaintext.len() as u64) as usize);
-    let mut enc = Encryptor::new(media_key, media_type);
+) -> Result<(Vec<u8>, EncryptedMedia), UnsupportedMediaType> {
+    let mut enc = Encryptor::new(media_key, media_type)?;
+    let mut out =
+        Vec::with_capacity(usize::try_from(body_len(plaintext.len() as u64)).unwrap_or(0));
     enc.update(plaintext, &mut out);
     let meta = enc.finish(&mut out);
-    (out, meta)
+    Ok((out, meta))
 }
 
 /// Metadata of newsletter (channel) media, which is uploaded unencrypted: the plaintext's

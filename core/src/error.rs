@@ -1,4 +1,4 @@
-//! Errors, split by whose fault they are (PROTOCOL §6): bad input from the caller, misuse
+//! Errors, split by whose fault they are (PROTOCOL §7): bad input from the caller, misuse
 //! of a machine by its driver, integrity failures of media, and the CDN or network.
 
 use std::fmt;
@@ -11,6 +11,39 @@ use crate::media_type::MEDIA_TYPE_NAMES;
 pub struct UnknownMediaType {
     /// The name given.
     pub name: String,
+}
+
+/// What a media type lacks, for [`UnsupportedMediaType`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// The type is not encrypted (product catalog images): no keys, no encryption.
+    Encryption,
+    /// The type has no known upload path.
+    Upload,
+    /// The type has no newsletter (channel) upload path.
+    NewsletterUpload,
+    /// The type has no download `mms-type`.
+    Download,
+    /// The type is encrypted: it goes up unencrypted only as newsletter media.
+    Unencrypted,
+}
+
+/// A media type asked for something WhatsApp has none of for it (PROTOCOL §1): never a
+/// guessed path or key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .what {
+    Unsupported::Encryption => format!("{} media is not encrypted: WhatsApp uploads it as is (use an unencrypted upload)", .media_type),
+    Unsupported::Upload => format!("{} media has no known upload path", .media_type),
+    Unsupported::NewsletterUpload => format!("{} media has no newsletter (channel) upload path", .media_type),
+    Unsupported::Download => format!("{} media has no download mms-type", .media_type),
+    Unsupported::Unencrypted => format!("{} media is encrypted: it goes up unencrypted only as newsletter media", .media_type),
+})]
+pub struct UnsupportedMediaType {
+    /// The type's name (or `raw(..)`).
+    pub media_type: String,
+    /// What it lacks.
+    pub what: Unsupported,
 }
 
 /// A media key that is not 32 bytes of hex or base64. Never contains the key.
@@ -57,12 +90,22 @@ pub enum IntegrityError {
         /// What was decrypted.
         actual: u64,
     },
+    /// The media type is not encrypted (product catalog images): there is nothing to
+    /// decrypt; verify it by its SHA-256.
+    #[error("integrity: {0}")]
+    NotEncrypted(UnsupportedMediaType),
     /// The body grew past the configured maximum.
     #[error("integrity: body exceeds the maximum of {max} bytes")]
     TooLarge {
         /// The configured maximum.
         max: u64,
     },
+}
+
+impl From<UnsupportedMediaType> for IntegrityError {
+    fn from(e: UnsupportedMediaType) -> Self {
+        IntegrityError::NotEncrypted(e)
+    }
 }
 
 /// Regenerating an upload body went wrong.
@@ -77,6 +120,9 @@ pub enum BodyError {
         /// The body's length.
         body_len: u64,
     },
+    /// The media type is not encrypted (product catalog images).
+    #[error(transparent)]
+    NotEncrypted(#[from] UnsupportedMediaType),
     /// The plaintext read now differs in length from the first pass: the file changed.
     #[error("the plaintext changed since it was encrypted (length differs)")]
     PlaintextChanged,
@@ -146,6 +192,17 @@ impl fmt::Display for HostFailure {
     }
 }
 
+struct RetryAfter<'a>(&'a Option<std::time::Duration>);
+
+impl fmt::Display for RetryAfter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) => write!(f, ", Retry-After {} s", d.as_secs()),
+            None => Ok(()),
+        }
+    }
+}
+
 struct Failures<'a>(&'a [HostFailure]);
 
 impl fmt::Display for Failures<'_> {
@@ -164,9 +221,15 @@ impl fmt::Display for Failures<'_> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UploadError {
-    /// The media connection has no hosts.
-    #[error("the media connection has no hosts")]
-    NoHosts,
+    /// No host of the media connection takes this media type (or it lists none).
+    #[error("no host of the media connection takes {media_type} uploads")]
+    NoHosts {
+        /// The media type's name.
+        media_type: String,
+    },
+    /// WhatsApp has no upload path for this type (or it cannot go up this way).
+    #[error(transparent)]
+    Unsupported(#[from] UnsupportedMediaType),
     /// The driver answered a renewal request with a connection that is already expired.
     #[error("the media connection expired and could not be renewed")]
     ConnExpired,
@@ -177,6 +240,41 @@ pub enum UploadError {
         host: String,
         /// 401 or 403.
         status: u16,
+    },
+    /// A 2xx whose body lacks `url` or `direct_path`, or is not JSON.
+    #[error("CDN {host} answered the upload with a malformed answer: {why}")]
+    Malformed {
+        /// The host.
+        host: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// HTTP 413: the CDN refuses a body this large.
+    #[error("CDN {host} refused the upload as too large (HTTP 413): {body}")]
+    TooLarge {
+        /// The host.
+        host: String,
+        /// Start of the body.
+        body: String,
+    },
+    /// HTTP 415: the body the CDN received does not hash to the token.
+    #[error("CDN {host} says the body does not match its hash (HTTP 415): {body}")]
+    HashMismatch {
+        /// The host.
+        host: String,
+        /// Start of the body.
+        body: String,
+    },
+    /// HTTP 507, a 429 beyond the one wait, or a `Retry-After` longer than the backoff
+    /// cap: the CDN is throttling; try again later.
+    #[error("CDN {host} is throttling (HTTP {status}{}); try again later", RetryAfter(.retry_after))]
+    Throttled {
+        /// The host.
+        host: String,
+        /// 429, 503 or 507.
+        status: u16,
+        /// The `Retry-After` it gave.
+        retry_after: Option<std::time::Duration>,
     },
     /// A final (non-retryable) CDN status, with at most 4 KiB of the body.
     #[error("CDN {host} answered HTTP {status}: {body}")]
@@ -202,17 +300,70 @@ pub enum UploadError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DownloadError {
-    /// The media connection has no hosts (and no full URL was given).
-    #[error("the media connection has no hosts")]
-    NoHosts,
+    /// No host of the media connection serves this media type (and no full URL was given).
+    #[error("no host of the media connection serves {media_type} downloads")]
+    NoHosts {
+        /// The media type's name.
+        media_type: String,
+    },
     /// The driver answered a renewal request with a connection that is already expired.
     #[error("the media connection expired and could not be renewed")]
     ConnExpired,
-    /// Every host said 403/404/410: the media is gone; ask the sender to re-upload it.
-    #[error("media gone from every host; ask the sender to re-upload it: {}", Failures(.failures))]
+    /// The CDN rejected the auth token again after a forced renewal.
+    #[error("auth rejected by {host} (HTTP {status}) after renewing the media connection")]
+    AuthRejected {
+        /// The host that said no.
+        host: String,
+        /// 401.
+        status: u16,
+    },
+    /// The media type cannot be downloaded this way (no `mms-type`, or no key for an
+    /// encrypted type).
+    #[error(transparent)]
+    Unsupported(#[from] UnsupportedMediaType),
+    /// Every host said 404/410 (or 403): the media is gone. The sender's phone can upload
+    /// it again: ask it with a media retry receipt.
+    #[error("media gone from every host; ask the sender's phone to re-upload it (media retry): {}", Failures(.failures))]
     MediaGone {
         /// Each host's answer.
         failures: Vec<HostFailure>,
+    },
+    /// The URL's signature expired (`oe` in the past, or the CDN said "URL signature
+    /// expired"). The sender's phone can upload it again: ask it with a media retry receipt.
+    #[error("the media URL expired{}; ask the sender's phone to re-upload it (media retry)", match .expired_at { Some(t) => format!(" at Unix time {t}"), None => String::new() })]
+    MediaExpired {
+        /// The `oe` expiry (Unix seconds), when the URL carried one.
+        expired_at: Option<u64>,
+    },
+    /// A `direct_path` that would leave the CDN host (`@evil/x`, `//evil/x`, `\\evil`, no
+    /// leading `/`, control characters): refused, no request sent.
+    #[error("refused a malicious direct_path {path:?}: it would change the host")]
+    MaliciousPath {
+        /// The path, escaped.
+        path: String,
+    },
+    /// A full URL that is not `https` on a WhatsApp host or one of the media connection's
+    /// hosts: refused, no request sent (a message's URL is chosen by its sender).
+    #[error("refused the URL {url:?}: {why}")]
+    UntrustedUrl {
+        /// The URL, without its query.
+        url: String,
+        /// What was wrong.
+        why: &'static str,
+    },
+    /// An unencrypted download without the message's `file_sha256`: nothing could verify
+    /// it, so it is refused before any request.
+    #[error("an unencrypted download needs the message's file_sha256 to verify it")]
+    NothingToVerify,
+    /// HTTP 507, a 429 beyond the one wait, or a `Retry-After` longer than the cap.
+    #[error("CDN {host} is throttling (HTTP {status}{}); try again later", RetryAfter(.retry_after))]
+    Throttled {
+        /// The host.
+        host: String,
+        /// 429, 503 or 507.
+        status: u16,
+        /// The `Retry-After` it gave.
+        retry_after: Option<std::time::Duration>,
     },
     /// A final (non-retryable) CDN status.
     #[error("CDN {host} answered HTTP {status}: {body}")]

@@ -9,7 +9,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use crate::error::BadMediaKey;
+use crate::error::{BadMediaKey, UnsupportedMediaType};
 use crate::media_type::MediaType;
 
 /// A 32-byte media key. Its `Debug` output is redacted and its bytes are zeroized on drop.
@@ -75,8 +75,12 @@ impl MediaKey {
     }
 
     /// Expands the key for `media_type` (HKDF-SHA256, no salt, 112 bytes).
-    pub fn expand(&self, media_type: &MediaType) -> MediaKeys {
-        MediaKeys::expand(self, media_type.hkdf_info())
+    ///
+    /// # Errors
+    /// For a type that is not encrypted (product catalog images): WhatsApp makes no keys
+    /// for it, and neither do we.
+    pub fn expand(&self, media_type: &MediaType) -> Result<MediaKeys, UnsupportedMediaType> {
+        Ok(MediaKeys::expand(self, media_type.hkdf_info()?))
     }
 }
 
@@ -168,7 +172,7 @@ mod tests {
     #[test]
     fn debug_is_redacted() {
         let k = MediaKey::from_bytes([0xab; 32]);
-        let d = format!("{k:?} {:?}", k.expand(&MediaType::Image));
+        let d = format!("{k:?} {:?}", k.expand(&MediaType::Image).unwrap());
         assert!(!d.contains("ab") && !d.contains("171"), "{d}");
         assert!(d.contains("redacted"));
     }

@@ -4,13 +4,19 @@
 //! clock and never draws randomness inside its machines. Time (`now: Instant`), the media
 //! key and the bytes come in as arguments; requests to send come out as values.
 //!
-//! - [`MediaType`]: HKDF info, MMS type and upload path of every kind of media.
+//! - [`MediaType`]: HKDF info, upload path, download `mms-type` and newsletter path of
+//!   every kind of media (PROTOCOL §1); where WhatsApp has none, a typed error.
 //! - [`MediaKey`]: 32 secret bytes, redacted in `Debug`, zeroized on drop.
 //! - [`Encryptor`] / [`Decryptor`]: streaming encryption and verified decryption;
 //!   [`encrypt()`] / [`decrypt()`] for data in memory.
 //! - [`EncryptedMedia::body_from`]: regenerate the upload body from any offset.
 //! - [`Upload`] / [`Download`]: one state machine per transfer (PROTOCOL §3–5). They
-//!   decide every request, host, retry, resume and renewal; you move the bytes.
+//!   decide every request, host, retry, resume and renewal; you move the bytes. The
+//!   random `media_id` of an upload ([`MediaId`]) and the wall-clock time a download
+//!   checks URL expiry against come in as inputs, like the key.
+//!
+//! The protocol is the one WhatsApp Web speaks (`docs/PROTOCOL.md` in the repository, v2
+//! of the contract, built from WhatsApp Web's `WAWebMmsClient*` modules).
 //!
 //! ## The drive loop
 //!
@@ -28,8 +34,8 @@
 //! #     MediaConn::new("token", vec!["mmg.whatsapp.net".into()], Duration::from_secs(300), Instant::now())
 //! # }
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (body, media) = encrypt(MediaKey::generate()?, &MediaType::Image, b"a picture");
-//! let spec = UploadSpec::encrypted(MediaType::Image, &media);
+//! let (body, media) = encrypt(MediaKey::generate()?, &MediaType::Image, b"a picture")?;
+//! let spec = UploadSpec::encrypted(MediaType::Image, &media, MediaId::generate()?);
 //! let mut up = Upload::new(spec, UploadOptions::default(), Instant::now());
 //! let result = loop {
 //!     match up.poll_output(Instant::now()) {
@@ -90,8 +96,8 @@ pub mod transfer;
 pub mod upload;
 
 pub use body::{encrypt_reader, hash_reader, BodyReader};
-pub use conn::MediaConn;
-pub use decrypt::{decrypt, Decryptor, Expected, Verified};
+pub use conn::{Host, HostRole, MediaConn};
+pub use decrypt::{decrypt, Decryptor, Expected, PlainVerifier, Verified};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
 pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, Transfer, UploadJob};
 pub use encrypt::{
@@ -99,9 +105,9 @@ pub use encrypt::{
 };
 pub use error::{
     BadMediaKey, BodyError, DownloadError, HostFailure, HostFailureReason, IntegrityError, Misuse,
-    UnknownMediaType, UploadError,
+    UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
 pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
-pub use upload::{Upload, UploadOptions, UploadResult, UploadSpec};
+pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};

@@ -230,8 +230,45 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub(crate) fn deadline(&self, now: Instant, body_len: u64) -> Instant {
-        now + self.request_timeout + Duration::from_secs(body_len / self.min_bytes_per_sec.max(1))
+    /// The deadline of one request moving `body_len` bytes, never past the transfer's
+    /// own deadline (`None`: beyond what the clock can represent).
+    pub(crate) fn deadline(
+        &self,
+        now: Instant,
+        body_len: u64,
+        transfer_deadline: Option<Instant>,
+    ) -> Instant {
+        let slack = Duration::from_secs(body_len / self.min_bytes_per_sec.max(1));
+        let own = self
+            .request_timeout
+            .checked_add(slack)
+            .and_then(|d| now.checked_add(d));
+        match (own, transfer_deadline) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            // Both beyond the clock: a day from now is as good as never.
+            (None, None) => now.checked_add(Duration::from_secs(86_400)).unwrap_or(now),
+        }
+    }
+
+    /// The pause before retry number `n` (1 for the first retry): `backoff_base · 2^(n-1)`,
+    /// at most `backoff_max`.
+    pub fn backoff(&self, n: u32) -> Duration {
+        let factor = 1u32 << n.saturating_sub(1).min(16);
+        self.backoff_base
+            .checked_mul(factor)
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
+}
+
+/// `now + wait`, never past the transfer's deadline, never overflowing.
+fn clamp_wait(now: Instant, wait: Duration, started: Instant, policy: &RetryPolicy) -> Instant {
+    let until = now.checked_add(wait).unwrap_or(now);
+    match started.checked_add(policy.total_timeout) {
+        Some(d) => until.min(d),
+        None => until,
     }
 }
 
@@ -298,9 +335,8 @@ impl HostCursor {
         if self.round >= policy.max_rounds {
             return Next::GiveUp("attempt limit reached");
         }
-        let factor = 1u32 << (self.round - 1).min(16);
-        let wait = (policy.backoff_base * factor).min(policy.backoff_max);
-        Next::Until((now + wait).min(started + policy.total_timeout))
+        let wait = policy.backoff(self.round);
+        Next::Until(clamp_wait(now, wait, started, policy))
     }
 
     /// 408/429: the same host again after `Retry-After` (or the base backoff).
@@ -317,7 +353,7 @@ impl HostCursor {
         let wait = retry_after
             .unwrap_or(policy.backoff_base)
             .min(policy.backoff_max);
-        Next::Until((now + wait).min(started + policy.total_timeout))
+        Next::Until(clamp_wait(now, wait, started, policy))
     }
 
     /// Checks the attempt bound before retrying the same host.
@@ -405,11 +441,25 @@ pub(crate) fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
     buf.extend_from_slice(&data[..room.min(data.len())]);
 }
 
-/// Up to 4 KiB of an error body, lossily decoded.
+/// Up to 4 KiB of an error body, lossily decoded, on one line, every control character
+/// escaped (a CDN's error page must not drive the user's terminal).
 pub(crate) fn error_text(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_CAP)])
-        .trim()
-        .to_owned()
+    escape(String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_CAP)]).trim())
+}
+
+/// Text from outside made fit for a terminal and a log line: control characters (line
+/// breaks, escape sequences, bidirectional overrides) escaped as `\n`, `\u{1b}`, ….
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Error bodies are kept to at most this many bytes.

@@ -2,75 +2,145 @@
 //! or renew. It never touches the network; see the crate docs for the drive loop.
 //!
 //! Transitions live in [`Upload::poll_output`] (deciding the next request) and
-//! `on_answer` / `on_failure` (classifying what came back):
+//! `on_answer` / `on_failure` (classifying what came back), after WhatsApp Web's
+//! `WAWebMmsClientMmsUpload` and `WAWebMmsClientIsErrorRetryable`:
 //!
 //! | answer | next |
 //! |---|---|
-//! | 200 with `url` or `direct_path` | done |
-//! | 200 without them, or not JSON | record, next host |
-//! | 401 / 403 | forced media connection renewal, once; then final |
-//! | 408 / 429 | same host after `Retry-After` (or backoff) |
-//! | 5xx, transport failure, deadline | record, next host; after the last, back off, next round |
-//! | other 4xx | final |
-//! | resume check: `"complete"` | done, no body sent |
-//! | resume check: `n`, `0 < n < len` | send `body[n..]` with `file_offset=n` |
-//! | resume check: anything else | send the whole body |
+//! | 2xx with `url` and `direct_path` | done |
+//! | 2xx without them, or not JSON | final: [`UploadError::Malformed`] |
+//! | 401 / 403 | forced media connection renewal, once; then [`UploadError::AuthRejected`] |
+//! | 413 / 415 / 507 | final: [`UploadError::TooLarge`] / [`UploadError::HashMismatch`] / [`UploadError::Throttled`] |
+//! | 415 after a resumed (partial) send | once: the whole body again from 0 |
+//! | 429 with `Retry-After` ≤ the backoff cap | wait once on the same host; else [`UploadError::Throttled`] |
+//! | 5xx (not 507), transport failure, deadline | next attempt (host per §3), after a backoff; a 503's `Retry-After` is honoured |
+//! | any other status | final: [`UploadError::Status`] |
+//! | resume probe: `"complete"` | done, no body sent |
+//! | resume probe: `n`, `0 < n < len` | send `body[n..]` with `bytestart=n&byteend=len` |
+//! | resume probe: anything else | send the whole body |
+//!
+//! A probe (`resume=1`) is sent only when the key is reused (an interrupted upload run
+//! again) or on the attempt after a body of at least the resume threshold was cut mid-way,
+//! never on the first attempt of a fresh key: the CDN cannot have it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::b64;
-use crate::conn::{host_base, url_encode, MediaConn};
+use crate::conn::{form_encode, host_base, MediaConn};
 use crate::encrypt::{body_len, EncryptedMedia};
-use crate::error::{HostFailureReason, Misuse, UploadError};
+use crate::error::{HostFailureReason, Misuse, Unsupported, UnsupportedMediaType, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::transfer::{
-    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output,
-    Request, RequestId, RetryPolicy, ERROR_BODY_CAP,
+    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Output, Request,
+    RequestId, RetryPolicy, ERROR_BODY_CAP,
 };
+
+/// The `media_id` query value of an upload: a random integer below 2^53, drawn once per
+/// upload (WhatsApp Web draws it per upload; the machine takes it as an input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MediaId(u64);
+
+impl MediaId {
+    /// The largest value plus one: 2^53 (a JavaScript safe integer).
+    pub const LIMIT: u64 = 1 << 53;
+
+    /// `id` when it lies in `1..2^53` (WhatsApp Web draws
+    /// `1 + floor(MAX_SAFE_INTEGER · random())`).
+    pub fn new(id: u64) -> Option<Self> {
+        (1..Self::LIMIT).contains(&id).then_some(MediaId(id))
+    }
+
+    /// A fresh id from the OS CSPRNG (for convenience layers; the machine never draws).
+    ///
+    /// # Errors
+    /// When the OS has no randomness to give.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        Ok(MediaId(1 + (getrandom::u64()? >> 11) % (Self::LIMIT - 1)))
+    }
+
+    /// The value.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// What is being uploaded: the facts of the body, never the body itself.
 #[derive(Clone, Debug)]
 pub struct UploadSpec {
     /// The media type (upload path, and the key expansion already done).
     pub media_type: MediaType,
-    /// The media key; `None` for newsletter media, which is not encrypted.
+    /// The media key; `None` for unencrypted media (newsletter media, product images).
     pub media_key: Option<MediaKey>,
+    /// True when the key was used before (an interrupted upload run again): the CDN may
+    /// hold the body or part of it, so the first attempt asks (a resume probe).
+    pub key_reused: bool,
     /// SHA-256 of the plaintext.
     pub file_sha256: [u8; 32],
-    /// SHA-256 of the upload body; `None` for newsletter media.
+    /// SHA-256 of the upload body; `None` for unencrypted media.
     pub file_enc_sha256: Option<[u8; 32]>,
     /// Plaintext length.
     pub file_length: u64,
     /// When the media key was made (Unix seconds), for the message's `mediaKeyTimestamp`.
     pub media_key_timestamp: Option<i64>,
+    /// The upload's `media_id`.
+    pub media_id: MediaId,
+    /// Newsletter (channel) media: unencrypted, on the type's newsletter path.
+    pub newsletter: bool,
 }
 
 impl UploadSpec {
     /// An encrypted upload, from the summary of an [`Encryptor`](crate::Encryptor) pass.
-    pub fn encrypted(media_type: MediaType, media: &EncryptedMedia) -> Self {
+    pub fn encrypted(media_type: MediaType, media: &EncryptedMedia, media_id: MediaId) -> Self {
         UploadSpec {
             media_type,
             media_key: Some(media.media_key.clone()),
+            key_reused: false,
             file_sha256: media.file_sha256,
             file_enc_sha256: Some(media.file_enc_sha256),
             file_length: media.file_length,
             media_key_timestamp: None,
+            media_id,
+            newsletter: false,
         }
     }
 
-    /// A newsletter (channel) upload: the plaintext goes up as is.
-    pub fn newsletter(media_type: MediaType, file_sha256: [u8; 32], file_length: u64) -> Self {
+    /// A newsletter (channel) upload: the plaintext goes up as is, on the type's
+    /// newsletter path.
+    pub fn newsletter(
+        media_type: MediaType,
+        file_sha256: [u8; 32],
+        file_length: u64,
+        media_id: MediaId,
+    ) -> Self {
+        UploadSpec {
+            newsletter: true,
+            ..Self::unencrypted(media_type, file_sha256, file_length, media_id)
+        }
+    }
+
+    /// An unencrypted upload on the type's own path: product catalog images
+    /// (`/product/image`). Any type that is encrypted fails with
+    /// [`UploadError::Unsupported`].
+    pub fn unencrypted(
+        media_type: MediaType,
+        file_sha256: [u8; 32],
+        file_length: u64,
+        media_id: MediaId,
+    ) -> Self {
         UploadSpec {
             media_type,
             media_key: None,
+            key_reused: false,
             file_sha256,
             file_enc_sha256: None,
             file_length,
             media_key_timestamp: None,
+            media_id,
+            newsletter: false,
         }
     }
 
@@ -80,46 +150,89 @@ impl UploadSpec {
         self
     }
 
-    /// True for newsletter (unencrypted) media.
-    pub fn is_newsletter(&self) -> bool {
+    /// Marks the key as used before: the first attempt probes for a stored body.
+    pub fn with_key_reused(mut self, reused: bool) -> Self {
+        self.key_reused = reused;
+        self
+    }
+
+    /// True for unencrypted media (newsletter media, product images).
+    pub fn is_unencrypted(&self) -> bool {
         self.file_enc_sha256.is_none()
     }
 
     /// Length of what is sent: `16k + 10` encrypted bytes, or the plaintext's length.
     pub fn body_len(&self) -> u64 {
-        if self.is_newsletter() {
+        if self.is_unencrypted() {
             self.file_length
         } else {
             body_len(self.file_length)
         }
     }
 
-    /// The upload token: unpadded base64url of `file_enc_sha256` (of `file_sha256` for
-    /// newsletter media).
+    /// The upload token `T`: base64url **with** padding of `file_enc_sha256` (of
+    /// `file_sha256` for unencrypted media), as `WABase64UrlSafe` makes it.
     pub fn token(&self) -> String {
-        b64::url_nopad(self.file_enc_sha256.as_ref().unwrap_or(&self.file_sha256))
+        b64::url(self.file_enc_sha256.as_ref().unwrap_or(&self.file_sha256))
+    }
+
+    /// The upload path: the newsletter path, or the type's path (PROTOCOL §1).
+    ///
+    /// # Errors
+    /// When WhatsApp has no such path for the type, or an encrypted type is to go up
+    /// unencrypted outside a newsletter.
+    pub fn upload_path(&self) -> Result<&str, UnsupportedMediaType> {
+        if self.newsletter {
+            return self.media_type.newsletter_upload_path();
+        }
+        if self.is_unencrypted() && self.media_type.is_encrypted() {
+            return Err(UnsupportedMediaType {
+                media_type: self.media_type.to_string(),
+                what: Unsupported::Unencrypted,
+            });
+        }
+        self.media_type.upload_path()
     }
 }
 
 /// How an upload behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadOptions {
-    /// Hosts, rounds, attempts, deadlines, backoff.
+    /// Attempts, deadlines, backoff.
     pub retry: RetryPolicy,
-    /// Use the resumable flow for large bodies.
+    /// Use the resumable flow (probes) at all.
     pub resume: bool,
-    /// Bodies of at least this many bytes use the resumable flow (WhatsApp Web: 5 MiB).
+    /// After a cut, bodies of at least this many bytes probe before sending again
+    /// (WhatsApp Web: 5 MiB).
     pub resume_threshold: u64,
+    /// Ask the CDN to make a thumbnail (`server_thumb_gen=1`); its answer's
+    /// `thumbnail_info` lands in [`UploadResult::thumbnail_info`].
+    pub server_thumb_gen: bool,
 }
 
 impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
-            retry: RetryPolicy::default(),
+            // WhatsApp Web: 4 attempts, 1 s, 2 s, 4 s apart (`WAWebMmsClientMmsBackoffOptions`).
+            retry: RetryPolicy {
+                max_attempts: 4,
+                backoff_base: Duration::from_secs(1),
+                ..RetryPolicy::default()
+            },
             resume: true,
             resume_threshold: 5 << 20,
+            server_thumb_gen: false,
         }
     }
+}
+
+/// The thumbnail the CDN made when asked with `server_thumb_gen=1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThumbnailInfo {
+    /// `thumbnail_direct_path`.
+    pub direct_path: Option<String>,
+    /// `thumbnail_sha256`, as the CDN gave it (base64).
+    pub sha256: Option<String>,
 }
 
 /// What a message needs to reference the uploaded media.
@@ -130,9 +243,11 @@ pub struct UploadResult {
     pub url: String,
     /// The path (with its query) on any media host.
     pub direct_path: String,
-    /// The media key (`None` for newsletter media). Redacted in `Debug`.
+    /// The media type uploaded.
+    pub media_type: MediaType,
+    /// The media key (`None` for unencrypted media). Redacted in `Debug`.
     pub media_key: Option<MediaKey>,
-    /// SHA-256 of the upload body (`None` for newsletter media).
+    /// SHA-256 of the upload body (`None` for unencrypted media).
     pub file_enc_sha256: Option<[u8; 32]>,
     /// SHA-256 of the plaintext.
     pub file_sha256: [u8; 32],
@@ -142,6 +257,10 @@ pub struct UploadResult {
     pub media_key_timestamp: Option<i64>,
     /// The CDN's `handle` (newsletter media needs it to send the message).
     pub handle: Option<String>,
+    /// The CDN's `thumbnail_info` (when `server_thumb_gen` was asked).
+    pub thumbnail_info: Option<ThumbnailInfo>,
+    /// The CDN's `metadata_url`.
+    pub metadata_url: Option<String>,
     /// The CDN's `object_id`.
     pub object_id: Option<String>,
     /// The CDN's `meta_hmac`.
@@ -155,19 +274,18 @@ pub struct UploadResult {
 }
 
 impl UploadResult {
-    /// What a receiver needs to download this media back, every check armed
-    /// (`None` for newsletter media, which has no key).
-    pub fn download_spec(&self, media_type: MediaType) -> Option<crate::DownloadSpec> {
-        Some(crate::DownloadSpec {
-            media_type,
-            media_key: self.media_key.clone()?,
+    /// What a receiver needs to download this media back, every check armed.
+    pub fn download_spec(&self) -> crate::DownloadSpec {
+        crate::DownloadSpec {
+            media_type: self.media_type.clone(),
+            media_key: self.media_key.clone(),
             source: crate::Source::DirectPath(self.direct_path.clone()),
             expected: crate::Expected {
                 file_enc_sha256: self.file_enc_sha256,
                 file_sha256: Some(self.file_sha256),
                 file_length: Some(self.file_length),
             },
-        })
+        }
     }
 
     /// The result as one JSON object: binary fields in standard base64 with padding,
@@ -176,6 +294,9 @@ impl UploadResult {
         let mut m = serde_json::Map::new();
         m.insert("url".into(), self.url.clone().into());
         m.insert("direct_path".into(), self.direct_path.clone().into());
+        if let Some(n) = self.media_type.name() {
+            m.insert("media_type".into(), n.into());
+        }
         if let Some(k) = &self.media_key {
             m.insert("media_key".into(), k.to_base64().into());
         }
@@ -189,6 +310,7 @@ impl UploadResult {
         }
         for (k, v) in [
             ("handle", &self.handle),
+            ("metadata_url", &self.metadata_url),
             ("object_id", &self.object_id),
             ("meta_hmac", &self.meta_hmac),
             ("fbid", &self.fbid),
@@ -200,15 +322,27 @@ impl UploadResult {
         if let Some(ts) = self.ts {
             m.insert("ts".into(), ts.into());
         }
+        if let Some(t) = &self.thumbnail_info {
+            let mut o = serde_json::Map::new();
+            if let Some(p) = &t.direct_path {
+                o.insert("thumbnail_direct_path".into(), p.clone().into());
+            }
+            if let Some(s) = &t.sha256 {
+                o.insert("thumbnail_sha256".into(), s.clone().into());
+            }
+            m.insert("thumbnail_info".into(), Value::Object(o));
+        }
         Value::Object(m)
     }
 }
 
 #[derive(Debug, Deserialize)]
 struct Answer {
-    url: Option<String>,
-    direct_path: Option<String>,
+    url: Option<Value>,
+    direct_path: Option<Value>,
     handle: Option<Value>,
+    thumbnail_info: Option<Value>,
+    metadata_url: Option<Value>,
     object_id: Option<Value>,
     meta_hmac: Option<Value>,
     ts: Option<Value>,
@@ -216,7 +350,7 @@ struct Answer {
     resume: Option<Value>,
 }
 
-fn value_text(v: &Option<Value>) -> Option<String> {
+fn value_text(v: Option<&Value>) -> Option<String> {
     match v {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -224,9 +358,30 @@ fn value_text(v: &Option<Value>) -> Option<String> {
     }
 }
 
+fn non_empty(v: Option<&Value>) -> Option<String> {
+    match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A resume probe's `resume` value as `parseInt` reads it: leading digits of a string,
+/// or a whole number.
+fn resume_offset(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let s = s.trim_start();
+            let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+            s[..end].parse().ok()
+        }
+        _ => None,
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    ResumeCheck,
+    Probe,
     Body { from: u64 },
 }
 
@@ -235,6 +390,7 @@ struct InFlight {
     ex: Exchange,
     kind: Kind,
     body: Vec<u8>,
+    sent: u64,
 }
 
 #[derive(Debug)]
@@ -245,7 +401,7 @@ enum State {
     NeedConn { force: bool },
     /// A request is out.
     InFlight(InFlight),
-    /// Waiting before the next attempt.
+    /// Waiting before the next request.
     Backoff { until: Instant },
     /// The outcome is reached.
     Done,
@@ -262,8 +418,14 @@ pub struct Upload {
     state: State,
     cursor: HostCursor,
     next_id: u64,
+    /// The host of the current attempt, kept between its probe and its body.
+    host: Option<String>,
+    /// The previous attempt's host, and whether it moved bytes.
+    previous: Option<(String, bool)>,
     auth_renewed: bool,
-    resume_check_due: bool,
+    throttle_waited: bool,
+    fresh_after_415: bool,
+    probe_due: bool,
     next_from: u64,
     progress: Option<u64>,
     outcome: Option<Result<UploadResult, UploadError>>,
@@ -273,8 +435,7 @@ impl Upload {
     /// A new upload of `spec`, started at `now`. It asks for a media connection first
     /// unless one is pushed with [`Input::MediaConn`].
     pub fn new(spec: UploadSpec, opts: UploadOptions, now: Instant) -> Self {
-        let resume_check_due =
-            opts.resume && !spec.is_newsletter() && spec.body_len() >= opts.resume_threshold;
+        let probe_due = opts.resume && spec.key_reused && !spec.is_unencrypted();
         Upload {
             spec,
             opts,
@@ -283,8 +444,12 @@ impl Upload {
             state: State::Ready,
             cursor: HostCursor::default(),
             next_id: 0,
+            host: None,
+            previous: None,
             auth_renewed: false,
-            resume_check_due,
+            throttle_waited: false,
+            fresh_after_415: false,
+            probe_due,
             next_from: 0,
             progress: None,
             outcome: None,
@@ -299,6 +464,10 @@ impl Upload {
     /// The outcome, once reached.
     pub fn outcome(&self) -> Option<&Result<UploadResult, UploadError>> {
         self.outcome.as_ref()
+    }
+
+    fn deadline_of_transfer(&self) -> Option<Instant> {
+        self.started.checked_add(self.opts.retry.total_timeout)
     }
 
     /// The next thing the driver must do.
@@ -320,12 +489,16 @@ impl Upload {
             State::InFlight(f) => return Output::Wait(f.ex.deadline),
             State::Backoff { until } if now < *until => return Output::Wait(*until),
             State::Backoff { .. } | State::Ready => {}
-            State::Done => unreachable!("Done always has an outcome"),
+            State::Done => return self.give_up("finished"),
         }
         self.state = State::Ready;
-        if now >= self.started + self.opts.retry.total_timeout {
+        if self.deadline_of_transfer().is_some_and(|d| now >= d) {
             return self.give_up("deadline passed");
         }
+        let path = match self.spec.upload_path() {
+            Ok(p) => p.to_owned(),
+            Err(e) => return self.finish(Err(UploadError::Unsupported(e))),
+        };
         let conn = match &self.conn {
             Some(c) if !c.is_expired(now) => c,
             _ => {
@@ -333,44 +506,49 @@ impl Upload {
                 return Output::NeedMediaConn { force: false };
             }
         };
-        if conn.hosts.is_empty() {
-            return self.finish(Err(UploadError::NoHosts));
-        }
-        if !self.cursor.may_retry(&self.opts.retry) {
-            return self.give_up("attempt limit reached");
-        }
-        let host = conn.hosts[self.cursor.idx.min(conn.hosts.len() - 1)].clone();
-        let token = self.spec.token();
-        let path = if self.spec.is_newsletter() {
-            self.spec.media_type.newsletter_upload_path()
-        } else {
-            self.spec.media_type.upload_path()
+        let host = match &self.host {
+            Some(h) => h.clone(),
+            None => {
+                let prev = self.previous.as_ref().map(|(h, m)| (h.as_str(), *m));
+                match conn.upload_host(&self.spec.media_type, self.cursor.attempts, prev) {
+                    Some(h) => h,
+                    None => {
+                        return self.finish(Err(UploadError::NoHosts {
+                            media_type: self.spec.media_type.to_string(),
+                        }))
+                    }
+                }
+            }
         };
+        self.host = Some(host.clone());
+        let token = self.spec.token();
         let mut url = format!(
-            "{}{path}/{token}?auth={}&token={token}",
+            "{}{path}/{token}?auth={}&token={}",
             host_base(&host),
-            url_encode(&conn.auth)
+            form_encode(&conn.auth),
+            form_encode(&token),
         );
-        let (kind, body) = if self.resume_check_due {
+        let len = self.body_len();
+        let (kind, body) = if self.probe_due {
             url.push_str("&resume=1");
-            (Kind::ResumeCheck, BodySpec::Empty)
+            (Kind::Probe, BodySpec::Empty)
         } else {
             let from = self.next_from;
             if from > 0 {
-                url.push_str(&format!("&file_offset={from}"));
+                url.push_str(&format!("&bytestart={from}&byteend={len}"));
             }
-            (
-                Kind::Body { from },
-                BodySpec::UploadBody {
-                    from,
-                    to: self.body_len(),
-                },
-            )
+            (Kind::Body { from }, BodySpec::UploadBody { from, to: len })
         };
-        self.cursor.attempts += 1;
+        url.push_str(&format!("&media_id={}", self.spec.media_id.get()));
+        if self.opts.server_thumb_gen {
+            url.push_str("&server_thumb_gen=1");
+        }
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        let deadline = self.opts.retry.deadline(now, body.len());
+        let deadline = self
+            .opts
+            .retry
+            .deadline(now, body.len(), self.deadline_of_transfer());
         let req = Request {
             id,
             host: host.clone(),
@@ -384,6 +562,7 @@ impl Upload {
             ex: Exchange::new(id, host, deadline),
             kind,
             body: Vec::new(),
+            sent: 0,
         });
         Output::Transmit(req)
     }
@@ -408,7 +587,7 @@ impl Upload {
                 match &self.state {
                     State::InFlight(f) if now >= f.ex.deadline => {
                         let f = self.take_in_flight();
-                        self.on_failure(now, &f, HostFailureReason::Timeout);
+                        self.on_failure(now, &f, HostFailureReason::Timeout, None);
                     }
                     State::Backoff { until } if now >= *until => self.state = State::Ready,
                     _ => {}
@@ -434,7 +613,7 @@ impl Upload {
                     .ex
                     .status_before("a body chunk before the response head")?
                 {
-                    200 => 64 * 1024,
+                    200..=299 => 64 * 1024,
                     _ => ERROR_BODY_CAP,
                 };
                 push_capped(&mut f.body, data, cap);
@@ -454,16 +633,28 @@ impl Upload {
                     return Ok(());
                 }
                 let f = self.take_in_flight();
-                self.on_failure(now, &f, HostFailureReason::Transport(reason));
+                self.on_failure(now, &f, HostFailureReason::Transport(reason), None);
                 Ok(())
             }
             Input::Sent { id, bytes } => {
+                let body_len = self.spec.body_len();
                 let Some(f) = self.in_flight(id)? else {
                     return Ok(());
                 };
-                if let Kind::Body { from } = f.kind {
-                    self.progress = Some((from + bytes).min(self.spec.body_len()));
-                }
+                let Kind::Body { from } = f.kind else {
+                    return match bytes {
+                        0 => Ok(()),
+                        _ => Err(Misuse::Unexpected(
+                            "body bytes sent for a body-less request",
+                        )),
+                    };
+                };
+                let done = from
+                    .checked_add(bytes)
+                    .filter(|&d| d <= body_len)
+                    .ok_or(Misuse::Unexpected("more body bytes sent than the body has"))?;
+                f.sent = bytes;
+                self.progress = Some(done);
                 Ok(())
             }
         }
@@ -472,7 +663,16 @@ impl Upload {
     fn take_in_flight(&mut self) -> InFlight {
         match std::mem::replace(&mut self.state, State::Ready) {
             State::InFlight(f) => f,
-            _ => unreachable!("checked by the caller"),
+            other => {
+                // Callers check first; keep the state if they did not.
+                self.state = other;
+                InFlight {
+                    ex: Exchange::new(RequestId(u64::MAX), String::new(), self.started),
+                    kind: Kind::Probe,
+                    body: Vec::new(),
+                    sent: 0,
+                }
+            }
         }
     }
 
@@ -498,165 +698,198 @@ impl Upload {
             }
             return;
         }
-        if c.hosts.is_empty() {
-            self.finish(Err(UploadError::NoHosts));
-            return;
-        }
-        if let State::NeedConn { force } = self.state {
-            if force {
-                self.cursor.idx = 0;
-            }
+        if let State::NeedConn { .. } = self.state {
             self.state = State::Ready;
         }
-        self.cursor.idx = self.cursor.idx.min(c.hosts.len() - 1);
         self.conn = Some(c);
     }
 
-    fn on_failure(&mut self, now: Instant, f: &InFlight, reason: HostFailureReason) {
+    /// The current attempt failed: record why, and start the next one (after a backoff,
+    /// or `wait` when the CDN asked for longer), or give up.
+    fn on_failure(
+        &mut self,
+        now: Instant,
+        f: &InFlight,
+        reason: HostFailureReason,
+        wait: Option<Duration>,
+    ) {
+        let cut = matches!(
+            reason,
+            HostFailureReason::Transport(_) | HostFailureReason::Timeout
+        );
         self.cursor.record(&f.ex.host, reason);
-        // A large body cut short may be partly stored: ask before sending it again.
-        self.resume_check_due = self.resumable();
-        self.advance(now);
+        let moved = f.sent > 0;
+        // A large body cut mid-way may be partly stored: ask before sending it again.
+        self.probe_due = cut && moved && self.resumable();
+        self.next_from = 0;
+        self.previous = Some((f.ex.host.clone(), moved));
+        self.host = None;
+        self.cursor.attempts = self.cursor.attempts.saturating_add(1);
+        if self.cursor.attempts >= self.opts.retry.max_attempts {
+            self.give_up("attempt limit reached");
+            return;
+        }
+        let pause = self
+            .opts
+            .retry
+            .backoff(self.cursor.attempts)
+            .max(wait.unwrap_or_default());
+        self.wait_then_ready(now, pause);
+    }
+
+    fn wait_then_ready(&mut self, now: Instant, pause: Duration) {
+        let until = now.checked_add(pause).unwrap_or(now);
+        let until = match self.deadline_of_transfer() {
+            Some(d) => until.min(d),
+            None => until,
+        };
+        self.state = if until > now {
+            State::Backoff { until }
+        } else {
+            State::Ready
+        };
     }
 
     fn resumable(&self) -> bool {
         self.opts.resume
-            && !self.spec.is_newsletter()
+            && !self.spec.is_unencrypted()
             && self.body_len() >= self.opts.resume_threshold
     }
 
-    fn advance(&mut self, now: Instant) {
-        let hosts = self.conn.as_ref().map_or(1, |c| c.hosts.len());
-        let next = self
-            .cursor
-            .next_host(&self.opts.retry, hosts, now, self.started);
-        self.apply(next);
-    }
-
-    fn apply(&mut self, next: Next) {
-        match next {
-            Next::Now => self.state = State::Ready,
-            Next::Until(until) => self.state = State::Backoff { until },
-            Next::GiveUp(why) => {
-                self.give_up(why);
-            }
-        }
-    }
-
     fn on_answer(&mut self, now: Instant, f: InFlight) {
-        let status = f.ex.status.expect("checked before");
+        let status = f.ex.status.unwrap_or(0);
+        let host = f.ex.host.clone();
+        let cap = self.opts.retry.backoff_max;
         match (f.kind, status) {
             (_, 401 | 403) => {
                 if self.auth_renewed {
-                    self.finish(Err(UploadError::AuthRejected {
-                        host: f.ex.host,
-                        status,
-                    }));
+                    self.finish(Err(UploadError::AuthRejected { host, status }));
                 } else {
                     self.auth_renewed = true;
                     self.conn = None;
+                    self.host = None;
                     self.state = State::NeedConn { force: true };
                 }
             }
-            (_, 408 | 429) => {
-                self.cursor.record_status(&f.ex.host, status, &f.body);
-                let next =
-                    self.cursor
-                        .same_host(&self.opts.retry, now, self.started, f.ex.retry_after);
-                self.apply(next);
-            }
-            (_, 500..=599) => {
-                self.cursor.record_status(&f.ex.host, status, &f.body);
-                self.resume_check_due = self.resumable();
-                self.advance(now);
-            }
-            (Kind::ResumeCheck, 200) => {
-                self.resume_check_due = false;
+            (_, 500..=599) if status != 507 => match f.ex.retry_after {
+                // Never hammer a CDN that asks for more than we would wait.
+                Some(w) if w > cap => self.final_status(host, status, &f),
+                wait => {
+                    let reason = HostFailureReason::Status {
+                        status,
+                        body: error_text(&f.body),
+                    };
+                    self.on_failure(now, &f, reason, wait);
+                }
+            },
+            (Kind::Probe, 200..=299) => {
+                self.probe_due = false;
                 self.next_from = 0;
                 let Ok(answer) = serde_json::from_slice::<Answer>(&f.body) else {
                     return;
                 };
                 match &answer.resume {
                     Some(Value::String(s)) if s == "complete" => {
-                        if let Some(r) = self.result(&f.ex.host, &answer) {
+                        if let Some(r) = self.result(&host, &answer) {
                             self.finish(Ok(r));
                         }
                     }
                     Some(v) => {
-                        let n = match v {
-                            Value::Number(n) => n.as_u64(),
-                            Value::String(s) => s.trim().parse::<u64>().ok(),
-                            _ => None,
-                        };
-                        if let Some(n) = n.filter(|&n| n > 0 && n < self.body_len()) {
+                        if let Some(n) = resume_offset(v).filter(|&n| n > 0 && n < self.body_len())
+                        {
                             self.next_from = n;
                         }
                     }
                     None => {}
                 }
             }
-            (Kind::ResumeCheck, _) => {
-                // The check is an optimisation; a host that does not answer it gets the body.
-                self.resume_check_due = false;
+            (Kind::Probe, 413 | 415 | 429 | 507) => self.final_status(host, status, &f),
+            (Kind::Probe, _) => {
+                // 404 or anything else: nothing stored; send the whole body.
+                self.probe_due = false;
                 self.next_from = 0;
             }
-            (Kind::Body { .. }, 200) => {
+            (Kind::Body { .. }, 200..=299) => {
                 let parsed = serde_json::from_slice::<Answer>(&f.body);
-                match parsed.ok().and_then(|a| self.result(&f.ex.host, &a)) {
+                match parsed.ok().and_then(|a| self.result(&host, &a)) {
                     Some(r) => {
                         self.finish(Ok(r));
                     }
                     None => {
+                        // WhatsApp Web does not retry an invalid answer either
+                        // (`HttpInvalidResponseError`).
                         let why = if serde_json::from_slice::<Value>(&f.body).is_ok() {
-                            "200 without url or direct_path".to_owned()
+                            format!("HTTP {status} without a url and a direct_path")
                         } else {
                             format!(
-                                "200 with a body that is not JSON: {:?}",
+                                "HTTP {status} with a body that is not JSON: {:?}",
                                 error_text(&f.body)
                             )
                         };
-                        self.cursor
-                            .record(&f.ex.host, HostFailureReason::Malformed(why));
-                        self.next_from = 0;
-                        self.resume_check_due = self.resumable();
-                        self.advance(now);
+                        self.finish(Err(UploadError::Malformed { host, why }));
                     }
                 }
             }
-            (Kind::Body { .. }, _) => {
-                self.finish(Err(UploadError::Status {
-                    host: f.ex.host,
-                    status,
-                    body: error_text(&f.body),
-                }));
+            (Kind::Body { from }, 415) if from > 0 && !self.fresh_after_415 => {
+                // The resumed part did not complete the body the CDN holds: send it all.
+                self.fresh_after_415 = true;
+                self.cursor.record_status(&host, status, &f.body);
+                self.next_from = 0;
+                self.state = State::Ready;
             }
+            (Kind::Body { .. }, 429) => match f.ex.retry_after.filter(|w| *w <= cap) {
+                Some(w) if !self.throttle_waited && self.cursor.may_retry(&self.opts.retry) => {
+                    self.throttle_waited = true;
+                    self.cursor.record_status(&host, status, &f.body);
+                    self.wait_then_ready(now, w);
+                }
+                _ => self.final_status(host, status, &f),
+            },
+            (Kind::Body { .. }, _) => self.final_status(host, status, &f),
         }
     }
 
+    fn final_status(&mut self, host: String, status: u16, f: &InFlight) {
+        let body = error_text(&f.body);
+        let e = match status {
+            413 => UploadError::TooLarge { host, body },
+            415 => UploadError::HashMismatch { host, body },
+            429 | 503 | 507 => UploadError::Throttled {
+                host,
+                status,
+                retry_after: f.ex.retry_after,
+            },
+            _ => UploadError::Status { host, status, body },
+        };
+        self.finish(Err(e));
+    }
+
     fn result(&self, host: &str, a: &Answer) -> Option<UploadResult> {
-        let (url, direct_path) = match (&a.url, &a.direct_path) {
-            (Some(u), Some(d)) => (u.clone(), d.clone()),
-            (Some(u), None) => {
-                let path = u.split_once("://").map(|(_, rest)| rest).unwrap_or(u);
-                let d = path.find('/').map(|i| path[i..].to_owned())?;
-                (u.clone(), d)
-            }
-            (None, Some(d)) => (format!("{}{d}", host_base(host)), d.clone()),
-            (None, None) => return None,
+        let url = non_empty(a.url.as_ref())?;
+        let direct_path = non_empty(a.direct_path.as_ref())?;
+        let thumbnail_info = match &a.thumbnail_info {
+            Some(Value::Object(o)) => Some(ThumbnailInfo {
+                direct_path: value_text(o.get("thumbnail_direct_path")),
+                sha256: value_text(o.get("thumbnail_sha256")),
+            }),
+            _ => None,
         };
         Some(UploadResult {
             url,
             direct_path,
+            media_type: self.spec.media_type.clone(),
             media_key: self.spec.media_key.clone(),
             file_enc_sha256: self.spec.file_enc_sha256,
             file_sha256: self.spec.file_sha256,
             file_length: self.spec.file_length,
             media_key_timestamp: self.spec.media_key_timestamp,
-            handle: value_text(&a.handle),
-            object_id: value_text(&a.object_id),
-            meta_hmac: value_text(&a.meta_hmac),
-            ts: value_text(&a.ts).and_then(|t| t.parse().ok()),
-            fbid: value_text(&a.fbid),
+            handle: value_text(a.handle.as_ref()),
+            thumbnail_info,
+            metadata_url: value_text(a.metadata_url.as_ref()),
+            object_id: value_text(a.object_id.as_ref()),
+            meta_hmac: value_text(a.meta_hmac.as_ref()),
+            ts: value_text(a.ts.as_ref()).and_then(|t| t.parse().ok()),
+            fbid: value_text(a.fbid.as_ref()),
             host: host.to_owned(),
         })
     }

@@ -15,14 +15,14 @@ struct Media {
 
 fn media(len: usize) -> Media {
     let plain: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-    let (body, meta) = encrypt(key(), &MediaType::Image, &plain);
+    let (body, meta) = encrypt(key(), &MediaType::Image, &plain).unwrap();
     Media { plain, body, meta }
 }
 
 fn spec(m: &Media, source: Source) -> DownloadSpec {
     DownloadSpec {
         media_type: MediaType::Image,
-        media_key: key(),
+        media_key: Some(key()),
         source,
         expected: Expected {
             file_enc_sha256: Some(m.meta.file_enc_sha256),
@@ -34,6 +34,11 @@ fn spec(m: &Media, source: Source) -> DownloadSpec {
 
 const PATH: &str =
     "/o1/v/t62.7118-24/f1/m233/up-oil-image-x?ccb=9-4&oh=01_AQ&oe=6789ABCD&_nc_sid=e6ed6c";
+
+/// The wall-clock time the tests run at: 2021-01-14, before `PATH`'s `oe` (2025-01-17).
+fn wall() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(0x6000_0000)
+}
 
 fn hosts2(t0: Instant) -> impl FnMut(bool, Duration) -> MediaConn {
     move |_, at| conn_at(t0, at, "tok", &["h1.example", "h2.example"])
@@ -82,13 +87,14 @@ fn happy_path_from_a_direct_path_keeps_its_query_intact() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
     let r = run.outcome.unwrap();
     assert_eq!(run.plaintext, m.plain);
     assert_eq!(r.verified.file_length, 1000);
     let req = &run.requests[0].1;
-    let hash = b64::url_nopad(&m.meta.file_enc_sha256);
+    let hash = b64::url(&m.meta.file_enc_sha256).replace('=', "%3D");
     assert_eq!(
         req.url,
         format!("https://h1.example{PATH}&hash={hash}&mms-type=image&__wa-mms=")
@@ -107,6 +113,7 @@ fn a_direct_path_without_a_query_gets_one() {
         spec(&m, Source::DirectPath("/d/plain".into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
     assert!(run.requests[0]
@@ -125,6 +132,7 @@ fn a_full_url_is_used_as_is_without_a_media_connection() {
         spec(&m, Source::Url(url.clone())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(
         &mut d,
@@ -144,6 +152,7 @@ fn not_found_moves_to_the_next_host() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(&mut d, t0, hosts2(t0), |r, _| {
         if r.host == "h1.example" {
@@ -165,6 +174,7 @@ fn gone_everywhere_asks_for_a_re_upload() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(&mut d, t0, hosts2(t0), |r, _| {
         if r.host == "h1.example" {
@@ -190,6 +200,7 @@ fn server_errors_and_429_are_retried_with_backoff_and_retry_after() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let mut n = 0;
     let run = drive(&mut d, t0, hosts2(t0), |_, _| {
@@ -218,7 +229,7 @@ fn a_tampered_mac_is_an_integrity_error() {
     *bad.last_mut().unwrap() ^= 1;
     let mut s = spec(&m, Source::DirectPath(PATH.into()));
     s.expected.file_enc_sha256 = None;
-    let mut d = Download::new(s, DownloadOptions::default(), t0);
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&bad));
     assert_eq!(
         run.outcome.unwrap_err(),
@@ -232,7 +243,7 @@ fn a_wrong_enc_hash_is_an_integrity_error() {
     let m = media(100);
     let mut s = spec(&m, Source::DirectPath(PATH.into()));
     s.expected.file_enc_sha256 = Some([9; 32]);
-    let mut d = Download::new(s, DownloadOptions::default(), t0);
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
     assert_eq!(
         run.outcome.unwrap_err(),
@@ -241,14 +252,26 @@ fn a_wrong_enc_hash_is_an_integrity_error() {
 }
 
 #[test]
-fn a_truncated_body_without_a_length_is_an_integrity_error() {
+fn a_truncated_body_is_reported_as_cut_short_when_the_length_is_known() {
     let t0 = Instant::now();
     let m = media(100);
     let mut d = Download::new(
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![], m.body[..m.body.len() - 5].to_vec())
+    });
+    let e = run.outcome.unwrap_err();
+    assert!(matches!(e, DownloadError::AllHostsFailed { .. }), "{e:?}");
+    assert!(e.to_string().contains("body cut short"), "{e}");
+    assert!(!e.to_string().contains("MAC"), "{e}");
+    // Without a known length, the shape check catches it.
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected.file_length = None;
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| {
         Reply::Answer(200, vec![], m.body[..m.body.len() - 5].to_vec())
     });
@@ -266,6 +289,7 @@ fn a_body_shorter_than_its_content_length_is_resumed() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let mut first = true;
     let run = drive(&mut d, t0, hosts2(t0), |r, _| {
@@ -292,6 +316,7 @@ fn a_drop_mid_body_resumes_with_range_from_the_last_whole_block() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let mut n = 0;
     let run = drive(&mut d, t0, hosts2(t0), |r, _| {
@@ -345,6 +370,7 @@ fn a_200_to_a_ranged_request_is_skipped_to_the_offset() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let mut first = true;
     let run = drive(&mut d, t0, hosts2(t0), |_, _| {
@@ -370,6 +396,7 @@ fn a_206_at_the_wrong_offset_is_not_trusted() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let mut n = 0;
     let run = drive(&mut d, t0, hosts2(t0), |r, _| {
@@ -402,7 +429,7 @@ fn the_maximum_size_guards_against_endless_bodies() {
         max_body_len: 64,
         ..DownloadOptions::default()
     };
-    let mut d = Download::new(s.clone(), opts.clone(), t0);
+    let mut d = Download::new(s.clone(), opts.clone(), t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| {
         Reply::Answer(200, vec![], vec![0; 1000])
     });
@@ -410,7 +437,7 @@ fn the_maximum_size_guards_against_endless_bodies() {
         run.outcome.unwrap_err(),
         DownloadError::Integrity(IntegrityError::TooLarge { max: 64 })
     );
-    let mut d = Download::new(s, opts, t0);
+    let mut d = Download::new(s, opts, t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
     assert_eq!(
         run.outcome.unwrap_err(),
@@ -427,6 +454,7 @@ fn other_statuses_are_final() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(&mut d, t0, hosts2(t0), |_, _| status(400));
     assert!(matches!(
@@ -444,6 +472,7 @@ fn an_empty_host_list_is_an_error() {
         spec(&m, Source::DirectPath(PATH.into())),
         DownloadOptions::default(),
         t0,
+        wall(),
     );
     let run = drive(
         &mut d,
@@ -451,7 +480,12 @@ fn an_empty_host_list_is_an_error() {
         |_, at| conn_at(t0, at, "a", &[]),
         |_, _| serve(&m.body),
     );
-    assert_eq!(run.outcome.unwrap_err(), DownloadError::NoHosts);
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::NoHosts {
+            media_type: "image".into()
+        }
+    );
 }
 
 #[test]
@@ -466,7 +500,7 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
         let max = o.retry.max_attempts as usize;
         let nhosts = rng.below(4) as usize;
         let hosts: Vec<String> = (0..nhosts).map(|i| format!("h{i}")).collect();
-        let mut d = Download::new(spec(&m, Source::DirectPath(PATH.into())), o, t0);
+        let mut d = Download::new(spec(&m, Source::DirectPath(PATH.into())), o, t0, wall());
         let mut seed = rng.next();
         let run = drive(
             &mut d,
@@ -507,4 +541,502 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
             assert_eq!(run.plaintext, m.plain, "case {case}");
         }
     }
+}
+
+fn refused_before_any_request(s: DownloadSpec, opts: DownloadOptions) -> DownloadError {
+    let t0 = Instant::now();
+    let mut d = Download::new(s, opts, t0, wall());
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        panic!("no request may be sent")
+    });
+    assert!(run.requests.is_empty());
+    run.outcome.unwrap_err()
+}
+
+#[test]
+fn host_changing_direct_paths_are_refused_without_a_request() {
+    let m = media(10);
+    for p in [
+        "@evil.example/x",
+        "//evil.example/x",
+        "\\\\evil.example\\x",
+        "evil/x",
+        "/x\\y",
+        "/a b",
+        "/x#@evil",
+    ] {
+        let e = refused_before_any_request(
+            spec(&m, Source::DirectPath(p.into())),
+            DownloadOptions::default(),
+        );
+        assert!(
+            matches!(e, DownloadError::MaliciousPath { .. }),
+            "{p}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn full_urls_off_whatsapp_hosts_are_refused_without_a_request() {
+    let m = media(10);
+    for u in [
+        "http://mmg.whatsapp.net/x",
+        "https://evil.example/x",
+        "https://mmg.whatsapp.net.evil.example/x",
+        "https://evilwhatsapp.net/x",
+        "https://user@mmg.whatsapp.net/x",
+        "ftp://mmg.whatsapp.net/x",
+        "not a url",
+    ] {
+        let e =
+            refused_before_any_request(spec(&m, Source::Url(u.into())), DownloadOptions::default());
+        assert!(
+            matches!(e, DownloadError::UntrustedUrl { .. }),
+            "{u}: {e:?}"
+        );
+    }
+    // The caller may vouch for the message.
+    let t0 = Instant::now();
+    let o = DownloadOptions {
+        trust_url: true,
+        ..DownloadOptions::default()
+    };
+    let mut d = Download::new(
+        spec(&m, Source::Url("https://cdn.example/x".into())),
+        o,
+        t0,
+        wall(),
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, _| panic!("no connection needed"),
+        |_, _| serve(&m.body),
+    );
+    assert!(run.outcome.is_ok());
+}
+
+#[test]
+fn a_full_url_on_a_media_connection_host_is_used_with_its_scheme() {
+    let t0 = Instant::now();
+    let m = media(10);
+    let url = "http://127.0.0.1:8080/d/x?ccb=1";
+    let mut d = Download::new(
+        spec(&m, Source::Url(url.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, at| conn_at(t0, at, "a", &["http://127.0.0.1:8080"]),
+        |_, _| serve(&m.body),
+    );
+    assert_eq!(run.urls(), [url]);
+    assert!(run.outcome.is_ok());
+    let mut d = Download::new(
+        spec(&m, Source::Url("http://127.0.0.1:9999/d/x".into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, at| conn_at(t0, at, "a", &["http://127.0.0.1:8080"]),
+        |_, _| serve(&m.body),
+    );
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::UntrustedUrl { .. })
+    ));
+    assert!(run.requests.is_empty());
+}
+
+#[test]
+fn an_expired_oe_is_dead_without_a_request() {
+    let m = media(10);
+    let t0 = Instant::now();
+    // PATH's oe is 0x6789ABCD; a clock past it.
+    let late = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        late,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| panic!("no request"));
+    let e = run.outcome.unwrap_err();
+    assert_eq!(
+        e,
+        DownloadError::MediaExpired {
+            expired_at: Some(0x6789_ABCD)
+        }
+    );
+    assert!(e.to_string().contains("re-upload"), "{e}");
+    // Expiring during the retries: the clock moves with `now`.
+    let just_before = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD - 1);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        just_before,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| Reply::Silence);
+    assert_eq!(run.requests.len(), 1);
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::MediaExpired { .. })
+    ));
+}
+
+#[test]
+fn a_403_saying_the_signature_expired_is_media_expired() {
+    let t0 = Instant::now();
+    let m = media(10);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(403, vec![], b"URL signature expired".to_vec())
+    });
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::MediaExpired {
+            expired_at: Some(0x6789_ABCD)
+        }
+    );
+    assert_eq!(run.requests.len(), 1);
+}
+
+#[test]
+fn the_mms_type_is_v2s_download_column() {
+    for (t, mms) in [
+        (MediaType::Sticker, "sticker"),
+        (MediaType::Ptt, "ptt"),
+        (MediaType::Gif, "gif"),
+        (MediaType::Ptv, "video"),
+        (MediaType::ImageThumbnail, "thumbnail-image"),
+        (MediaType::History, "md-msg-hist"),
+    ] {
+        let t0 = Instant::now();
+        let plain = b"some media";
+        let (body, meta) = encrypt(key(), &t, plain).unwrap();
+        let s = DownloadSpec {
+            media_type: t.clone(),
+            media_key: Some(key()),
+            source: Source::DirectPath("/d/x".into()),
+            expected: Expected {
+                file_enc_sha256: Some(meta.file_enc_sha256),
+                ..Expected::default()
+            },
+        };
+        let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
+        let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&body));
+        assert!(run.outcome.is_ok());
+        assert!(
+            run.urls()[0].ends_with(&format!("&mms-type={mms}&__wa-mms=")),
+            "{t}: {}",
+            run.urls()[0]
+        );
+    }
+}
+
+#[test]
+fn a_401_renews_the_connection_once() {
+    let t0 = Instant::now();
+    let m = media(10);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |force, at| {
+            conn_at(
+                t0,
+                at,
+                if force { "fresh" } else { "stale" },
+                &["h1.example"],
+            )
+        },
+        |_, _| status(401),
+    );
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::AuthRejected { status: 401, .. })
+    ));
+    assert_eq!(
+        run.conn_asks,
+        vec![(Duration::ZERO, false), (Duration::ZERO, true)]
+    );
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let mut n = 0;
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        n += 1;
+        if n == 1 {
+            status(401)
+        } else {
+            serve(&m.body)
+        }
+    });
+    assert!(run.outcome.is_ok());
+}
+
+#[test]
+fn throttling_is_final_and_never_hammered() {
+    let m = media(10);
+    for (code, retry_after) in [
+        (507, None),
+        (429, Some("999999999")),
+        (429, None),
+        (503, Some("999999999")),
+    ] {
+        let t0 = Instant::now();
+        let mut d = Download::new(
+            spec(&m, Source::DirectPath(PATH.into())),
+            DownloadOptions::default(),
+            t0,
+            wall(),
+        );
+        let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+            let h = retry_after
+                .map(|v| vec![("retry-after", v.to_string())])
+                .unwrap_or_default();
+            Reply::Answer(code, h, vec![])
+        });
+        assert!(
+            matches!(run.outcome, Err(DownloadError::Throttled { .. })),
+            "{code}: {:?}",
+            run.outcome
+        );
+        assert_eq!(run.requests.len(), 1, "{code}");
+        assert_eq!(run.elapsed, Duration::ZERO);
+    }
+}
+
+#[test]
+fn download_host_lists_and_fallback_hostnames_are_followed() {
+    let t0 = Instant::now();
+    let m = media(10);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(
+        &mut d,
+        t0,
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[{"hostname":"v","download":["video"]},{"hostname":"p","fallback_hostname":"pf"}]}"#,
+            )
+        },
+        |r, _| {
+            if r.host == "pf" {
+                serve(&m.body)
+            } else {
+                status(404)
+            }
+        },
+    );
+    assert_eq!(run.hosts(), ["p", "pf"]);
+    assert!(run.outcome.is_ok());
+}
+
+fn plain_spec(plain: &[u8], t: MediaType) -> DownloadSpec {
+    let (sha, len) = newsletter_metadata(plain);
+    DownloadSpec {
+        media_type: t,
+        media_key: None,
+        source: Source::DirectPath("/m1/v/t24/abc?ccb=9-4&oh=01".into()),
+        expected: Expected {
+            file_enc_sha256: None,
+            file_sha256: Some(sha),
+            file_length: Some(len),
+        },
+    }
+}
+
+#[test]
+fn unencrypted_media_is_verified_by_its_sha256_and_length() {
+    let plain = b"a channel photo, in the clear".to_vec();
+    for t in [MediaType::Image, MediaType::ProductCatalogImage] {
+        let t0 = Instant::now();
+        let mut d = Download::new(
+            plain_spec(&plain, t.clone()),
+            DownloadOptions::default(),
+            t0,
+            wall(),
+        );
+        let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&plain));
+        assert_eq!(run.plaintext, plain);
+        let urls = run.urls();
+        let r = run.outcome.unwrap();
+        assert_eq!(r.verified.file_length, plain.len() as u64);
+        assert!(!urls[0].contains("hash="), "no enc hash to send");
+        if t == MediaType::ProductCatalogImage {
+            assert!(urls[0].ends_with("&__wa-mms="), "{}", urls[0]);
+            assert!(!urls[0].contains("mms-type"));
+        }
+    }
+    let t0 = Instant::now();
+    let mut tampered = plain.clone();
+    tampered[3] ^= 1;
+    let mut d = Download::new(
+        plain_spec(&plain, MediaType::Image),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&tampered));
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::Integrity(IntegrityError::PlainHashMismatch)
+    );
+    assert!(run.plaintext.len() <= plain.len());
+    let mut s = plain_spec(&plain, MediaType::Image);
+    s.expected.file_sha256 = None;
+    assert_eq!(
+        refused_before_any_request(s, DownloadOptions::default()),
+        DownloadError::NothingToVerify
+    );
+    // A key for a type that has none is refused too.
+    let mut s = plain_spec(&plain, MediaType::ProductCatalogImage);
+    s.media_key = Some(key());
+    assert!(matches!(
+        refused_before_any_request(s, DownloadOptions::default()),
+        DownloadError::Unsupported(_)
+    ));
+}
+
+#[test]
+fn a_known_length_bounds_the_body_exactly() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let bound = m.body.len();
+    assert_eq!(
+        bound,
+        16 * 100usize.div_ceil(16).max(1) + 16 * usize::from(100 % 16 == 0) + 10
+    );
+    // A Content-Length beyond it is refused at the head.
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![("content-length", "4000000000".into())], vec![])
+    });
+    assert!(
+        matches!(run.outcome, Err(DownloadError::Integrity(IntegrityError::TooLarge { max })) if max == bound as u64)
+    );
+    // An endless body without a length stops the moment more arrives.
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let mut long = m.body.clone();
+    long.extend(vec![0u8; 1 << 20]);
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![], long.clone())
+    });
+    assert!(matches!(
+        run.outcome,
+        Err(DownloadError::Integrity(IntegrityError::TooLarge { .. }))
+    ));
+    assert!(run.plaintext.is_empty(), "nothing unverified published");
+    assert_eq!(DownloadOptions::default().max_body_len, 2 << 30);
+}
+
+#[test]
+fn debug_never_shows_pending_plaintext_or_the_key() {
+    let t0 = Instant::now();
+    let m = media(64);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    d.handle_input(
+        t0,
+        Input::MediaConn(conn_at(t0, Duration::ZERO, "a", &["h"])),
+    )
+    .unwrap();
+    let Output::Transmit(req) = d.poll_output(t0) else {
+        panic!()
+    };
+    let h = http::HeaderMap::new();
+    d.handle_input(
+        t0,
+        Input::Head {
+            id: req.id,
+            status: 200,
+            headers: &h,
+        },
+    )
+    .unwrap();
+    d.handle_input(
+        t0,
+        Input::Body {
+            id: req.id,
+            data: &m.body[..60],
+        },
+    )
+    .unwrap();
+    let dbg = format!("{d:?}");
+    assert!(dbg.contains("pending_plaintext_bytes"), "{dbg}");
+    let needle = format!("{:?}", &m.plain[..8]);
+    assert!(!dbg.contains(&needle[1..needle.len() - 1]), "{dbg}");
+    assert!(!dbg.contains(&format!("{:?}", key().as_bytes())));
+}
+
+#[test]
+fn a_huge_content_range_does_not_turn_the_checks_off() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    let mut n = 0;
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| {
+        n += 1;
+        if n == 1 {
+            Reply::Cut(
+                200,
+                vec![("content-length", m.body.len().to_string())],
+                m.body[..48].to_vec(),
+            )
+        } else {
+            assert!(r.headers.get("range").is_some());
+            Reply::Answer(
+                206,
+                vec![("content-range", "bytes 48-18446744073709551615/*".into())],
+                m.body[48..].to_vec(),
+            )
+        }
+    });
+    assert!(run.outcome.is_err(), "an impossible range is not trusted");
 }

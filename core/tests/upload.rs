@@ -1,4 +1,5 @@
 //! The upload machine, one scenario per test, through the public API, on a virtual clock.
+//! Every scenario is written to PROTOCOL v2 and would fail on v1's behaviour.
 
 mod support;
 
@@ -9,15 +10,18 @@ use wamedia::*;
 
 const OK: &str = r#"{"url":"https://mmg.whatsapp.net/o1/v/t62/f1/m1/x?ccb=9-4&oh=a&oe=b","direct_path":"/o1/v/t62/f1/m1/x?ccb=9-4&oh=a&oe=b"}"#;
 
-fn small() -> (Vec<u8>, UploadSpec) {
-    let (body, media) = encrypt(key(), &MediaType::Image, b"hello, media");
-    (body, UploadSpec::encrypted(MediaType::Image, &media))
+fn spec_of(t: MediaType, plain: &[u8]) -> (Vec<u8>, UploadSpec) {
+    let (body, media) = encrypt(key(), &t, plain).unwrap();
+    (body, UploadSpec::encrypted(t, &media, media_id()))
 }
 
-/// A spec whose body is `len` bytes long (content does not matter to the machine).
+fn small() -> (Vec<u8>, UploadSpec) {
+    spec_of(MediaType::Image, b"hello, media")
+}
+
+/// A video spec whose body is about `len_plain` bytes (content does not matter here).
 fn large(len_plain: usize) -> UploadSpec {
-    let (_, media) = encrypt(key(), &MediaType::Video, &vec![1u8; len_plain]);
-    UploadSpec::encrypted(MediaType::Video, &media)
+    spec_of(MediaType::Video, &vec![1u8; len_plain]).1
 }
 
 fn opts() -> UploadOptions {
@@ -31,11 +35,18 @@ fn hosts2(t0: Instant) -> impl FnMut(bool, Duration) -> MediaConn {
     move |_, at| conn_at(t0, at, "tok/en+=", &["h1.example", "h2.example"])
 }
 
+fn times_ms<O>(run: &Run<O>) -> Vec<u128> {
+    run.requests.iter().map(|(t, _)| t.as_millis()).collect()
+}
+
 #[test]
-fn happy_path_request_is_exactly_the_protocol() {
+fn the_request_is_exactly_v2_padded_token_form_encoded_media_id_last() {
     let t0 = Instant::now();
     let (body, spec) = small();
     let token = spec.token();
+    assert!(token.ends_with('='), "padded base64url: {token}");
+    assert!(!token.contains('+') && !token.contains('/'));
+    let query_token = token.replace('=', "%3D");
     let mut up = Upload::new(spec, opts(), t0);
     let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
     let r = run.outcome.unwrap();
@@ -43,14 +54,16 @@ fn happy_path_request_is_exactly_the_protocol() {
     assert_eq!(req.method, http::Method::POST);
     assert_eq!(
         req.url,
-        format!("https://h1.example/mms/image/{token}?auth=tok%2Fen%2B%3D&token={token}")
+        format!(
+            "https://h1.example/mms/image/{token}?auth=tok%2Fen%2B%3D&token={query_token}&media_id=4242"
+        )
     );
-    assert!(!token.contains('=') && !token.contains('+') && !token.contains('/'));
     let h = &req.headers;
     assert_eq!(h["content-type"], "application/octet-stream");
     assert_eq!(h["origin"], "https://web.whatsapp.com");
     assert_eq!(h["referer"], "https://web.whatsapp.com/");
     assert_eq!(h["content-length"], body.len().to_string().as_str());
+    assert!(h.get("user-agent").is_none(), "no User-Agent naming us");
     assert_eq!(
         req.body,
         BodySpec::UploadBody {
@@ -59,102 +72,235 @@ fn happy_path_request_is_exactly_the_protocol() {
         }
     );
     assert!(req.redacted_url().contains("auth=<redacted>"));
+    assert!(!format!("{req:?}").contains("tok%2Fen"));
     assert_eq!(r.direct_path, "/o1/v/t62/f1/m1/x?ccb=9-4&oh=a&oe=b");
     assert_eq!(r.media_key, Some(key()));
+    assert_eq!(r.media_type, MediaType::Image);
     assert_eq!(r.file_length, 12);
     assert_eq!(run.conn_asks, vec![(Duration::ZERO, false)]);
-    let http_req = req.to_http().unwrap();
-    assert_eq!(http_req.uri().host(), Some("h1.example"));
+    assert_eq!(req.to_http().unwrap().uri().host(), Some("h1.example"));
 }
 
 #[test]
-fn unknown_fields_are_ignored_and_optional_ones_kept() {
+fn each_type_goes_up_on_its_v2_path() {
+    for (t, path) in [
+        (MediaType::Sticker, "/mms/sticker/"),
+        (MediaType::Ptt, "/mms/ptt/"),
+        (MediaType::Gif, "/mms/gif/"),
+        (MediaType::Ptv, "/mms/video/"),
+        (MediaType::ImageThumbnail, "/mms/thumbnail-image/"),
+        (MediaType::VideoThumbnail, "/mms/thumbnail-video/"),
+        (MediaType::DocumentThumbnail, "/mms/thumbnail-document/"),
+        (MediaType::History, "/mms/md-msg-hist/"),
+    ] {
+        let t0 = Instant::now();
+        let mut up = Upload::new(spec_of(t.clone(), b"x").1, opts(), t0);
+        let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+        assert!(run.outcome.is_ok());
+        assert!(
+            run.urls()[0].starts_with(&format!("https://h1.example{path}")),
+            "{t}: {}",
+            run.urls()[0]
+        );
+    }
+}
+
+#[test]
+fn types_without_a_path_fail_typed_before_any_request() {
     let t0 = Instant::now();
-    let (_, spec) = small();
-    let mut up = Upload::new(spec.with_media_key_timestamp(1_700_000_000), opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
-        ok_json(
-            r#"{"url":"https://h/x","direct_path":"/x","handle":"H","object_id":"O","meta_hmac":"M","ts":1700000001,"fbid":123,"brand_new":{"a":1}}"#,
-        )
-    });
+    let (_, mut spec) = spec_of(MediaType::PaymentBackground, b"x");
+    spec.media_type = MediaType::PaymentBackground;
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    let e = run.outcome.unwrap_err();
+    assert!(
+        matches!(&e, UploadError::Unsupported(u) if u.what == Unsupported::Upload),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("payment-background"), "{e}");
+    assert!(run.requests.is_empty());
+    // No newsletter path for history blobs.
+    let (sha, len) = newsletter_metadata(b"x");
+    let spec = UploadSpec::newsletter(MediaType::History, sha, len, media_id());
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert!(
+        matches!(run.outcome, Err(UploadError::Unsupported(ref u)) if u.what == Unsupported::NewsletterUpload)
+    );
+    assert!(run.requests.is_empty());
+    // An encrypted type may not go up in the clear outside a newsletter.
+    let spec = UploadSpec::unencrypted(MediaType::Image, sha, len, media_id());
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert!(
+        matches!(run.outcome, Err(UploadError::Unsupported(ref u)) if u.what == Unsupported::Unencrypted)
+    );
+}
+
+#[test]
+fn product_catalog_images_go_up_unencrypted_on_the_product_path() {
+    assert!(encrypt(key(), &MediaType::ProductCatalogImage, b"x").is_err());
+    let t0 = Instant::now();
+    let plain = b"a product photo";
+    let (sha, len) = newsletter_metadata(plain);
+    let spec = UploadSpec::unencrypted(MediaType::ProductCatalogImage, sha, len, media_id());
+    let token = spec.token();
+    assert_eq!(token, b64::url(&sha));
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert!(run.urls()[0].starts_with(&format!("https://h1.example/product/image/{token}?")));
     let r = run.outcome.unwrap();
     assert_eq!(
-        (
-            r.handle.as_deref(),
-            r.object_id.as_deref(),
-            r.meta_hmac.as_deref(),
-            r.ts,
-            r.fbid.as_deref()
-        ),
-        (
-            Some("H"),
-            Some("O"),
-            Some("M"),
-            Some(1_700_000_001),
-            Some("123")
-        )
+        run.requests[0].1.body,
+        BodySpec::UploadBody { from: 0, to: len }
     );
+    assert_eq!(r.media_key, None);
+    assert_eq!(r.file_enc_sha256, None);
+}
+
+#[test]
+fn newsletter_stickers_and_voice_notes_have_their_own_paths() {
+    for (t, path) in [
+        (MediaType::Sticker, "/newsletter/newsletter-sticker/"),
+        (MediaType::Ptt, "/newsletter/newsletter-ptt/"),
+        (MediaType::Ptv, "/newsletter/newsletter-ptv/"),
+        (MediaType::Gif, "/newsletter/newsletter-gif/"),
+        (
+            MediaType::LinkThumbnail,
+            "/newsletter/newsletter-thumbnail-link/",
+        ),
+    ] {
+        let t0 = Instant::now();
+        let plain = b"channel media";
+        let (sha, len) = newsletter_metadata(plain);
+        let spec = UploadSpec::newsletter(t.clone(), sha, len, media_id());
+        let mut up = Upload::new(spec, opts(), t0);
+        let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+            ok_json(r#"{"url":"https://h/m1/x","direct_path":"/m1/x","handle":"HND"}"#)
+        });
+        assert!(
+            run.urls()[0].starts_with(&format!("https://h1.example{path}{}?", b64::url(&sha))),
+            "{}",
+            run.urls()[0]
+        );
+        let r = run.outcome.unwrap();
+        assert_eq!(r.handle.as_deref(), Some("HND"));
+        assert_eq!(r.media_key, None);
+    }
+}
+
+#[test]
+fn server_thumb_gen_is_asked_last_and_thumbnail_info_kept() {
+    let t0 = Instant::now();
+    let o = UploadOptions {
+        server_thumb_gen: true,
+        ..opts()
+    };
+    let mut up = Upload::new(small().1.with_media_key_timestamp(1_700_000_000), o, t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        ok_json(
+            r#"{"url":"https://h/x","direct_path":"/x","handle":"H","thumbnail_info":{"thumbnail_direct_path":"/t","thumbnail_sha256":"c2hh"},"metadata_url":"https://h/meta","object_id":"O","meta_hmac":"M","ts":1700000001,"fbid":123,"brand_new":{"a":1}}"#,
+        )
+    });
+    assert!(
+        run.urls()[0].ends_with("&media_id=4242&server_thumb_gen=1"),
+        "{}",
+        run.urls()[0]
+    );
+    let r = run.outcome.unwrap();
+    let t = r.thumbnail_info.clone().unwrap();
+    assert_eq!(
+        (t.direct_path.as_deref(), t.sha256.as_deref()),
+        (Some("/t"), Some("c2hh"))
+    );
+    assert_eq!(r.metadata_url.as_deref(), Some("https://h/meta"));
+    assert_eq!(r.object_id.as_deref(), Some("O"));
+    assert_eq!(r.fbid.as_deref(), Some("123"));
+    assert_eq!(r.ts, Some(1_700_000_001));
     assert_eq!(r.media_key_timestamp, Some(1_700_000_000));
     let json = r.to_json();
-    assert_eq!(json["handle"], "H");
-    assert_eq!(json["media_key"], key().to_base64());
+    assert_eq!(json["thumbnail_info"]["thumbnail_direct_path"], "/t");
+    assert_eq!(json["media_type"], "image");
+    assert_eq!(json["metadata_url"], "https://h/meta");
 }
 
 #[test]
-fn url_or_direct_path_alone_is_enough() {
+fn a_2xx_needs_both_url_and_direct_path_and_a_malformed_one_is_final() {
+    for body in [
+        r#"{"direct_path":"/d/p?x=1"}"#,
+        r#"{"url":"https://cdn.example/d/q?y=2"}"#,
+        r#"{"url":"","direct_path":"/x"}"#,
+        "<html>ok</html>",
+    ] {
+        let t0 = Instant::now();
+        let mut up = Upload::new(small().1, opts(), t0);
+        let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(body));
+        assert!(
+            matches!(run.outcome, Err(UploadError::Malformed { .. })),
+            "{body}: {:?}",
+            run.outcome
+        );
+        assert_eq!(
+            run.requests.len(),
+            1,
+            "not retried (WhatsApp Web: HttpInvalidResponseError)"
+        );
+    }
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let r = drive(&mut up, t0, hosts2(t0), |_, _| {
-        ok_json(r#"{"direct_path":"/d/p?x=1"}"#)
-    })
-    .outcome
-    .unwrap();
-    assert_eq!(r.url, "https://h1.example/d/p?x=1");
-    let mut up = Upload::new(small().1, opts(), t0);
-    let r = drive(&mut up, t0, hosts2(t0), |_, _| {
-        ok_json(r#"{"url":"https://cdn.example/d/q?y=2"}"#)
-    })
-    .outcome
-    .unwrap();
-    assert_eq!(r.direct_path, "/d/q?y=2");
-}
-
-#[test]
-fn server_error_moves_to_the_next_host() {
-    let t0 = Instant::now();
-    let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
-        if r.host == "h1.example" {
-            status(502)
-        } else {
-            ok_json(OK)
-        }
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        Reply::Answer(201, vec![], OK.into())
     });
-    assert_eq!(run.hosts(), ["h1.example", "h2.example"]);
-    assert_eq!(run.outcome.unwrap().host, "h2.example");
-    assert_eq!(run.elapsed, Duration::ZERO, "no wait before the next host");
+    assert!(run.outcome.is_ok(), "any 2xx is success");
 }
 
 #[test]
-fn transport_failure_moves_to_the_next_host() {
+fn server_errors_retry_the_same_host_then_the_fallback_with_backoff() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
-        if r.host == "h1.example" {
-            Reply::Fail("refused")
-        } else {
-            ok_json(OK)
-        }
-    });
-    assert_eq!(run.outcome.unwrap().host, "h2.example");
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| status(502));
+    assert_eq!(
+        run.hosts(),
+        ["h1.example", "h1.example", "h2.example", "h2.example"]
+    );
+    assert_eq!(times_ms(&run), [0, 1000, 3000, 7000], "1 s, 2 s, 4 s apart");
+    let err = run.outcome.unwrap_err();
+    let UploadError::AllHostsFailed { failures, why } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((failures.len(), *why), (4, "attempt limit reached"));
+    assert!(err.to_string().contains("h2.example: HTTP 502"), "{err}");
 }
 
 #[test]
-fn a_silent_host_times_out_and_the_next_is_tried() {
+fn typed_hosts_same_host_twice_then_its_fallback_hostname_then_the_fallback_host() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
-        if r.host == "h1.example" {
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[
+                {"hostname":"ptt-only","upload":["ptt"]},
+                {"hostname":"p","type":"primary","fallback_hostname":"pf"},
+                {"hostname":"f","type":"fallback"}]}"#,
+            )
+        },
+        |_, _| Reply::Fail("connection refused"),
+    );
+    assert_eq!(run.hosts(), ["p", "p", "pf", "f"]);
+    assert!(run.outcome.is_err());
+}
+
+#[test]
+fn a_silent_host_times_out_and_counts_as_an_attempt() {
+    let t0 = Instant::now();
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, at| {
+        if at.is_zero() {
             Reply::Silence
         } else {
             ok_json(OK)
@@ -163,61 +309,59 @@ fn a_silent_host_times_out_and_the_next_is_tried() {
     assert!(run.outcome.is_ok());
     assert_eq!(
         run.requests[1].0,
-        Duration::from_secs(60),
-        "the second host is asked at the first one's deadline"
+        Duration::from_secs(61),
+        "deadline 60 s, then 1 s backoff"
     );
+    assert_eq!(run.hosts(), ["h1.example", "h1.example"]);
 }
 
 #[test]
-fn every_host_failing_backs_off_between_rounds_and_lists_each_host() {
+fn final_statuses_are_typed_and_never_retried() {
+    type Is = fn(&UploadError) -> bool;
+    let cases: [(u16, Is); 6] = [
+        (413, |e| matches!(e, UploadError::TooLarge { .. })),
+        (415, |e| matches!(e, UploadError::HashMismatch { .. })),
+        (507, |e| {
+            matches!(e, UploadError::Throttled { status: 507, .. })
+        }),
+        (408, |e| {
+            matches!(e, UploadError::Status { status: 408, .. })
+        }),
+        (404, |e| {
+            matches!(e, UploadError::Status { status: 404, .. })
+        }),
+        (429, |e| {
+            matches!(e, UploadError::Throttled { status: 429, .. })
+        }),
+    ];
+    for (code, is) in cases {
+        let t0 = Instant::now();
+        let mut up = Upload::new(small().1, opts(), t0);
+        let run = drive(&mut up, t0, hosts2(t0), |_, _| status(code));
+        let e = run.outcome.unwrap_err();
+        assert!(is(&e), "{code}: {e:?}");
+        assert_eq!(run.requests.len(), 1, "{code} is final");
+    }
+}
+
+#[test]
+fn error_bodies_are_capped_escaped_and_on_one_line() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
-        if r.host == "h1.example" {
-            status(503)
-        } else {
-            Reply::Fail("reset by peer")
-        }
+    let mut body = b"<html>\n\x1b]0;pwned\x07\x1b[2J".to_vec();
+    body.extend(vec![b'x'; 10_000]);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        Reply::Answer(400, vec![], body.clone())
     });
-    let err = run.outcome.unwrap_err();
-    let UploadError::AllHostsFailed { failures, .. } = &err else {
-        panic!("{err:?}")
-    };
-    assert_eq!(failures.len(), 6, "3 rounds of 2 hosts");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("h1.example: HTTP 503")
-            && msg.contains("h2.example: transport error: reset by peer"),
-        "{msg}"
-    );
-    let times: Vec<_> = run.requests.iter().map(|(t, _)| t.as_millis()).collect();
-    assert_eq!(
-        times,
-        [0, 0, 500, 500, 1500, 1500],
-        "backoff doubles between rounds"
-    );
+    let e = run.outcome.unwrap_err();
+    let msg = e.to_string();
+    assert!(!msg.chars().any(|c| c.is_control()), "{msg:?}");
+    assert!(msg.contains("\\u{1b}"), "{msg}");
+    assert!(msg.len() < 4096 + 200);
 }
 
 #[test]
-fn attempt_limit_bounds_the_retries() {
-    let t0 = Instant::now();
-    let mut o = opts();
-    o.retry.max_attempts = 3;
-    o.retry.max_rounds = 100;
-    let mut up = Upload::new(small().1, o, t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| status(500));
-    assert_eq!(run.requests.len(), 3);
-    assert!(matches!(
-        run.outcome,
-        Err(UploadError::AllHostsFailed {
-            why: "attempt limit reached",
-            ..
-        })
-    ));
-}
-
-#[test]
-fn too_many_requests_honours_retry_after_on_the_same_host() {
+fn too_many_requests_waits_once_within_the_cap_then_is_final() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
     let mut n = 0;
@@ -225,25 +369,67 @@ fn too_many_requests_honours_retry_after_on_the_same_host() {
         n += 1;
         match n {
             1 => Reply::Answer(429, vec![("retry-after", "7".into())], vec![]),
-            2 => Reply::Answer(408, vec![], vec![]),
             _ => ok_json(OK),
         }
     });
     assert!(run.outcome.is_ok());
-    assert_eq!(run.hosts(), ["h1.example"; 3]);
-    let times: Vec<_> = run.requests.iter().map(|(t, _)| t.as_millis()).collect();
-    assert_eq!(times, [0, 7000, 7500], "Retry-After, then the base backoff");
+    assert_eq!(run.hosts(), ["h1.example"; 2]);
+    assert_eq!(times_ms(&run), [0, 7000]);
+
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        Reply::Answer(429, vec![("retry-after", "7".into())], vec![])
+    });
+    assert!(matches!(
+        run.outcome,
+        Err(UploadError::Throttled { status: 429, .. })
+    ));
+    assert_eq!(run.requests.len(), 2, "one wait, then final");
+}
+
+#[test]
+fn a_throttling_cdn_asking_for_ages_ends_the_upload_at_once() {
+    for code in [429, 503] {
+        let t0 = Instant::now();
+        let mut up = Upload::new(small().1, opts(), t0);
+        let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+            Reply::Answer(code, vec![("retry-after", "999999999".into())], vec![])
+        });
+        let e = run.outcome.unwrap_err();
+        assert!(
+            matches!(e, UploadError::Throttled { retry_after: Some(d), .. } if d.as_secs() == 999_999_999),
+            "{e:?}"
+        );
+        assert_eq!(run.requests.len(), 1);
+        assert_eq!(run.elapsed, Duration::ZERO);
+    }
+}
+
+#[test]
+fn a_503_retry_after_within_the_cap_is_honoured_before_the_next_attempt() {
+    let t0 = Instant::now();
+    let mut up = Upload::new(small().1, opts(), t0);
+    let mut n = 0;
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        n += 1;
+        if n == 1 {
+            Reply::Answer(503, vec![("retry-after", "5".into())], vec![])
+        } else {
+            ok_json(OK)
+        }
+    });
+    assert!(run.outcome.is_ok());
+    assert_eq!(times_ms(&run), [0, 5000]);
 }
 
 #[test]
 fn total_deadline_ends_the_upload() {
     let t0 = Instant::now();
     let mut o = opts();
-    o.retry.total_timeout = Duration::from_secs(5);
+    o.retry.total_timeout = Duration::from_secs(90);
+    o.retry.max_attempts = 100;
     let mut up = Upload::new(small().1, o, t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
-        Reply::Answer(429, vec![("retry-after", "10".into())], vec![])
-    });
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| Reply::Silence);
     assert!(matches!(
         run.outcome,
         Err(UploadError::AllHostsFailed {
@@ -251,59 +437,59 @@ fn total_deadline_ends_the_upload() {
             ..
         })
     ));
-    assert_eq!(run.elapsed, Duration::from_secs(5));
+    assert!(run.elapsed <= Duration::from_secs(90));
+    for (_, r) in &run.requests {
+        assert!(
+            r.deadline <= t0 + Duration::from_secs(90),
+            "no request outlives the transfer"
+        );
+    }
 }
 
 #[test]
 fn stale_auth_forces_one_renewal_then_succeeds() {
-    let t0 = Instant::now();
-    let mut up = Upload::new(small().1, opts(), t0);
-    let mut conns = 0;
-    let run = drive(
-        &mut up,
-        t0,
-        |_, at| {
-            conns += 1;
-            conn_at(
-                t0,
-                at,
-                &format!("auth{conns}"),
-                &["h1.example", "h2.example"],
-            )
-        },
-        |r, _| {
-            if r.url.contains("auth=auth1") {
-                status(401)
-            } else {
-                ok_json(OK)
-            }
-        },
-    );
-    assert!(run.outcome.is_ok());
-    assert_eq!(
-        run.conn_asks.iter().map(|c| c.1).collect::<Vec<_>>(),
-        [false, true]
-    );
-    assert!(run.urls()[1].contains("auth=auth2"));
-    assert_eq!(
-        run.hosts(),
-        ["h1.example", "h1.example"],
-        "renewal starts again at the first host"
-    );
+    for code in [401, 403] {
+        let t0 = Instant::now();
+        let mut up = Upload::new(small().1, opts(), t0);
+        let mut renewed = false;
+        let run = drive(
+            &mut up,
+            t0,
+            |force, at| {
+                renewed |= force;
+                conn_at(
+                    t0,
+                    at,
+                    if force { "fresh" } else { "stale" },
+                    &["h1.example"],
+                )
+            },
+            |r, _| {
+                if r.url.contains("auth=stale") {
+                    status(code)
+                } else {
+                    ok_json(OK)
+                }
+            },
+        );
+        assert!(run.outcome.is_ok(), "{code}");
+        assert_eq!(
+            run.conn_asks,
+            vec![(Duration::ZERO, false), (Duration::ZERO, true)]
+        );
+        assert!(renewed);
+    }
 }
 
 #[test]
 fn a_second_auth_failure_is_final() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| status(403));
-    assert_eq!(
-        run.outcome.unwrap_err(),
-        UploadError::AuthRejected {
-            host: "h1.example".into(),
-            status: 403
-        }
-    );
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| status(401));
+    assert!(matches!(
+        run.outcome,
+        Err(UploadError::AuthRejected { status: 401, .. })
+    ));
     assert_eq!(run.requests.len(), 2);
 }
 
@@ -311,87 +497,62 @@ fn a_second_auth_failure_is_final() {
 fn an_expired_connection_is_renewed_before_use() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    // The first connection's auth lives 1 s; the first round fails and backs off 0.5 s,
-    // the second 1 s: by then the auth is stale and must be renewed first.
     let run = drive(
         &mut up,
         t0,
+        |_, at| MediaConn::new("a", vec!["h".into()], Duration::from_secs(1), t0 + at),
         |_, at| {
-            let mut c = conn_at(t0, at, "a", &["h1.example"]);
-            c.auth_ttl = Some(Duration::from_secs(1));
-            c
-        },
-        |_, at| {
-            if at < Duration::from_millis(1500) {
-                status(500)
+            if at.is_zero() {
+                Reply::Silence
             } else {
                 ok_json(OK)
             }
         },
     );
-    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
-    assert_eq!(
-        run.conn_asks,
-        [
-            (Duration::ZERO, false),
-            (Duration::from_millis(1500), false)
-        ]
-    );
+    assert!(run.outcome.is_ok());
+    assert_eq!(run.conn_asks.len(), 2, "{:?}", run.conn_asks);
 }
 
 #[test]
 fn a_connection_already_expired_when_given_is_an_error() {
-    let t0 = Instant::now() + Duration::from_secs(1000);
+    let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
     let run = drive(
         &mut up,
         t0,
-        |_, _| conn_at(t0, Duration::ZERO, "a", &["h"]).tap_fetched(t0 - Duration::from_secs(900)),
+        |_, _| MediaConn::new("a", vec!["h".into()], Duration::ZERO, t0),
         |_, _| ok_json(OK),
     );
     assert_eq!(run.outcome.unwrap_err(), UploadError::ConnExpired);
     assert_eq!(
-        run.conn_asks.iter().map(|c| c.1).collect::<Vec<_>>(),
-        [false, true],
-        "a fresh one was asked for first"
+        run.conn_asks,
+        vec![(Duration::ZERO, false), (Duration::ZERO, true)]
     );
 }
 
 #[test]
-fn a_stale_cached_connection_is_renewed_before_the_first_request() {
-    let t0 = Instant::now() + Duration::from_secs(1000);
+fn no_host_for_the_type_is_an_error_naming_it() {
+    let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
     let run = drive(
         &mut up,
         t0,
-        |force, at| {
-            if force {
-                conn_at(t0, at, "fresh", &["h1.example"])
-            } else {
-                conn_at(t0, at, "cached", &["h1.example"])
-                    .tap_fetched(t0 - Duration::from_secs(900))
-            }
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[{"hostname":"v","upload":["video"]}]}"#,
+            )
         },
         |_, _| ok_json(OK),
     );
-    assert!(run.outcome.is_ok());
-    assert_eq!(run.requests.len(), 1);
-    assert!(run.urls()[0].contains("auth=fresh"));
-}
-
-trait Tap {
-    fn tap_fetched(self, at: Instant) -> Self;
-}
-impl Tap for MediaConn {
-    fn tap_fetched(mut self, at: Instant) -> Self {
-        self.fetched_at = at;
-        self
-    }
-}
-
-#[test]
-fn an_empty_host_list_is_an_error() {
-    let t0 = Instant::now();
+    let e = run.outcome.unwrap_err();
+    assert_eq!(
+        e,
+        UploadError::NoHosts {
+            media_type: "image".into()
+        }
+    );
     let mut up = Upload::new(small().1, opts(), t0);
     let run = drive(
         &mut up,
@@ -399,46 +560,52 @@ fn an_empty_host_list_is_an_error() {
         |_, at| conn_at(t0, at, "a", &[]),
         |_, _| ok_json(OK),
     );
-    assert_eq!(run.outcome.unwrap_err(), UploadError::NoHosts);
-    assert!(run.requests.is_empty());
+    assert!(matches!(run.outcome, Err(UploadError::NoHosts { .. })));
 }
 
 #[test]
-fn other_client_errors_are_final_with_a_capped_body() {
+fn a_fresh_key_never_probes_even_for_a_large_body() {
     let t0 = Instant::now();
-    let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
-        Reply::Answer(413, vec![], vec![b'x'; 10_000])
-    });
-    let UploadError::Status { status, body, host } = run.outcome.unwrap_err() else {
-        panic!()
-    };
-    assert_eq!(
-        (status, host.as_str(), body.len()),
-        (413, "h1.example", 4096)
-    );
+    let spec = large(4000);
+    assert!(!spec.key_reused);
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert!(run.outcome.is_ok());
     assert_eq!(run.requests.len(), 1);
+    assert!(!run.urls()[0].contains("resume="), "{}", run.urls()[0]);
+}
+
+fn reused(len_plain: usize) -> UploadSpec {
+    large(len_plain).with_key_reused(true)
 }
 
 #[test]
-fn resume_complete_sends_no_body() {
+fn a_reused_key_probes_first_and_complete_sends_no_body() {
     let t0 = Instant::now();
-    let mut up = Upload::new(large(4000), opts(), t0);
+    let spec = reused(100);
+    let token = spec.token().replace('=', "%3D");
+    let mut up = Upload::new(spec, opts(), t0);
     let run = drive(&mut up, t0, hosts2(t0), |_, _| {
         ok_json(r#"{"resume":"complete","url":"https://h/x","direct_path":"/x"}"#)
     });
     assert_eq!(run.outcome.unwrap().direct_path, "/x");
     assert_eq!(run.requests.len(), 1);
-    let req = &run.requests[0].1;
-    assert!(req.url.ends_with("&resume=1"), "{}", req.url);
-    assert_eq!(req.body, BodySpec::Empty);
-    assert_eq!(req.headers["content-length"], "0");
+    let (_, probe) = &run.requests[0];
+    assert!(
+        probe
+            .url
+            .ends_with(&format!("&token={token}&resume=1&media_id=4242")),
+        "{}",
+        probe.url
+    );
+    assert_eq!(probe.body, BodySpec::Empty);
+    assert_eq!(probe.method, http::Method::POST);
 }
 
 #[test]
-fn resume_at_an_offset_sends_the_rest() {
+fn a_resume_offset_sends_the_rest_with_bytestart_and_byteend() {
     let t0 = Instant::now();
-    let spec = large(4000);
+    let spec = reused(4000);
     let len = spec.body_len();
     let mut up = Upload::new(spec, opts(), t0);
     let run = drive(&mut up, t0, hosts2(t0), |r, _| {
@@ -449,143 +616,160 @@ fn resume_at_an_offset_sends_the_rest() {
         }
     });
     assert!(run.outcome.is_ok());
-    let req = &run.requests[1].1;
-    assert!(req.url.ends_with("&file_offset=1024"), "{}", req.url);
+    let (_, send) = &run.requests[1];
+    assert!(
+        send.url
+            .ends_with(&format!("&bytestart=1024&byteend={len}&media_id=4242")),
+        "{}",
+        send.url
+    );
+    assert!(!send.url.contains("file_offset"));
     assert_eq!(
-        req.body,
+        send.body,
         BodySpec::UploadBody {
             from: 1024,
             to: len
         }
     );
     assert_eq!(
-        req.headers["content-length"],
+        send.headers["content-length"],
         (len - 1024).to_string().as_str()
+    );
+    assert_eq!(
+        run.hosts(),
+        ["h1.example"; 2],
+        "probe and send on the same host"
     );
 }
 
 #[test]
-fn nonsense_resume_answers_upload_from_zero() {
-    let t0 = Instant::now();
-    for answer in [
-        r#"{"resume":"abc"}"#,
-        r#"{"resume":0}"#,
-        r#"{"resume":999999}"#,
-        r#"{"resume":-5}"#,
-        "garbage",
-        r#"{"resume":"complete"}"#,
-        r#"{}"#,
+fn nonsense_or_negative_probe_answers_send_from_zero() {
+    for (status_code, body) in [
+        (200, r#"{"resume":0}"#),
+        (200, r#"{"resume":"0"}"#),
+        (200, r#"{"resume":"999999999"}"#),
+        (200, r#"{"resume":-5}"#),
+        (200, r#"{"resume":"soon"}"#),
+        (200, r#"{}"#),
+        (200, "not json"),
+        (404, ""),
+        (400, "what"),
     ] {
-        let spec = large(4000);
-        let len = spec.body_len();
-        let mut up = Upload::new(spec, opts(), t0);
+        let t0 = Instant::now();
+        let mut up = Upload::new(reused(4000), opts(), t0);
         let run = drive(&mut up, t0, hosts2(t0), |r, _| {
             if r.url.contains("resume=1") {
-                ok_json(answer)
+                Reply::Answer(status_code, vec![], body.into())
             } else {
                 ok_json(OK)
             }
         });
-        assert!(run.outcome.is_ok(), "{answer}");
-        assert_eq!(
-            run.requests[1].1.body,
-            BodySpec::UploadBody { from: 0, to: len },
-            "{answer}"
+        assert!(run.outcome.is_ok(), "{status_code} {body}");
+        assert!(
+            matches!(run.requests[1].1.body, BodySpec::UploadBody { from: 0, .. }),
+            "{body}"
         );
-        assert!(!run.requests[1].1.url.contains("file_offset"));
+        assert!(!run.urls()[1].contains("bytestart"), "{body}");
     }
 }
 
 #[test]
-fn a_dropped_large_upload_starts_again_with_the_resume_check() {
+fn a_body_cut_mid_way_probes_on_the_same_host_and_resumes() {
     let t0 = Instant::now();
-    let mut up = Upload::new(large(4000), opts(), t0);
+    let spec = large(4000);
+    let len = spec.body_len();
+    let mut up = Upload::new(spec, opts(), t0);
     let mut n = 0;
-    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
         n += 1;
         match n {
-            1 => ok_json(r#"{"resume":"0"}"#),
-            2 => Reply::Fail("connection reset mid-body"),
-            _ if r.url.contains("resume=1") => ok_json(r#"{"resume":2048}"#),
+            1 => Reply::SentThenFail(2000),
+            2 => ok_json(r#"{"resume":2000}"#),
             _ => ok_json(OK),
         }
     });
     assert!(run.outcome.is_ok());
-    let urls = run.urls();
-    assert!(urls[2].ends_with("&resume=1"), "{urls:?}");
-    assert!(urls[3].ends_with("&file_offset=2048"), "{urls:?}");
+    assert_eq!(run.hosts(), ["h1.example"; 3]);
+    assert!(run.urls()[1].contains("&resume=1&"));
+    assert!(run.urls()[2].contains(&format!("&bytestart=2000&byteend={len}&")));
 }
 
 #[test]
-fn small_bodies_skip_the_resume_check_and_resume_can_be_disabled() {
+fn a_cut_small_body_or_a_failure_before_any_byte_does_not_probe() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
-    assert!(!run.urls()[0].contains("resume"));
+    let mut n = 0;
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        n += 1;
+        if n == 1 {
+            Reply::SentThenFail(5)
+        } else {
+            ok_json(OK)
+        }
+    });
+    assert!(run.outcome.is_ok());
+    assert!(
+        run.urls().iter().all(|u| !u.contains("resume=")),
+        "below the threshold"
+    );
+    let mut up = Upload::new(large(4000), opts(), t0);
+    let mut n = 0;
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
+        n += 1;
+        if n == 1 {
+            Reply::Fail("connection refused")
+        } else {
+            ok_json(OK)
+        }
+    });
+    assert!(
+        run.urls().iter().all(|u| !u.contains("resume=")),
+        "nothing moved"
+    );
     let mut o = opts();
     o.resume = false;
-    let mut up = Upload::new(large(4000), o, t0);
+    let mut up = Upload::new(reused(4000), o, t0);
     let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
-    assert!(!run.urls()[0].contains("resume"));
+    assert_eq!(run.requests.len(), 1, "resume disabled: no probe");
 }
 
 #[test]
-fn malformed_success_answers_move_to_the_next_host() {
+fn a_415_after_a_resumed_send_starts_once_from_zero() {
     let t0 = Instant::now();
-    for bad in ["<html>oops</html>", r#"{"status":"ok"}"#] {
-        let mut up = Upload::new(small().1, opts(), t0);
-        let run = drive(&mut up, t0, hosts2(t0), |r, _| {
-            if r.host == "h1.example" {
-                ok_json(bad)
-            } else {
-                ok_json(OK)
-            }
-        });
-        assert_eq!(run.outcome.unwrap().host, "h2.example", "{bad}");
-    }
-    let mut up = Upload::new(small().1, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
-        ok_json(r#"{"status":"ok"}"#)
-    });
-    let msg = run.outcome.unwrap_err().to_string();
-    assert!(msg.contains("200 without url or direct_path"), "{msg}");
-}
-
-#[test]
-fn newsletter_uploads_are_plaintext_on_their_own_path() {
-    let t0 = Instant::now();
-    let plain = b"channel picture";
-    let (sha, len) = newsletter_metadata(plain);
-    let spec = UploadSpec::newsletter(MediaType::Image, sha, len);
-    let token = b64::url_nopad(&sha);
+    let spec = reused(4000);
+    let len = spec.body_len();
     let mut up = Upload::new(spec, opts(), t0);
-    let run = drive(&mut up, t0, hosts2(t0), |_, _| {
-        ok_json(r#"{"url":"https://h/n","direct_path":"/n","handle":"hdl"}"#)
-    });
-    let r = run.outcome.unwrap();
-    let req = &run.requests[0].1;
-    assert!(
-        req.url.starts_with(&format!(
-            "https://h1.example/newsletter/newsletter-image/{token}?auth="
-        )),
-        "{}",
-        req.url
-    );
-    assert_eq!(
-        req.body,
-        BodySpec::UploadBody {
-            from: 0,
-            to: plain.len() as u64
+    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
+        if r.url.contains("resume=1") {
+            ok_json(r#"{"resume":1024}"#)
+        } else if r.url.contains("bytestart") {
+            status(415)
+        } else {
+            ok_json(OK)
         }
-    );
+    });
+    assert!(run.outcome.is_ok());
+    assert_eq!(run.requests.len(), 3);
     assert_eq!(
-        (r.media_key, r.file_enc_sha256, r.handle.as_deref()),
-        (None, None, Some("hdl"))
+        run.requests[2].1.body,
+        BodySpec::UploadBody { from: 0, to: len }
     );
+    assert!(!run.urls()[2].contains("bytestart"));
+    // A 415 on the fresh send too is final.
+    let mut up = Upload::new(reused(4000), opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |r, _| {
+        if r.url.contains("resume=1") {
+            ok_json(r#"{"resume":1024}"#)
+        } else {
+            status(415)
+        }
+    });
+    assert!(matches!(run.outcome, Err(UploadError::HashMismatch { .. })));
+    assert_eq!(run.requests.len(), 3);
 }
 
 #[test]
-fn progress_follows_sent_bytes() {
+fn progress_follows_sent_bytes_and_impossible_counts_are_misuse() {
     let t0 = Instant::now();
     let (body, spec) = small();
     let mut up = Upload::new(spec, opts(), t0);
@@ -608,6 +792,12 @@ fn progress_follows_sent_bytes() {
     assert!(
         matches!(up.poll_output(t0), Output::Progress { done: 10, total: Some(t) } if t == body.len() as u64)
     );
+    for bytes in [body.len() as u64 + 1, u64::MAX] {
+        assert!(matches!(
+            up.handle_input(t0, Input::Sent { id: req.id, bytes }),
+            Err(Misuse::Unexpected(_))
+        ));
+    }
 }
 
 #[test]
@@ -627,10 +817,7 @@ fn misuse_is_a_typed_error_and_the_outcome_stays() {
     let Output::Transmit(req) = up.poll_output(t0) else {
         panic!()
     };
-    assert!(
-        matches!(up.poll_output(t0), Output::Wait(_)),
-        "a request in flight: wait"
-    );
+    assert!(matches!(up.poll_output(t0), Output::Wait(_)));
     assert!(matches!(
         up.handle_input(
             t0,
@@ -641,16 +828,6 @@ fn misuse_is_a_typed_error_and_the_outcome_stays() {
         ),
         Err(Misuse::Unexpected(_))
     ));
-    assert_eq!(
-        up.handle_input(
-            t0,
-            Input::Failed {
-                id: RequestId(9),
-                reason: String::new()
-            }
-        ),
-        Err(Misuse::UnknownRequest(9))
-    );
     up.handle_response(t0, req.id, 200, &h, OK.as_bytes())
         .unwrap();
     let first = match up.poll_output(t0) {
@@ -678,16 +855,30 @@ fn late_answers_to_superseded_requests_are_ignored() {
     };
     let later = first.deadline;
     up.handle_input(later, Input::Timeout).unwrap();
-    let Output::Transmit(second) = up.poll_output(later) else {
+    let Output::Wait(t) = up.poll_output(later) else {
+        panic!("backoff first")
+    };
+    up.handle_input(t, Input::Timeout).unwrap();
+    let Output::Transmit(_) = up.poll_output(t) else {
         panic!()
     };
-    assert_eq!(second.host, "h2");
-    up.handle_response(later, first.id, 200, &http::HeaderMap::new(), OK.as_bytes())
+    up.handle_response(t, first.id, 200, &http::HeaderMap::new(), OK.as_bytes())
         .unwrap();
     assert!(
-        matches!(up.poll_output(later), Output::Wait(_)),
+        matches!(up.poll_output(t), Output::Wait(_)),
         "the late answer changed nothing"
     );
+}
+
+#[test]
+fn media_ids_are_below_2_pow_53_and_never_zero() {
+    assert!(MediaId::new(0).is_none());
+    assert!(MediaId::new(1 << 53).is_none());
+    assert_eq!(MediaId::new((1 << 53) - 1).unwrap().get(), (1 << 53) - 1);
+    for _ in 0..100 {
+        let id = MediaId::generate().unwrap().get();
+        assert!((1..1 << 53).contains(&id));
+    }
 }
 
 #[test]
@@ -695,15 +886,15 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
     let mut rng = Rng(42);
     for case in 0..2000 {
         let t0 = Instant::now();
-        let spec = if case % 2 == 0 {
-            small().1
-        } else {
-            large(2000)
+        let spec = match case % 3 {
+            0 => small().1,
+            1 => large(2000),
+            _ => reused(2000),
         };
         let mut o = opts();
-        o.retry.max_attempts = 1 + rng.below(12) as u32;
-        o.retry.max_rounds = 1 + rng.below(4) as u32;
-        let max = o.retry.max_attempts as usize;
+        o.retry.max_attempts = 1 + rng.below(6) as u32;
+        // Each attempt may add a probe; one renewal, one wait, one fresh send after 415.
+        let max = 2 * o.retry.max_attempts as usize + 3;
         let nhosts = rng.below(4) as usize;
         let hosts: Vec<String> = (0..nhosts).map(|i| format!("h{i}")).collect();
         let mut up = Upload::new(spec, o, t0);
@@ -713,22 +904,26 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
             &mut up,
             t0,
             |_, at| MediaConn::new("a", hosts.clone(), ttl, t0 + at),
-            |_, _| {
+            |req, _| {
                 let mut r = Rng(seed);
                 seed = r.next();
-                let statuses = [200, 200, 401, 403, 408, 429, 500, 503, 404, 413];
+                let statuses = [
+                    200, 200, 201, 401, 403, 408, 415, 429, 500, 503, 507, 404, 413,
+                ];
                 let bodies = [
                     OK,
                     "",
                     "{}",
                     r#"{"resume":"complete"}"#,
                     r#"{"resume":"17"}"#,
+                    r#"{"resume":18446744073709551615}"#,
                     "[1,2",
                     r#"{"resume":"complete","url":"https://x/y"}"#,
                 ];
-                match r.below(5) {
+                match r.below(6) {
                     0 => Reply::Fail("boom"),
                     1 => Reply::Silence,
+                    2 => Reply::SentThenFail(r.below(100).min(req.body.len())),
                     _ => Reply::Answer(
                         statuses[r.below(statuses.len() as u64) as usize],
                         if r.below(2) == 0 {
@@ -749,7 +944,7 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
             run.requests.len()
         );
         if nhosts == 0 {
-            assert_eq!(run.outcome.unwrap_err(), UploadError::NoHosts);
+            assert!(matches!(run.outcome, Err(UploadError::NoHosts { .. })));
         }
     }
 }

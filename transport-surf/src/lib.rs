@@ -22,11 +22,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{feed, unix_now, Error};
+use wamedia::driver::{feed, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -41,8 +41,8 @@ pub struct ClientOptions {
     pub upload: UploadOptions,
     /// Download behaviour (retries, size limit).
     pub download: DownloadOptions,
-    /// The `User-Agent` header.
-    pub user_agent: String,
+    /// The `User-Agent` header; `None` (the default) sends none (PROTOCOL §4).
+    pub user_agent: Option<String>,
     /// A non-seekable upload source is spooled in memory up to this many bytes, then to a
     /// temporary file.
     pub spool_in_memory: usize,
@@ -53,7 +53,7 @@ impl Default for ClientOptions {
         ClientOptions {
             upload: UploadOptions::default(),
             download: DownloadOptions::default(),
-            user_agent: format!("wamedia/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: None,
             spool_in_memory: 8 << 20,
         }
     }
@@ -185,8 +185,11 @@ impl Client {
         conn: &mut (dyn MediaConnProvider + Send),
         transfer: &mut Transfer<'_>,
     ) -> Result<UploadResult, Error> {
-        let spec = prepared.spec.clone().with_media_key_timestamp(unix_now());
-        let mut up = Upload::new(spec, self.opts.upload.clone(), Instant::now());
+        let mut up = Upload::new(
+            prepared.spec.clone(),
+            self.opts.upload.clone(),
+            Instant::now(),
+        );
         let shared: Shared = Arc::new(Mutex::new(Box::new(source)));
         let outcome = self
             .drive(
@@ -214,7 +217,12 @@ impl Client {
         out: &mut W,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let mut d = Download::new(spec, self.opts.download.clone(), Instant::now());
+        let mut d = Download::new(
+            spec,
+            self.opts.download.clone(),
+            Instant::now(),
+            SystemTime::now(),
+        );
         let outcome = self.drive(&mut d, conn, transfer, None, out).await?;
         out.flush().await?;
         Ok(outcome?)
@@ -277,7 +285,12 @@ impl Client {
                     if let Some(o) = transfer.observer() {
                         o.request(&req);
                     }
-                    match self.send(&req, upload, transfer).await {
+                    let (result, sent) = self.send(&req, upload, transfer).await;
+                    if sent > 0 {
+                        // The machine needs to know what moved (to resume on the same host).
+                        m.handle_input(Instant::now(), Input::Sent { id, bytes: sent })?;
+                    }
+                    match result {
                         Ok(resp) => {
                             let headers = to_header_map(&resp);
                             let status = u16::from(resp.status());
@@ -335,11 +348,24 @@ impl Client {
         }
     }
 
+    /// Sends `req`; the answer (or failure) and how many body bytes were read out.
     async fn send(
         &self,
         req: &Request,
         upload: Option<(&PreparedUpload, &Shared)>,
         transfer: &mut Transfer<'_>,
+    ) -> (Result<surf::Response, String>, u64) {
+        let sent = Arc::new(AtomicU64::new(0));
+        let r = self.send_counted(req, upload, transfer, &sent).await;
+        (r, sent.load(Ordering::Relaxed))
+    }
+
+    async fn send_counted(
+        &self,
+        req: &Request,
+        upload: Option<(&PreparedUpload, &Shared)>,
+        transfer: &mut Transfer<'_>,
+        sent: &Arc<AtomicU64>,
     ) -> Result<surf::Response, String> {
         let url = surf::Url::parse(&req.url)
             .map_err(|e| format!("bad URL {}: {e}", req.redacted_url()))?;
@@ -352,19 +378,20 @@ impl Client {
         for (k, v) in &req.headers {
             r.insert_header(k.as_str(), v.to_str().unwrap_or_default());
         }
-        r.insert_header("user-agent", self.opts.user_agent.as_str());
-        let sent = Arc::new(AtomicU64::new(0));
+        if let Some(ua) = &self.opts.user_agent {
+            r.insert_header("user-agent", ua.as_str());
+        }
         let span = match (req.body, upload) {
             (BodySpec::UploadBody { from, to }, Some((prepared, shared))) => {
                 let reader = prepared
                     .body_reader(SharedSource(shared.clone()), from)
                     .map_err(|e| format!("reading the source: {e}"))?;
                 let stream = BodyStream {
-                    inner: reader.take(to - from),
+                    inner: reader.take(to.saturating_sub(from)),
                     sent: sent.clone(),
                     cancel: transfer.cancel_handle().clone(),
                 };
-                let len = usize::try_from(to - from)
+                let len = usize::try_from(to.saturating_sub(from))
                     .map_err(|_| "body too large for this platform".to_string())?;
                 r.set_body(surf::Body::from_reader(
                     futures_lite::io::BufReader::new(stream),

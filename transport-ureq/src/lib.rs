@@ -21,10 +21,10 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{feed, unix_now, Counting, Error};
+use wamedia::driver::{feed, Counting, Error};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -37,8 +37,9 @@ use wamedia::{
 pub struct ClientOptions {
     /// Time to open a connection.
     pub connect_timeout: Duration,
-    /// The `User-Agent` header.
-    pub user_agent: String,
+    /// The `User-Agent` header; `None` (the default) sends none, so nothing names this
+    /// library or ureq on the wire (PROTOCOL §4).
+    pub user_agent: Option<String>,
     /// Upload behaviour (retries, resume).
     pub upload: UploadOptions,
     /// Download behaviour (retries, size limit).
@@ -52,7 +53,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             connect_timeout: Duration::from_secs(15),
-            user_agent: format!("wamedia/{}", env!("CARGO_PKG_VERSION")),
+            user_agent: None,
             upload: UploadOptions::default(),
             download: DownloadOptions::default(),
             spool_in_memory: 8 << 20,
@@ -75,7 +76,12 @@ impl Client {
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(opts.connect_timeout))
-            .user_agent(opts.user_agent.as_str())
+            .user_agent(match &opts.user_agent {
+                Some(ua) => {
+                    ureq::config::AutoHeaderValue::Provided(std::sync::Arc::new(ua.clone()))
+                }
+                None => ureq::config::AutoHeaderValue::None,
+            })
             .build()
             .new_agent();
         Client { agent, opts }
@@ -140,8 +146,11 @@ impl Client {
         conn: &mut dyn MediaConnProvider,
         transfer: &mut Transfer<'_>,
     ) -> Result<UploadResult, Error> {
-        let spec = prepared.spec.clone().with_media_key_timestamp(unix_now());
-        let mut up = Upload::new(spec, self.opts.upload.clone(), Instant::now());
+        let mut up = Upload::new(
+            prepared.spec.clone(),
+            self.opts.upload.clone(),
+            Instant::now(),
+        );
         let outcome = self.drive(
             &mut up,
             conn,
@@ -166,7 +175,12 @@ impl Client {
         out: &mut dyn Write,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let mut d = Download::new(spec, self.opts.download.clone(), Instant::now());
+        let mut d = Download::new(
+            spec,
+            self.opts.download.clone(),
+            Instant::now(),
+            SystemTime::now(),
+        );
         let outcome = self.drive(&mut d, conn, transfer, None, &mut |p| out.write_all(p))?;
         out.flush()?;
         Ok(outcome?)
@@ -233,7 +247,12 @@ impl Client {
                         o.request(&req);
                     }
                     let source = upload.as_mut().map(|(p, s)| (*p, &mut **s));
-                    match self.send(&req, source, transfer) {
+                    let (result, sent) = self.send(&req, source, transfer);
+                    if sent > 0 {
+                        // The machine needs to know what moved (to resume on the same host).
+                        m.handle_input(Instant::now(), Input::Sent { id, bytes: sent })?;
+                    }
+                    match result {
                         Ok(resp) => {
                             let (parts, body) = resp.into_parts();
                             let input = Input::Head {
@@ -285,33 +304,39 @@ impl Client {
         }
     }
 
+    /// Sends `req`; the answer (or failure) and how many body bytes were read out.
     fn send<'s, 'r: 's>(
         &self,
         req: &Request,
         upload: Option<(&PreparedUpload, &'s mut (dyn ReadSeek + 'r))>,
         transfer: &mut Transfer<'_>,
-    ) -> Result<http::Response<ureq::Body>, ureq::Error> {
+    ) -> (Result<http::Response<ureq::Body>, ureq::Error>, u64) {
         let timeout = req
             .deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        let (parts, spec) = req.to_http().map_err(ureq::Error::from)?.into_parts();
+        let (parts, spec) = match req.to_http() {
+            Ok(r) => r.into_parts(),
+            Err(e) => return (Err(ureq::Error::from(e)), 0),
+        };
         match (spec, upload) {
             (BodySpec::UploadBody { from, to }, Some((prepared, source))) => {
-                let reader = prepared
-                    .body_reader(source, from)
-                    .map_err(ureq::Error::Io)?;
+                let reader = match prepared.body_reader(source, from) {
+                    Ok(r) => r,
+                    Err(e) => return (Err(ureq::Error::Io(e)), 0),
+                };
                 let cancel = transfer.cancel_handle().clone();
                 let mut progress = |n: u64| transfer.report(from + n, Some(to));
                 let mut counting = Counting {
-                    inner: reader.take(to - from),
+                    inner: reader.take(to.saturating_sub(from)),
                     count: 0,
                     on_read: Some(&mut progress),
                     cancel,
                 };
-                self.run(parts, ureq::SendBody::from_reader(&mut counting), timeout)
+                let r = self.run(parts, ureq::SendBody::from_reader(&mut counting), timeout);
+                (r, counting.count)
             }
-            _ => self.run(parts, ureq::SendBody::none(), timeout),
+            _ => (self.run(parts, ureq::SendBody::none(), timeout), 0),
         }
     }
 

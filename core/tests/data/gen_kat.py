@@ -16,7 +16,8 @@ TYPES = [
     ("sticker-pack", "WhatsApp Sticker Pack Keys"),
     ("sticker-pack-thumbnail", "WhatsApp Sticker Pack Thumbnail Keys"),
     ("link-thumbnail", "WhatsApp Link Thumbnail Keys"),
-    ("product-catalog-image", "WhatsApp Image Keys"),
+    # Not encrypted (PROTOCOL v2 §1): no keys, no vector; kept so the seeds stay put.
+    ("product-catalog-image", None),
     ("image-thumbnail", "WhatsApp Image Thumbnail Keys"),
     ("video-thumbnail", "WhatsApp Video Thumbnail Keys"),
     ("document-thumbnail", "WhatsApp Document Thumbnail Keys"),
@@ -43,6 +44,8 @@ def aes_cbc(key, iv, data):
 
 out = []
 for n, (name, info) in enumerate(TYPES):
+    if info is None:
+        continue
     key = bytes((n * 31 + i * 7 + 1) % 256 for i in range(32))
     length = LENGTHS[n % len(LENGTHS)]
     plain = bytes((i * 13 + n) % 251 for i in range(length))

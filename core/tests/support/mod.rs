@@ -17,6 +17,8 @@ pub enum Reply {
     Fail(&'static str),
     /// No answer at all: the request's deadline passes.
     Silence,
+    /// So many body bytes go out, then the connection drops before any answer.
+    SentThenFail(u64),
 }
 
 pub fn ok_json(json: &str) -> Reply {
@@ -117,6 +119,17 @@ pub fn drive<M: Machine>(
                         )
                         .unwrap(),
                     Reply::Silence => {}
+                    Reply::SentThenFail(n) => {
+                        m.handle_input(now, Input::Sent { id, bytes: n }).unwrap();
+                        m.handle_input(
+                            now,
+                            Input::Failed {
+                                id,
+                                reason: "broken pipe".into(),
+                            },
+                        )
+                        .unwrap();
+                    }
                 }
             }
             Output::NeedMediaConn { force } => {
@@ -162,6 +175,15 @@ pub fn conn_at(t0: Instant, at: Duration, auth: &str, hosts: &[&str]) -> MediaCo
 
 pub fn key() -> MediaKey {
     MediaKey::from_bytes([7; 32])
+}
+
+pub fn media_id() -> MediaId {
+    MediaId::new(4242).unwrap()
+}
+
+/// A connection from its JSON form, fetched at virtual time `at`.
+pub fn conn_json(t0: Instant, at: Duration, json: &str) -> MediaConn {
+    MediaConn::from_json(json, t0 + at).unwrap()
 }
 
 /// splitmix64.
