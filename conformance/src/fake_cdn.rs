@@ -26,7 +26,8 @@
 //!   `bytestart=n&byteend=len` carries `body[n..len]`: it needs a held partial of exactly
 //!   n bytes (else 415, as the real CDN's hash check fails) and `n + body length = len`
 //!   (else 400); the whole is then hash-checked.
-//! - The answer is 200 JSON with `url` (this server's base + the direct path) and
+//! - The answer is 200 JSON with `url` (this server's base + the direct path +
+//!   `&mms3=true`, as real URLs end) and
 //!   `direct_path`, `handle` for newsletter media, and with `server_thumb_gen=1` on an image
 //!   or video path, `thumbnail_info.{thumbnail_direct_path, thumbnail_sha256}` naming a
 //!   small plaintext thumbnail the server stores. Direct paths look like real ones:
