@@ -426,6 +426,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 auth,
                 store_dir: store,
                 addr,
+                ..Default::default()
             })?;
             println!("{}", cdn.media_conn_json());
             eprintln!(

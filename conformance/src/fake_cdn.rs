@@ -1,27 +1,84 @@
-//! A fake WhatsApp media CDN on 127.0.0.1, speaking PROTOCOL §4–5 over real HTTP/1.1.
+//! A fake WhatsApp media CDN on 127.0.0.1, speaking the v2 contract (PROTOCOL §1, §4–5)
+//! over real HTTP/1.1, strict where the real CDN is strict and lenient where it is lenient,
+//! so that a client passing against it is not only passing against itself.
 //!
-//! It checks the auth token, that the upload token is base64url(SHA-256(body)) and that an
-//! encrypted body has the `16k + 10` shape; it stores bodies (in memory, or in a folder),
-//! answers resume checks and `file_offset` uploads, and serves downloads with `Range`.
+//! **Uploads** `POST {upload path}/{T}?auth=…&token={T}[&resume=1][&bytestart=n&byteend=len]&media_id=…[&server_thumb_gen=1]`:
+//!
+//! - Every v2 upload path: `/mms/{image, sticker, video, gif, audio, ptt, document,
+//!   md-msg-hist, md-app-state, sticker-pack, thumbnail-sticker-pack, thumbnail-link,
+//!   thumbnail-image, thumbnail-video, thumbnail-document}` take encrypted bodies
+//!   (`16k + 10` bytes, k ≥ 1, else 400); `/product/image` and
+//!   `/newsletter/newsletter-{image, sticker, video, gif, ptv, audio, ptt, document,
+//!   sticker-pack, thumbnail-link}` take plaintext. Any other path is 404.
+//! - `auth` must be the current token (else 401). `T` is base64url of SHA-256(body), with
+//!   or without `=` padding (`%3D` in the query); the path's and the query's `T` must name
+//!   the same bytes (else 400). `media_id`, when present, is a decimal integer below 2^53
+//!   (else 400). Query values are form-decoded.
+//! - Bodies come with `Content-Length` or `Transfer-Encoding: chunked` (bounded chunk
+//!   sizes and lines; a malformed chunk is a 400); neither is a 411. Bodies are streamed to
+//!   files, never held whole in memory, and capped at [`MAX_BODY`] (2 GiB, configurable):
+//!   beyond it, 413.
+//! - SHA-256 of the complete body must equal `T`, else **415** (hash mismatch). That is
+//!   what a partial body sent without `bytestart` gets; v1's `file_offset` means nothing.
+//! - Resume: a probe (`resume=1`, no body) answers `{"resume":"complete","url",…}` for a
+//!   stored object, `{"resume":n}` when a partial of n bytes is held (an upload whose
+//!   connection dropped keeps what arrived), else `{"resume":0}`. An upload with
+//!   `bytestart=n&byteend=len` carries `body[n..len]`: it needs a held partial of exactly
+//!   n bytes (else 415, as the real CDN's hash check fails) and `n + body length = len`
+//!   (else 400); the whole is then hash-checked.
+//! - The answer is 200 JSON with `url` (this server's base + the direct path +
+//!   `&mms3=true`, as real URLs end) and
+//!   `direct_path`, `handle` for newsletter media, and with `server_thumb_gen=1` on an image
+//!   or video path, `thumbnail_info.{thumbnail_direct_path, thumbnail_sha256}` naming a
+//!   small plaintext thumbnail the server stores. Direct paths look like real ones:
+//!   `/v/t62.7118-24/{id}?ccb=11-4&oh=…&oe=…&_nc_sid=5e03e0` (encrypted) and
+//!   `/m1/v/t24/{id}?ccb=9-4&oh=…&oe=…&_nc_sid=5e03e0` (plaintext), `oe` being the
+//!   expiry (now + 14 days) in hex Unix seconds and `oh` a signature over path and `oe`.
+//!
+//! **Downloads** `GET {direct_path}[&hash=…]&mms-type=…&__wa-mms=` serve the stored bytes
+//! (ciphertext, or plaintext for plaintext media) from disk, with `Range: bytes=a-` → 206
+//! and `Content-Range`. A past `oe` is a 403 `URL signature expired`, a bad `oh` a 403
+//! `Bad URL hash`; `hash` (padded or not) must name the object (else 404); `mms-type` must
+//! be one of PROTOCOL §1's download types (else 400) and fit the object (else 404): the
+//! image, video and audio families share theirs (`sticker` ↔ `image`, `gif` ↔ `video`,
+//! `ptt` ↔ `audio`), as peers upload stickers to `/mms/image` and the CDN takes both.
+//!
+//! **Any request** whose target does not start with exactly one `/`, holds a `\`, or has
+//! an `@` before its first `/` (a path that would change the host) is a 400. Before any
+//! error status the request body is read and dropped (up to 256 MiB), so a client that
+//! sends its whole body before reading sees the status rather than a reset.
+//!
 //! A script of [`Fault`]s injects what real networks do: error statuses, dropped
-//! connections, slow answers, garbage bodies, tampered downloads.
+//! connections, slow answers, garbage bodies, tampered and expired downloads.
 //!
 //! One request per connection (`Connection: close`); each connection has its own thread
 //! with read and write timeouts, and the server stops when the [`FakeCdn`] is dropped.
+//! Bodies live in a temporary folder removed on drop, or in [`CdnConfig::store_dir`]
+//! (named by unpadded token; partial uploads as `{token}.part`), which is not re-read on
+//! start.
+
+mod download;
+mod http;
+mod routes;
+mod upload;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use wamedia::MediaConn;
+
+use self::http::{Body, Framing};
+use self::routes::Route;
+
+/// The largest body the fake CDN takes by default: 2 GiB (2^31 bytes).
+pub const MAX_BODY: u64 = 1 << 31;
 
 /// Which requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +96,8 @@ pub enum On {
 /// A misbehaviour to inject, once, into the next matching request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer this status (with `Retry-After` when given) and a short body.
+    /// Answer this status (with `Retry-After` seconds when given) and a short body, after
+    /// reading the request body: 413, 415, 507, 429 or 503 with `Retry-After`, any other.
     Status(u16, Option<u64>),
     /// Close the connection without answering, after reading the request head.
     Drop,
@@ -55,6 +113,9 @@ pub enum Fault {
     NoUrl,
     /// Serve the download with one bit flipped in its last byte (the MAC).
     Tamper,
+    /// Answer 403 with the body `URL signature expired`, as the CDN does for a download
+    /// URL past its `oe`.
+    UrlExpired,
 }
 
 /// One request as the fake CDN saw it.
@@ -66,30 +127,10 @@ pub struct SeenRequest {
     pub target: String,
     /// Request headers, in order, lower-cased names.
     pub headers: Vec<(String, String)>,
-    /// Body bytes received.
+    /// Body bytes received (decoded, for a chunked body).
     pub body_len: u64,
     /// The status answered (0 when the connection was dropped).
     pub status: u16,
-}
-
-#[derive(Debug, Default)]
-struct Stored {
-    body: Vec<u8>,
-    mms_type: String,
-}
-
-#[derive(Debug)]
-struct State {
-    auth: String,
-    /// token → complete body.
-    objects: BTreeMap<String, Stored>,
-    /// token → partial upload.
-    partial: BTreeMap<String, Vec<u8>>,
-    faults: VecDeque<(On, Fault)>,
-    seen: Vec<SeenRequest>,
-    store_dir: Option<PathBuf>,
-    /// Connections being handled (their requests not yet in `seen`).
-    active: usize,
 }
 
 /// Settings of a fake CDN.
@@ -97,10 +138,13 @@ struct State {
 pub struct CdnConfig {
     /// The auth token uploads must carry.
     pub auth: String,
-    /// Also write stored bodies into this folder (named by token).
+    /// Keep bodies in this folder (named by unpadded token) instead of a temporary folder
+    /// removed when the server is dropped.
     pub store_dir: Option<PathBuf>,
     /// Address to bind; port 0 picks a free one.
     pub addr: SocketAddr,
+    /// The largest object taken, in bytes (a larger body is a 413); [`MAX_BODY`] by default.
+    pub max_body: u64,
 }
 
 impl Default for CdnConfig {
@@ -109,31 +153,123 @@ impl Default for CdnConfig {
             auth: "fake-cdn-auth".into(),
             store_dir: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_body: MAX_BODY,
         }
     }
 }
 
-/// A running fake CDN. Dropping it stops the server.
+/// A stored object (its bytes are the file named by its token).
+#[derive(Clone, Debug)]
+struct Object {
+    route: &'static Route,
+    /// The id in its direct paths.
+    id: String,
+    /// Made by the server (a thumbnail), not uploaded.
+    generated: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    auth: String,
+    /// SHA-256 of the body → object.
+    objects: BTreeMap<[u8; 32], Object>,
+    /// Direct path id → SHA-256 of the body.
+    ids: BTreeMap<String, [u8; 32]>,
+    faults: VecDeque<(On, Fault)>,
+    seen: Vec<SeenRequest>,
+    /// Connections being handled (their requests not yet in `seen`).
+    active: usize,
+}
+
+/// What every connection thread shares.
+#[derive(Debug)]
+struct Server {
+    state: Mutex<State>,
+    dir: PathBuf,
+    max_body: u64,
+    /// `http://127.0.0.1:PORT`.
+    base: String,
+}
+
+impl Server {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn object_path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir.join(routes::token_text(digest))
+    }
+
+    fn partial_path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir
+            .join(format!("{}.part", routes::token_text(digest)))
+    }
+
+    /// A file no other request writes: where a body arrives before it is checked.
+    fn tmp_path(&self, digest: &[u8; 32]) -> PathBuf {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.dir
+            .join(format!("{}.{n}.tmp", routes::token_text(digest)))
+    }
+
+    /// Bytes held of a partial upload (0 when none).
+    fn partial_len(&self, digest: &[u8; 32]) -> u64 {
+        std::fs::metadata(self.partial_path(digest)).map_or(0, |m| m.len())
+    }
+
+    /// Records an object whose bytes are already in its file.
+    fn insert(&self, digest: [u8; 32], route: &'static Route, generated: bool) -> Object {
+        let obj = Object {
+            route,
+            id: routes::object_id(&digest, route.encrypted),
+            generated,
+        };
+        let mut s = self.lock();
+        s.ids.insert(obj.id.clone(), digest);
+        s.objects.insert(digest, obj.clone());
+        obj
+    }
+
+    /// `url`, `direct_path` and (newsletter media) `handle` of a stored object.
+    fn answer(&self, digest: &[u8; 32], obj: &Object) -> serde_json::Value {
+        let dp = routes::direct_path(&obj.id, obj.route.encrypted);
+        let mut v = serde_json::json!({
+            "url": format!("{}{dp}&mms3=true", self.base),
+            "direct_path": dp,
+        });
+        if obj.route.newsletter {
+            let token = routes::token_text(digest);
+            v["handle"] = format!("fake-handle-{}", &token[..16]).into();
+        }
+        v
+    }
+}
+
+/// A running fake CDN. Dropping it stops the server (and removes its temporary folder).
 pub struct FakeCdn {
     addr: SocketAddr,
-    state: Arc<Mutex<State>>,
+    server: Arc<Server>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The temporary store folder, when no `store_dir` was given.
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for FakeCdn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeCdn")
             .field("addr", &self.addr)
+            .field("store_dir", &self.server.dir)
             .finish_non_exhaustive()
     }
 }
 
 impl FakeCdn {
-    /// Starts a fake CDN on 127.0.0.1 with a free port.
+    /// Starts a fake CDN on 127.0.0.1 with a free port and a temporary store folder.
     ///
     /// # Errors
-    /// When the socket cannot be bound.
+    /// When the socket cannot be bound or the folder made.
     pub fn start() -> io::Result<FakeCdn> {
         Self::with_config(CdnConfig::default())
     }
@@ -143,41 +279,55 @@ impl FakeCdn {
     /// # Errors
     /// When the socket cannot be bound or the store folder made.
     pub fn with_config(config: CdnConfig) -> io::Result<FakeCdn> {
-        if let Some(d) = &config.store_dir {
-            std::fs::create_dir_all(d)?;
-        }
+        let (dir, tmp) = match config.store_dir {
+            Some(d) => {
+                std::fs::create_dir_all(&d)?;
+                (d, None)
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("wamedia-fake-cdn-")
+                    .tempdir()?;
+                (t.path().to_owned(), Some(t))
+            }
+        };
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(Mutex::new(State {
-            auth: config.auth,
-            objects: BTreeMap::new(),
-            partial: BTreeMap::new(),
-            faults: VecDeque::new(),
-            seen: Vec::new(),
-            store_dir: config.store_dir,
-            active: 0,
-        }));
+        let server = Arc::new(Server {
+            state: Mutex::new(State {
+                auth: config.auth,
+                objects: BTreeMap::new(),
+                ids: BTreeMap::new(),
+                faults: VecDeque::new(),
+                seen: Vec::new(),
+                active: 0,
+            }),
+            dir,
+            max_body: config.max_body,
+            base: format!("http://{addr}"),
+        });
         let stop = Arc::new(AtomicBool::new(false));
-        let (st, sp) = (state.clone(), stop.clone());
+        let (srv, sp) = (server.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if sp.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                lock(&st).active += 1;
+                let srv = srv.clone();
+                srv.lock().active += 1;
                 std::thread::spawn(move || {
-                    let _ = handle(conn, addr, &st);
-                    lock(&st).active -= 1;
+                    let _ = handle(conn, &srv);
+                    srv.lock().active -= 1;
                 });
             }
         });
         Ok(FakeCdn {
             addr,
-            state,
+            server,
             stop,
             thread: Some(thread),
+            _tmp: tmp,
         })
     }
 
@@ -188,17 +338,22 @@ impl FakeCdn {
 
     /// The host string for a media connection: `http://127.0.0.1:PORT`.
     pub fn host(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base.clone()
+    }
+
+    /// The folder holding stored bodies.
+    pub fn store_dir(&self) -> &Path {
+        &self.server.dir
     }
 
     /// The auth token currently accepted.
     pub fn auth(&self) -> String {
-        self.lock().auth.clone()
+        self.server.lock().auth.clone()
     }
 
     /// Rotates the auth token: requests with the old one now get 401.
     pub fn set_auth(&self, auth: &str) {
-        self.lock().auth = auth.to_owned();
+        self.server.lock().auth = auth.to_owned();
     }
 
     /// A media connection to this CDN, fetched at `now`, valid for 300 s.
@@ -218,57 +373,65 @@ impl FakeCdn {
 
     /// Queues a fault for the next request matching `on`.
     pub fn push_fault(&self, on: On, fault: Fault) {
-        self.lock().faults.push_back((on, fault));
+        self.server.lock().faults.push_back((on, fault));
     }
 
     /// Every request seen so far. Waits (up to 2 s) for connections still being handled,
     /// so that an answer the client already has is in the log.
     pub fn seen(&self) -> Vec<SeenRequest> {
         for _ in 0..200 {
-            if self.lock().active == 0 {
+            if self.server.lock().active == 0 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.lock().seen.clone()
+        self.server.lock().seen.clone()
     }
 
-    /// The stored body of a complete upload, by token.
+    /// The stored bytes of a complete upload, by token (padded or not), read from disk.
     pub fn stored(&self, token: &str) -> Option<Vec<u8>> {
-        self.lock()
-            .objects
-            .get(&canonical_token(token))
-            .map(|s| s.body.clone())
+        let digest = routes::decode_token(token)?;
+        if !self.server.lock().objects.contains_key(&digest) {
+            return None;
+        }
+        std::fs::read(self.server.object_path(&digest)).ok()
     }
 
-    /// Number of complete uploads stored.
+    /// Number of complete uploads stored (server-made thumbnails not counted).
     pub fn object_count(&self) -> usize {
-        self.lock().objects.len()
+        self.server
+            .lock()
+            .objects
+            .values()
+            .filter(|o| !o.generated)
+            .count()
     }
 
     /// Pretends the first bytes of an upload already arrived (for resume tests).
+    ///
+    /// # Panics
+    /// When `token` is not base64url of 32 bytes or the file cannot be written.
     pub fn put_partial(&self, token: &str, bytes: &[u8]) {
-        self.lock()
-            .partial
-            .insert(canonical_token(token), bytes.to_vec());
+        let digest = routes::decode_token(token).expect("a base64url SHA-256 token");
+        std::fs::write(self.server.partial_path(&digest), bytes).expect("writing a partial upload");
     }
 
-    /// Stores a complete body directly, as if uploaded; returns its direct path.
-    pub fn put_object(&self, body: &[u8], mms_type: &str) -> String {
-        let token = URL_SAFE_NO_PAD.encode(Sha256::digest(body));
-        let path = direct_path(&token);
-        self.lock().objects.insert(
-            token,
-            Stored {
-                body: body.to_vec(),
-                mms_type: mms_type.into(),
-            },
-        );
-        path
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stores `body` directly, as if uploaded to `upload_path` (`/mms/image`,
+    /// `/product/image`, …; the body's shape is not checked); returns a direct path.
+    ///
+    /// # Errors
+    /// An unknown upload path, or the file cannot be written.
+    pub fn put_object(&self, upload_path: &str, body: &[u8]) -> io::Result<String> {
+        let route = routes::route(upload_path).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{upload_path} is not an upload path"),
+            )
+        })?;
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        std::fs::write(self.server.object_path(&digest), body)?;
+        let obj = self.server.insert(digest, route, false);
+        Ok(routes::direct_path(&obj.id, route.encrypted))
     }
 }
 
@@ -283,480 +446,126 @@ impl Drop for FakeCdn {
     }
 }
 
-/// Tokens may come padded or not: store them unpadded.
-fn canonical_token(token: &str) -> String {
-    match URL_SAFE
-        .decode(token)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(token))
-    {
-        Ok(b) => URL_SAFE_NO_PAD.encode(b),
-        Err(_) => token.to_owned(),
-    }
-}
-
-/// The direct path the fake CDN hands out, shaped like a real one (it has a query).
-pub fn direct_path(token: &str) -> String {
-    let oh: String = token.bytes().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("/v/t62.7118-24/f1/m1/{token}.enc?ccb=9-4&oh=01_{oh}&oe=6A000000&_nc_sid=e6ed6c")
-}
-
-struct Req {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    target: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn read_head(r: &mut BufReader<TcpStream>) -> io::Result<Option<Req>> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_owned();
-    let target = parts.next().unwrap_or("").to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-        if headers.len() > 100 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "too many headers",
-            ));
-        }
-    }
-    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
-    let query = q
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect();
-    Ok(Some(Req {
-        method,
-        path: percent_decode(path),
-        query,
-        target: wamedia::transfer::redact_auth(&target),
-        headers,
-    }))
-}
-
-fn respond(
-    w: &mut TcpStream,
-    status: u16,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        206 => "Partial Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        416 => "Range Not Satisfiable",
-        _ => "Status",
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    w.write_all(head.as_bytes())?;
-    w.write_all(body)?;
-    w.flush()
-}
-
-fn json(w: &mut TcpStream, status: u16, v: serde_json::Value) -> io::Result<u16> {
-    respond(
-        w,
-        status,
-        &[("Content-Type", "application/json".into())],
-        v.to_string().as_bytes(),
-    )?;
-    Ok(status)
-}
-
-fn lock(st: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    st.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn handle(stream: TcpStream, addr: SocketAddr, st: &Mutex<State>) -> io::Result<()> {
+fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let mut w = stream.try_clone()?;
-    let mut r = BufReader::new(stream);
-    let Some(req) = read_head(&mut r)? else {
-        return Ok(());
+    let mut r = BufReader::with_capacity(64 * 1024, stream);
+    let req = match http::read_head(&mut r) {
+        Ok(Some(req)) => req,
+        Ok(None) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let why = e.to_string();
+            http::json(&mut w, 400, &serde_json::json!({ "error": why }))?;
+            http::linger(&mut r, &w);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
     };
-    let is_upload = req.method == "POST";
-    let is_check = req.param("resume") == Some("1");
-    let kind = match (is_upload, is_check) {
-        (true, true) => On::ResumeCheck,
-        (true, false) => On::Upload,
-        _ => On::Download,
+    let mut seen = SeenRequest {
+        method: req.method.clone(),
+        target: wamedia::transfer::redact_auth(&req.target),
+        headers: req.headers.clone(),
+        body_len: 0,
+        status: 0,
     };
+    let result = serve(&mut r, &mut w, srv, &req, &mut seen);
+    srv.lock().seen.push(seen);
+    result
+}
+
+fn serve(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    srv: &Server,
+    req: &http::Req,
+    seen: &mut SeenRequest,
+) -> io::Result<()> {
+    let framing = match http::framing(req) {
+        Ok(f) => f,
+        Err(why) => {
+            // The body cannot be told apart from what follows it: answer and close.
+            seen.status = http::json(w, 400, &serde_json::json!({ "error": why }))?;
+            http::linger(r, w);
+            return Ok(());
+        }
+    };
+    let mut body = Body::new(r, framing);
+    let result = route_request(&mut body, w, srv, req);
+    seen.body_len = body.received();
+    let unread = !body.is_at_end();
+    seen.status = result?;
+    // A dropped connection (status 0) stays abrupt.
+    if unread && seen.status != 0 {
+        http::linger(r, w);
+    }
+    Ok(())
+}
+
+/// Answers one request; the status answered (0 when the connection is dropped).
+fn route_request(
+    body: &mut Body<'_, BufReader<TcpStream>>,
+    w: &mut TcpStream,
+    srv: &Server,
+    req: &http::Req,
+) -> io::Result<u16> {
+    if let Some(why) = http::target_problem(req) {
+        return http::reject(w, body, 400, why);
+    }
+    let kind = match req.method.as_str() {
+        "POST" if req.param("resume") == Some("1") => On::ResumeCheck,
+        "POST" => On::Upload,
+        "GET" => On::Download,
+        _ => {
+            http::drain(body);
+            return http::respond(
+                w,
+                405,
+                &[("Allow", "GET, POST".into())],
+                b"method not allowed",
+            );
+        }
+    };
+    if body.framing() != Framing::None
+        && req
+            .header("expect")
+            .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        http::write_continue(w)?;
+    }
     let fault = {
-        let mut s = lock(st);
+        let mut s = srv.lock();
         let i = s
             .faults
             .iter()
             .position(|(on, _)| *on == kind || *on == On::Any);
         i.and_then(|i| s.faults.remove(i)).map(|(_, f)| f)
     };
-    let mut seen = SeenRequest {
-        method: req.method.clone(),
-        target: req.target.clone(),
-        headers: req.headers.clone(),
-        body_len: 0,
-        status: 0,
-    };
-    let result = serve(&mut r, &mut w, addr, st, &req, kind, fault, &mut seen);
-    lock(st).seen.push(seen);
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn serve(
-    r: &mut BufReader<TcpStream>,
-    w: &mut TcpStream,
-    addr: SocketAddr,
-    st: &Mutex<State>,
-    req: &Req,
-    kind: On,
-    fault: Option<Fault>,
-    seen: &mut SeenRequest,
-) -> io::Result<()> {
     match &fault {
-        Some(Fault::Drop) => return Ok(()),
+        Some(Fault::Drop) => return Ok(0),
         Some(Fault::Delay(d)) => std::thread::sleep(*d),
         Some(Fault::Status(code, retry)) => {
-            let mut h = vec![];
-            if let Some(s) = retry {
-                h.push(("Retry-After", s.to_string()));
-            }
-            // Read the body so the client sees the answer rather than a reset.
-            let len: u64 = req
-                .header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let _ = io::copy(&mut r.by_ref().take(len), &mut io::sink());
-            respond(w, *code, &h, format!("injected status {code}").as_bytes())?;
-            seen.status = *code;
-            return Ok(());
+            http::drain(body);
+            let h: Vec<(&str, String)> = retry
+                .iter()
+                .map(|s| ("Retry-After", s.to_string()))
+                .collect();
+            return http::respond(w, *code, &h, format!("injected status {code}").as_bytes());
+        }
+        Some(Fault::UrlExpired) => {
+            http::drain(body);
+            return http::respond(
+                w,
+                403,
+                &[("Content-Type", "text/plain".into())],
+                b"URL signature expired",
+            );
         }
         _ => {}
     }
-    seen.status = if kind == On::Download {
-        download(w, st, req, &fault)?
+    if kind == On::Download {
+        download::serve(srv, w, req, body, fault.as_ref())
     } else {
-        upload(r, w, addr, st, req, kind, &fault, seen)?
-    };
-    Ok(())
-}
-
-/// Answers an error after reading (and dropping) the request body, so the client gets
-/// to read the answer instead of a broken pipe.
-fn reject(
-    r: &mut BufReader<TcpStream>,
-    w: &mut TcpStream,
-    req: &Req,
-    status: u16,
-    why: &str,
-) -> io::Result<u16> {
-    let len: u64 = req
-        .header("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let _ = io::copy(&mut r.by_ref().take(len.min(256 << 20)), &mut io::sink());
-    json(w, status, serde_json::json!({ "error": why }))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn upload(
-    r: &mut BufReader<TcpStream>,
-    w: &mut TcpStream,
-    addr: SocketAddr,
-    st: &Mutex<State>,
-    req: &Req,
-    kind: On,
-    fault: &Option<Fault>,
-    seen: &mut SeenRequest,
-) -> io::Result<u16> {
-    // /mms/{type}/{token}, /product/image/{token}, /newsletter/newsletter-{type}/{token}
-    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let (mms_type, token, newsletter) = match segs.as_slice() {
-        ["mms", t, token] => (t.to_string(), *token, false),
-        ["product", "image", token] => ("product-catalog-image".to_string(), *token, false),
-        ["newsletter", t, token] if t.starts_with("newsletter-") => {
-            (t["newsletter-".len()..].to_string(), *token, true)
-        }
-        _ => return reject(r, w, req, 404, "unknown upload path"),
-    };
-    let token = canonical_token(token);
-    if req.param("auth") != Some(lock(st).auth.as_str()) {
-        return reject(r, w, req, 401, "bad auth");
+        upload::serve(srv, w, req, body, kind, fault.as_ref())
     }
-    if req.param("token").map(canonical_token).as_deref() != Some(token.as_str()) {
-        return json(
-            w,
-            400,
-            serde_json::json!({"error": "token parameter differs from the path"}),
-        );
-    }
-    let url_for = |token: &str, newsletter: bool| {
-        let dp = direct_path(token);
-        let mut v =
-            serde_json::json!({"url": format!("http://{addr}{dp}&mms3=true"), "direct_path": dp});
-        if newsletter {
-            v["handle"] = serde_json::Value::String(format!("handle-{}", &token[..8]));
-        }
-        v
-    };
-    if kind == On::ResumeCheck {
-        let s = lock(st);
-        let answer = if s.objects.contains_key(&token) {
-            let mut v = url_for(&token, newsletter);
-            v["resume"] = "complete".into();
-            v
-        } else {
-            let n = s.partial.get(&token).map_or(0, |p| p.len());
-            serde_json::json!({"resume": n})
-        };
-        drop(s);
-        return json(w, 200, answer);
-    }
-    let Some(len) = req
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
-        return json(
-            w,
-            411,
-            serde_json::json!({"error": "Content-Length required"}),
-        );
-    };
-    if len > 256 << 20 {
-        return reject(r, w, req, 413, "too large");
-    }
-    let offset: u64 = match req.param("file_offset") {
-        None => 0,
-        Some(v) => match v.parse() {
-            Ok(n) => n,
-            Err(_) => return reject(r, w, req, 400, "bad file_offset"),
-        },
-    };
-    let mut body = Vec::with_capacity(len.min(64 << 20) as usize);
-    let limit = match fault {
-        Some(Fault::DropUploadAfter(n)) => (*n).min(len),
-        _ => len,
-    };
-    r.by_ref().take(limit).read_to_end(&mut body)?;
-    seen.body_len = body.len() as u64;
-    let mut s = lock(st);
-    let mut full = if offset > 0 {
-        match s.partial.get(&token) {
-            Some(p) if p.len() as u64 >= offset => p[..offset as usize].to_vec(),
-            _ => {
-                drop(s);
-                return json(
-                    w,
-                    400,
-                    serde_json::json!({"error": "file_offset beyond what is stored"}),
-                );
-            }
-        }
-    } else {
-        Vec::new()
-    };
-    full.extend_from_slice(&body);
-    if (body.len() as u64) < len {
-        // Cut short (or a scripted drop): keep what arrived, as a real CDN would.
-        s.partial.insert(token, full);
-        return Ok(0);
-    }
-    let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(&full));
-    if digest != token {
-        drop(s);
-        return json(
-            w,
-            400,
-            serde_json::json!({"error": "token is not base64url(sha256(body))"}),
-        );
-    }
-    if !newsletter && (full.len() < 26 || (full.len() - 10) % 16 != 0) {
-        drop(s);
-        return json(
-            w,
-            400,
-            serde_json::json!({"error": "body is not 16k+10 bytes"}),
-        );
-    }
-    s.partial.remove(&token);
-    if let Some(d) = &s.store_dir {
-        let _ = std::fs::write(d.join(&token), &full);
-    }
-    s.objects.insert(
-        token.clone(),
-        Stored {
-            body: full,
-            mms_type,
-        },
-    );
-    drop(s);
-    match fault {
-        Some(Fault::Garbage) => {
-            respond(w, 200, &[], b"<html>502 upstream hiccup</html>")?;
-            Ok(200)
-        }
-        Some(Fault::NoUrl) => json(w, 200, serde_json::json!({"status": "ok"})),
-        _ => {
-            let mut v = url_for(&token, newsletter);
-            v["object_id"] = format!("obj-{}", &token[..8]).into();
-            json(w, 200, v)
-        }
-    }
-}
-
-fn download(
-    w: &mut TcpStream,
-    st: &Mutex<State>,
-    req: &Req,
-    fault: &Option<Fault>,
-) -> io::Result<u16> {
-    let token = req
-        .path
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .trim_end_matches(".enc")
-        .to_owned();
-    let token = canonical_token(&token);
-    let body = {
-        let s = lock(st);
-        match s.objects.get(&token) {
-            Some(o)
-                if req
-                    .param("mms-type")
-                    .is_none_or(|m| m == o.mms_type || o.mms_type.is_empty()) =>
-            {
-                o.body.clone()
-            }
-            _ => {
-                drop(s);
-                respond(w, 404, &[], b"not found")?;
-                return Ok(404);
-            }
-        }
-    };
-    if let Some(h) = req.param("hash") {
-        if canonical_token(h) != token {
-            respond(w, 404, &[], b"hash mismatch")?;
-            return Ok(404);
-        }
-    }
-    let mut body = body;
-    if let Some(Fault::Tamper) = fault {
-        if let Some(b) = body.last_mut() {
-            *b ^= 1;
-        }
-    }
-    let total = body.len() as u64;
-    let (status, from, to) = match req.header("range") {
-        None => (200, 0, total),
-        Some(r) => match parse_range(r, total) {
-            Some((a, b)) => (206, a, b),
-            None => {
-                respond(
-                    w,
-                    416,
-                    &[("Content-Range", format!("bytes */{total}"))],
-                    b"",
-                )?;
-                return Ok(416);
-            }
-        },
-    };
-    let mut headers = vec![("Content-Type", "application/octet-stream".to_owned())];
-    if status == 206 {
-        headers.push(("Content-Range", format!("bytes {from}-{}/{total}", to - 1)));
-    }
-    let slice = &body[from as usize..to as usize];
-    match fault {
-        Some(Fault::CutDownload(n)) => {
-            let mut head = format!(
-                "HTTP/1.1 {status} OK\r\nContent-Length: {}\r\nConnection: close\r\n",
-                slice.len()
-            );
-            for (k, v) in &headers {
-                head.push_str(&format!("{k}: {v}\r\n"));
-            }
-            head.push_str("\r\n");
-            w.write_all(head.as_bytes())?;
-            w.write_all(&slice[..(*n as usize).min(slice.len())])?;
-            w.flush()?;
-            Ok(status)
-        }
-        _ => {
-            respond(w, status, &headers, slice)?;
-            Ok(status)
-        }
-    }
-}
-
-/// `bytes=a-` or `bytes=a-b` → `[a, b+1)` within `total`.
-fn parse_range(v: &str, total: u64) -> Option<(u64, u64)> {
-    let spec = v.trim().strip_prefix("bytes=")?;
-    let (a, b) = spec.split_once('-')?;
-    let a: u64 = a.trim().parse().ok()?;
-    let end = if b.trim().is_empty() {
-        total
-    } else {
-        b.trim().parse::<u64>().ok()?.saturating_add(1).min(total)
-    };
-    (a < end).then_some((a, end))
 }
