@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             results.push(u.await?);
         }
         let first = &results[0];
-        let spec = first.download_spec(MediaType::Image).expect("encrypted");
+        let spec = first.download_spec();
         let mut out = Vec::new();
         let mut w = futures_lite::io::Cursor::new(&mut out);
         let d = client

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Instant;
 
 use wamedia::{
-    encrypt, BodySpec, Input, Machine, MediaKey, MediaType, Output, Upload, UploadOptions,
+    encrypt, BodySpec, Input, Machine, MediaId, MediaKey, MediaType, Output, Upload, UploadOptions,
     UploadSpec,
 };
 
@@ -17,9 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         MediaKey::generate()?,
         &MediaType::Document,
         b"hand-driven upload",
-    );
+    )?;
     let mut up = Upload::new(
-        UploadSpec::encrypted(MediaType::Document, &media),
+        UploadSpec::encrypted(MediaType::Document, &media, MediaId::generate()?),
         UploadOptions::default(),
         Instant::now(),
     );
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match up.poll_output(Instant::now()) {
             Output::Transmit(req) => {
                 let BodySpec::UploadBody { from, to } = req.body else {
-                    unreachable!("no resume check below 5 MiB")
+                    unreachable!("a fresh key never probes")
                 };
                 let (status, answer) =
                     post(&req.url, &req.headers, &body[from as usize..to as usize])?;

@@ -64,53 +64,9 @@ enum Cmd {
     },
     /// Upload FILE; print what a message needs as one JSON line. Without a media
     /// connection option, runs against an embedded local CDN and downloads it back.
-    Upload {
-        /// Media type; default: guessed from the content and extension.
-        #[arg(long = "type")]
-        media_type: Option<String>,
-        /// Reuse this media key (64 hex characters or base64).
-        #[arg(long)]
-        media_key: Option<String>,
-        /// Newsletter (channel) media: uploaded unencrypted.
-        #[arg(long)]
-        newsletter: bool,
-        /// Never use the resumable flow.
-        #[arg(long)]
-        no_resume: bool,
-        /// Record the exchanges as a cassette (auth redacted) at this path, with the
-        /// plaintext beside it as <name>.bin. Use a throwaway file and key.
-        #[arg(long)]
-        record: Option<PathBuf>,
-        #[command(flatten)]
-        net: Net,
-        /// The file to upload, or - for stdin.
-        file: String,
-    },
+    Upload(UploadArgs),
     /// Download, verify and decrypt media into OUT (nothing is written on failure).
-    Download {
-        /// Media type.
-        #[arg(long = "type")]
-        media_type: String,
-        /// The message's direct_path (tried on each host of the media connection).
-        #[arg(long, conflicts_with = "url", required_unless_present = "url")]
-        direct_path: Option<String>,
-        /// The message's full URL (used as is).
-        #[arg(long)]
-        url: Option<String>,
-        /// The media key (64 hex characters or base64).
-        #[arg(long)]
-        media_key: String,
-        #[command(flatten)]
-        expect: Expect,
-        /// Record the exchanges as a cassette (auth redacted) at this path, with the
-        /// plaintext beside it as <name>.bin.
-        #[arg(long)]
-        record: Option<PathBuf>,
-        #[command(flatten)]
-        net: Net,
-        /// Where to write the plaintext.
-        out: PathBuf,
-    },
+    Download(DownloadArgs),
     /// Run the fake CDN on loopback for offline development; print its media connection.
     Serve {
         /// Address to listen on.
@@ -123,6 +79,72 @@ enum Cmd {
         #[arg(long)]
         store: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct UploadArgs {
+    /// Media type; default: guessed from the content and extension.
+    #[arg(long = "type")]
+    media_type: Option<String>,
+    /// Reuse this media key (64 hex characters or base64): an interrupted upload run
+    /// again, so the first attempt asks the CDN what it already holds.
+    #[arg(long)]
+    media_key: Option<String>,
+    /// With --media-key: the Unix time the key was first made (the message's
+    /// mediaKeyTimestamp); a fresh key is stamped with the current time.
+    #[arg(long, requires = "media_key")]
+    media_key_timestamp: Option<i64>,
+    /// Newsletter (channel) media: uploaded unencrypted on the newsletter path.
+    #[arg(long)]
+    newsletter: bool,
+    /// Never use the resumable flow.
+    #[arg(long)]
+    no_resume: bool,
+    /// Ask the CDN to make a thumbnail (server_thumb_gen=1); its thumbnail_info is
+    /// printed with the result.
+    #[arg(long)]
+    server_thumb_gen: bool,
+    /// Record the exchanges as a cassette (auth redacted) at this path, with the
+    /// plaintext beside it as <name>.bin. Use a throwaway file and key.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    net: Net,
+    /// The file to upload, or - for stdin.
+    file: String,
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// Media type.
+    #[arg(long = "type")]
+    media_type: String,
+    /// The message's direct_path (tried on each host of the media connection).
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    direct_path: Option<String>,
+    /// The message's full URL: used only if https on a whatsapp.net host or a host of
+    /// the media connection.
+    #[arg(long)]
+    url: Option<String>,
+    /// The media key (64 hex characters or base64).
+    #[arg(long, required_unless_present_any = ["newsletter", "unencrypted"])]
+    media_key: Option<String>,
+    /// Newsletter (channel) media: not encrypted, no key; verified by --file-sha256.
+    #[arg(long, conflicts_with = "media_key")]
+    newsletter: bool,
+    /// Unencrypted media that is not a newsletter's (product catalog images).
+    #[arg(long, conflicts_with = "media_key")]
+    unencrypted: bool,
+    #[command(flatten)]
+    expect: Expect,
+    /// Record the exchanges as a cassette (auth redacted) at this path, with the
+    /// plaintext beside it as <name>.bin.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    net: Net,
+    /// Where to write the plaintext.
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -159,6 +181,13 @@ struct Net {
     /// Give up after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
+    /// Download: use --url whatever its host (by default only https on whatsapp.net or
+    /// a host of the media connection).
+    #[arg(long)]
+    trust_url: bool,
+    /// Send this User-Agent header (by default none is sent).
+    #[arg(long)]
+    user_agent: Option<String>,
     /// No progress bar, no notes on stderr.
     #[arg(long)]
     quiet: bool,
@@ -325,7 +354,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut r = open_in(&input)?;
             let mut out = Atomic::new(&output)?;
             let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-            let mut enc = Encryptor::new(key, &t);
+            let mut enc = Encryptor::new(key, &t).map_err(|e| Fail::usage(e.to_string()))?;
             let mut buf = vec![0u8; 1 << 20];
             let mut ct = Vec::with_capacity((1 << 20) + 32);
             loop {
@@ -369,7 +398,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let mut r = open_in(&input)?;
             let mut out = Atomic::new(&output)?;
             let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-            let mut dec = Decryptor::new(&key, &t, expected);
+            let mut dec =
+                Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
             let mut buf = vec![0u8; 1 << 20];
             let mut plain = Vec::with_capacity((1 << 20) + 64);
             loop {
@@ -390,36 +420,30 @@ fn run(cli: Cli) -> Result<(), Fail> {
             drop(w);
             out.commit()
         }
-        Cmd::Upload {
-            media_type: t,
-            media_key: k,
-            newsletter,
-            no_resume,
-            record,
-            net,
-            file,
-        } => net::upload(t, k, newsletter, no_resume, record, net, file),
-        Cmd::Download {
-            media_type: t,
-            direct_path,
-            url,
-            media_key: k,
-            expect,
-            record,
-            net,
-            out,
-        } => {
+        Cmd::Upload(args) => net::upload(args),
+        Cmd::Download(args) => {
+            let t = media_type(&args.media_type)?;
+            let media_key = match &args.media_key {
+                Some(k) => Some(media_key(k)?),
+                None => None,
+            };
+            let expected = args.expect.parse()?;
+            if media_key.is_none() && expected.file_sha256.is_none() {
+                return Err(Fail::usage(
+                    "unencrypted media is verified by its SHA-256: give --file-sha256",
+                ));
+            }
             let spec = DownloadSpec {
-                media_type: media_type(&t)?,
-                media_key: media_key(&k)?,
-                source: match (direct_path, url) {
-                    (_, Some(u)) => Source::Url(u),
-                    (Some(p), None) => Source::DirectPath(p),
+                media_type: t,
+                media_key,
+                source: match (&args.direct_path, &args.url) {
+                    (_, Some(u)) => Source::Url(u.clone()),
+                    (Some(p), None) => Source::DirectPath(p.clone()),
                     (None, None) => return Err(Fail::usage("give --direct-path or --url")),
                 },
-                expected: expect.parse()?,
+                expected,
             };
-            net::download(spec, &expect, record, &net, &out)
+            net::download(spec, &args)
         }
         Cmd::Serve { addr, auth, store } => {
             let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {

@@ -12,7 +12,7 @@ use wamedia_conformance::cassette::{
 };
 use wamedia_conformance::record::{outcome_of_download, outcome_of_upload, Recorder};
 
-use crate::{media_key, media_type, progress, Expect, Fail, Net};
+use crate::{media_key, media_type, progress, DownloadArgs, Fail, Net, UploadArgs};
 
 pub type Provider = Box<dyn MediaConnProvider + Send>;
 
@@ -118,15 +118,18 @@ fn stem(path: &Path) -> String {
         .map_or("recorded".into(), |s| s.to_string_lossy().into_owned())
 }
 
-pub fn upload(
-    t: Option<String>,
-    k: Option<String>,
-    newsletter: bool,
-    no_resume: bool,
-    record: Option<PathBuf>,
-    net: Net,
-    file: String,
-) -> Result<(), Fail> {
+pub fn upload(args: UploadArgs) -> Result<(), Fail> {
+    let UploadArgs {
+        media_type: t,
+        media_key: k,
+        media_key_timestamp,
+        newsletter,
+        no_resume,
+        server_thumb_gen,
+        record,
+        net,
+        file,
+    } = args;
     let path = PathBuf::from(&file);
     let cannot = |e: io::Error| Fail::usage(format!("cannot read {file}: {e}"));
     let t = match t {
@@ -142,9 +145,19 @@ pub fn upload(
             guess.0
         }
     };
+    // A type WhatsApp has no path for is refused before reading a byte.
+    let path_check = if newsletter {
+        t.newsletter_upload_path()
+    } else {
+        t.upload_path()
+    };
+    path_check.map_err(|e| Fail::usage(e.to_string()))?;
     let mut job = UploadJob::new(t.clone());
     if let Some(k) = k {
         job = job.with_media_key(media_key(&k)?);
+    }
+    if let Some(ts) = media_key_timestamp {
+        job = job.with_media_key_timestamp(ts);
     }
     if newsletter {
         job = job.newsletter();
@@ -205,12 +218,10 @@ pub fn upload(
         if let Some(r) = recorder.as_mut() {
             transfer = transfer.observe(r);
         }
-        let o = client_opts(&net, no_resume);
+        let mut o = client_opts(&net, no_resume);
+        o.upload.server_thumb_gen = server_thumb_gen;
         if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
-                upload: o.upload,
-                ..Default::default()
-            });
+            let client = wamedia_surf::Client::new(surf_opts(o));
             async_std::task::block_on(client.upload_prepared(
                 &prepared,
                 src,
@@ -228,12 +239,12 @@ pub fn upload(
     };
     bar.finish();
     if let (Some(rec), Some(cassette)) = (recorder, &record) {
-        let key = prepared.spec.media_key.as_ref().map_or(String::new(), |k| {
-            k.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
-        });
         let input = CassetteInput {
             media_type: t.name().unwrap_or("document").into(),
-            media_key: if key.is_empty() { "00".repeat(32) } else { key },
+            media_key: prepared.spec.media_key.as_ref().map(hex),
+            key_reused: prepared.spec.key_reused,
+            media_id: Some(prepared.spec.media_id.get()),
+            wall_unix: None,
             plaintext: Plaintext::File(
                 bin_path(cassette)
                     .file_name()
@@ -242,6 +253,7 @@ pub fn upload(
             newsletter,
             options: Options {
                 resume: no_resume.then_some(false),
+                server_thumb_gen: server_thumb_gen.then_some(true),
                 ..Options::default()
             },
             source: None,
@@ -259,29 +271,20 @@ pub fn upload(
     }
     let result = result?;
     if let Some(cdn) = &local {
-        verify_back(&net, &t, &result, newsletter, cdn)?;
+        verify_back(&net, &result, cdn)?;
     }
     println!("{}", result.to_json());
     Ok(())
 }
 
-/// Proves the round trip on the local CDN: download it back and verify every check.
+/// Proves the round trip on the local CDN: download it back and verify every check
+/// (the MAC and both hashes, or the SHA-256 of unencrypted media).
 fn verify_back(
     net: &Net,
-    t: &MediaType,
     result: &UploadResult,
-    newsletter: bool,
     cdn: &wamedia_conformance::FakeCdn,
 ) -> Result<(), Fail> {
-    if newsletter {
-        if !net.quiet {
-            eprintln!("wamedia: newsletter media is not encrypted; skipping the verified download");
-        }
-        return Ok(());
-    }
-    let spec = result
-        .download_spec(t.clone())
-        .expect("encrypted uploads have a key");
+    let spec = result.download_spec();
     let dir = tempfile::tempdir()?;
     let back = dir.path().join("downloaded");
     run_download(
@@ -292,33 +295,40 @@ fn verify_back(
         &mut Transfer::new(),
     )?;
     if !net.quiet {
-        eprintln!("wamedia: downloaded it back from the local CDN and verified MAC, hashes and length ({} bytes)", result.file_length);
+        let what = if result.media_key.is_some() {
+            "MAC, hashes and length"
+        } else {
+            "SHA-256 and length (unencrypted)"
+        };
+        eprintln!(
+            "wamedia: downloaded it back from the local CDN and verified {what} ({} bytes)",
+            result.file_length
+        );
     }
     Ok(())
 }
 
-pub fn download(
-    spec: DownloadSpec,
-    expect: &Expect,
-    record: Option<PathBuf>,
-    net: &Net,
-    out: &Path,
-) -> Result<(), Fail> {
+fn hex(k: &MediaKey) -> String {
+    k.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn download(spec: DownloadSpec, args: &DownloadArgs) -> Result<(), Fail> {
+    let (expect, record, net, out) = (&args.expect, &args.record, &args.net, &args.out);
     let mut provider = match conn_provider(net)? {
         Some(p) => p,
-        None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| Err("no media connection given".to_string())),
+        None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| {
+            Err("the --url is not https on a whatsapp.net host: give a media connection that names its host, or --trust-url".to_string())
+        }),
         None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
     };
     let mut recorder = record.as_ref().map(|_| Recorder::for_download());
     let mut bar = progress::Bar::new(net.quiet, "download");
     let cassette_input = CassetteInput {
         media_type: spec.media_type.name().unwrap_or("document").into(),
-        media_key: spec
-            .media_key
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        media_key: spec.media_key.as_ref().map(hex),
+        key_reused: false,
+        media_id: None,
+        wall_unix: None,
         plaintext: Plaintext::File(
             record
                 .as_deref()
@@ -326,7 +336,7 @@ pub fn download(
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_default(),
         ),
-        newsletter: false,
+        newsletter: args.newsletter,
         options: Options::default(),
         source: Some(match &spec.source {
             Source::DirectPath(p) => SourceSpec::DirectPath(p.clone()),
@@ -346,7 +356,7 @@ pub fn download(
         run_download(net, spec, &mut *provider, out, &mut transfer)
     };
     bar.finish();
-    if let (Some(rec), Some(cassette)) = (recorder, &record) {
+    if let (Some(rec), Some(cassette)) = (recorder, record) {
         if result.is_ok() {
             std::fs::copy(out, bin_path(cassette))?;
         }
@@ -373,12 +383,24 @@ pub fn download(
 
 fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
     let mut o = wamedia_ureq::ClientOptions::default();
+    o.download.trust_url = net.trust_url;
     o.upload.resume = !no_resume;
+    o.user_agent = net.user_agent.clone();
     if let Some(s) = net.timeout {
         o.upload.retry.total_timeout = Duration::from_secs(s);
         o.download.retry.total_timeout = Duration::from_secs(s);
     }
     o
+}
+
+/// The same settings for the surf transport.
+fn surf_opts(o: wamedia_ureq::ClientOptions) -> wamedia_surf::ClientOptions {
+    wamedia_surf::ClientOptions {
+        upload: o.upload,
+        download: o.download,
+        user_agent: o.user_agent,
+        ..Default::default()
+    }
 }
 
 fn run_download(
@@ -390,10 +412,7 @@ fn run_download(
 ) -> Result<DownloadResult, TransferError> {
     let o = client_opts(net, false);
     if net.transport == "surf" {
-        let client = wamedia_surf::Client::new(wamedia_surf::ClientOptions {
-            download: o.download,
-            ..Default::default()
-        });
+        let client = wamedia_surf::Client::new(surf_opts(o));
         return async_std::task::block_on(client.download_to_path(spec, provider, out, transfer));
     }
     wamedia_ureq::Client::new(o).download_to_path(spec, provider, out, transfer)

@@ -330,9 +330,10 @@ fn serve_then_upload_and_download_with_each_connection_option() {
         let out = run(&args);
         assert!(out.status.success(), "{}", stderr(&out));
         assert!(std::fs::read(&dest).unwrap() == plain);
-        // A full URL needs no connection.
+        // A full URL off whatsapp.net is used only when the connection names its host
+        // (or the caller trusts it); alone it is refused, and nothing is written.
         let dest2 = dir.path().join(format!("url{i}.ogg"));
-        let out = run(&[
+        let url_args = [
             "download",
             "--type",
             "ptt",
@@ -341,8 +342,20 @@ fn serve_then_upload_and_download_with_each_connection_option() {
             "--media-key",
             v["media_key"].as_str().unwrap(),
             dest2.to_str().unwrap(),
-        ]);
+        ];
+        let out = run(&url_args);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("whatsapp.net"), "{}", stderr(&out));
+        assert!(!dest2.exists());
+        let mut with_conn = url_args.to_vec();
+        with_conn.extend(opt);
+        let out = run(&with_conn);
         assert!(out.status.success(), "{}", stderr(&out));
+        let mut trusted = url_args.to_vec();
+        trusted.push("--trust-url");
+        let out = run(&trusted);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(&dest2).unwrap() == plain);
     }
 }
 

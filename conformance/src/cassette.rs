@@ -57,7 +57,7 @@ pub const AUTH_PLACEHOLDER: &str = "REDACTED-AUTH";
 pub const DEFAULT_MEDIA_ID: u64 = 4_242_424_242;
 
 /// The wall-clock time (Unix seconds, 2025-10-09) a download cassette starts at when it
-/// names none: before the `oe` of the library's direct paths (`6A000000`, 2026-05-10).
+/// names none: before the `oe` of the library's direct paths (`7FFFFFFF`, 2038-01-19).
 pub const DEFAULT_WALL_UNIX: u64 = 1_760_000_000;
 
 /// One scenario.

@@ -59,10 +59,10 @@ fn status(code: u16, headers: &[(&str, &str)]) -> Answer {
     })
 }
 
-/// A direct path shaped like the CDN's, with an `oe` (2026-05-10) after the library's
-/// wall clock.
+/// A direct path shaped like the CDN's, with an `oe` (2038-01-19) after any clock the
+/// cassettes are replayed at, over sockets included.
 const DIRECT_PATH: &str =
-    "/o1/v/t62.7118-24/f1/m233/up-oil-image-abc?ccb=9-4&oh=01_Q5AaIPq0&oe=6A000000&_nc_sid=e6ed6c";
+    "/o1/v/t62.7118-24/f1/m233/up-oil-image-abc?ccb=9-4&oh=01_Q5AaIPq0&oe=7FFFFFFF&_nc_sid=e6ed6c";
 
 /// The token in an upload URL.
 fn token(req: &RequestSpec) -> String {
@@ -73,7 +73,7 @@ fn token(req: &RequestSpec) -> String {
 /// A success answer shaped like the CDN's (PROTOCOL §4).
 fn uploaded(req: &RequestSpec) -> Answer {
     let t = token(req);
-    let dp = format!("/o1/v/t62.7118-24/f1/m233/up-oil-image-{t}?ccb=9-4&oh=01_Q5AaIPq0&oe=6A000000&_nc_sid=e6ed6c");
+    let dp = format!("/o1/v/t62.7118-24/f1/m233/up-oil-image-{t}?ccb=9-4&oh=01_Q5AaIPq0&oe=7FFFFFFF&_nc_sid=e6ed6c");
     json(
         200,
         &format!(r#"{{"url":"https://{H1}{dp}&mms3=true","direct_path":"{dp}"}}"#),
@@ -606,7 +606,9 @@ fn download_defs(v: &mut Vec<Def>) {
         ));
     }
     let mut late = download_input(300);
-    late.wall_unix = Some(0x6A00_0000);
+    late.source = Some(SourceSpec::DirectPath(
+        "/o1/v/t62.7118-24/f1/m233/up-oil-image-abc?ccb=9-4&oh=01_Q5AaIPq0&oe=5F000000&_nc_sid=e6ed6c".into(),
+    ));
     v.push(def(
         "download-expired-oe",
         "The direct path's oe (hex Unix seconds) has passed: the URL is dead, no request; ask the sender to re-upload.",
@@ -690,7 +692,7 @@ fn download_defs(v: &mut Vec<Def>) {
     news.newsletter = true;
     news.media_key = None;
     news.source = Some(SourceSpec::DirectPath(
-        "/m1/v/t24/An-channel-image?ccb=9-4&oh=01_Q&oe=6A000000".into(),
+        "/m1/v/t24/An-channel-image?ccb=9-4&oh=01_Q&oe=7FFFFFFF".into(),
     ));
     news.expected.as_mut().expect("set").file_enc_sha256 = None;
     v.push(def(

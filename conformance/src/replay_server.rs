@@ -197,13 +197,37 @@ impl Drop for ReplayServer {
     }
 }
 
+/// Serves the requests of one connection. Answers say `Connection: close`, yet a client
+/// that sends another request on the same connection anyway (surf's pool can) is served
+/// too, rather than left to fail on a closed socket.
 fn serve_one(stream: TcpStream, st: &Mutex<State>) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
+    for _ in 0..64 {
+        if !serve_request(&mut r, &mut w, st)? {
+            break;
+        }
+        r.get_ref().set_read_timeout(Some(Duration::from_secs(2)))?;
+    }
+    Ok(())
+}
+
+/// One request; `true` when the connection may carry another.
+fn serve_request(
+    r: &mut BufReader<TcpStream>,
+    w: &mut TcpStream,
+    st: &Mutex<State>,
+) -> io::Result<bool> {
     let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Ok(());
+    match r.read_line(&mut line) {
+        Ok(0) => return Ok(false),
+        Ok(_) => {}
+        // An idle kept-alive connection timing out is not an error.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut => {
+            return Ok(false)
+        }
+        Err(e) => return Err(e),
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_owned();
@@ -231,14 +255,15 @@ fn serve_one(stream: TcpStream, st: &Mutex<State>) -> io::Result<()> {
             .push(format!("request beyond the recording: {method} {target}"));
         drop(s);
         return respond(
-            &mut w,
+            w,
             &ResponseSpec {
                 status: 599,
                 headers: vec![],
                 body: crate::cassette::BodySpec::Text("beyond the recording".into()),
             },
             b"beyond",
-        );
+        )
+        .map(|()| false);
     };
     s.next += 1;
     let rec = ev.request().expect("only request events are kept").clone();
@@ -282,7 +307,7 @@ fn serve_one(stream: TcpStream, st: &Mutex<State>) -> io::Result<()> {
     match ev {
         Event::Response { response, .. } => {
             let bytes = response.body.bytes(&media).map_err(io::Error::other)?;
-            respond(&mut w, &response, &bytes)
+            respond(w, &response, &bytes).map(|()| true)
         }
         Event::Cut { cut, .. } => {
             let bytes = cut.body.bytes(&media).map_err(io::Error::other)?;
@@ -293,15 +318,27 @@ fn serve_one(stream: TcpStream, st: &Mutex<State>) -> io::Result<()> {
             head.push_str("\r\n");
             w.write_all(head.as_bytes())?;
             w.write_all(&bytes)?;
-            w.flush()
+            w.flush().map(|()| false)
         }
         // A transport failure: close without a word.
-        Event::Failure { .. } => Ok(()),
+        Event::Failure { .. } => Ok(false),
         Event::Silence { .. } => {
-            let _ = io::copy(&mut r, &mut io::sink());
-            Ok(())
+            let _ = io::copy(r, &mut io::sink());
+            Ok(false)
         }
         Event::MediaConn { .. } => unreachable!("only request events are kept"),
+    }
+}
+
+/// Real time: a `Retry-After` a client would honour (at most the default 30 s backoff
+/// cap) is served as 0 s, so replays do not sleep; longer ones stay (the client must
+/// give up on them, as recorded).
+fn scaled<'a>(name: &str, value: &'a str) -> &'a str {
+    let honoured = value.trim().parse::<u64>().is_ok_and(|s| s <= 30);
+    if name.eq_ignore_ascii_case("retry-after") && honoured {
+        "0"
+    } else {
+        value
     }
 }
 
@@ -310,7 +347,7 @@ fn respond(w: &mut TcpStream, r: &ResponseSpec, body: &[u8]) -> io::Result<()> {
     let mut has_len = false;
     for (k, v) in &r.headers {
         has_len |= k.eq_ignore_ascii_case("content-length");
-        head.push_str(&format!("{k}: {v}\r\n"));
+        head.push_str(&format!("{k}: {}\r\n", scaled(k, v)));
     }
     if !has_len {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));

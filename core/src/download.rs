@@ -652,7 +652,12 @@ impl Download {
         match status {
             200 | 206 => {
                 let received = self.fed + self.carry.len() as u64;
-                let end = f.declared_end.or(self.total);
+                // The message's length wins over a shorter answer: a body that ends early
+                // is cut short (and resumed), never handed to the MAC as if whole.
+                let end = match (f.declared_end, self.total) {
+                    (Some(d), Some(t)) => Some(d.max(t)),
+                    (d, t) => d.or(t),
+                };
                 if end.is_some_and(|end| received < end) {
                     self.on_failure(
                         now,

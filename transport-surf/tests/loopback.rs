@@ -20,10 +20,6 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn spec_for(r: &UploadResult, t: MediaType) -> DownloadSpec {
-    r.download_spec(t).expect("encrypted")
-}
-
 #[async_std::test]
 async fn round_trips_several_types_and_sizes() {
     let cdn = FakeCdn::start().unwrap();
@@ -47,14 +43,9 @@ async fn round_trips_several_types_and_sizes() {
             .unwrap();
         let mut out = Vec::new();
         let mut w = futures_lite::io::Cursor::new(&mut out);
-        c.download(
-            spec_for(&r, t.clone()),
-            &mut conn,
-            &mut w,
-            &mut Transfer::new(),
-        )
-        .await
-        .unwrap();
+        c.download(r.download_spec(), &mut conn, &mut w, &mut Transfer::new())
+            .await
+            .unwrap();
         assert!(out == plain, "{t} {len}");
     }
 }
@@ -64,7 +55,7 @@ async fn falls_back_renews_auth_and_resumes() {
     let cdn = FakeCdn::start().unwrap();
     // Host fallback: a 503 on the first host.
     let mut conn = cdn.media_conn(Instant::now());
-    conn.hosts.push(cdn.host());
+    conn.hosts.push(cdn.host().into());
     cdn.push_fault(On::Upload, Fault::Status(503, None));
     let r = client()
         .upload_bytes(
@@ -103,7 +94,8 @@ async fn falls_back_renews_auth_and_resumes() {
     assert!(r.is_ok(), "{r:?}");
     let last = cdn.seen().last().unwrap().clone();
     assert!(
-        last.target.contains(&format!("file_offset={}", 2 << 20)),
+        last.target
+            .contains(&format!("bytestart={}&byteend=", 2 << 20)),
         "{}",
         last.target
     );
@@ -125,7 +117,7 @@ async fn a_tampered_download_fails_and_leaves_no_file() {
     cdn.push_fault(On::Download, Fault::Tamper);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("v.mp4");
-    let mut spec = spec_for(&r, MediaType::Video);
+    let mut spec = r.download_spec();
     spec.expected.file_enc_sha256 = None;
     let err = client()
         .download_to_path(spec.clone(), &mut conn, &out, &mut Transfer::new())

@@ -21,10 +21,6 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn spec_for(r: &UploadResult, t: MediaType) -> DownloadSpec {
-    r.download_spec(t).expect("encrypted")
-}
-
 /// A port nothing listens on: connecting to it is refused.
 fn dead_host() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -64,12 +60,7 @@ fn round_trips_several_types_and_sizes() {
         );
         let mut out = Vec::new();
         let d = c
-            .download(
-                spec_for(&r, t.clone()),
-                &mut conn,
-                &mut out,
-                &mut Transfer::new(),
-            )
+            .download(r.download_spec(), &mut conn, &mut out, &mut Transfer::new())
             .unwrap();
         assert_eq!(d.verified.file_length, len as u64);
         assert!(out == plain, "{t} {len}");
@@ -102,7 +93,7 @@ fn uploads_a_file_with_progress_and_flat_memory_path() {
     let out = dir.path().join("back.mp4");
     client()
         .download_to_path(
-            spec_for(&r, MediaType::Video),
+            r.download_spec(),
             &mut StaticConn(cdn.media_conn(Instant::now())),
             &out,
             &mut Transfer::new(),
@@ -137,7 +128,7 @@ use std::io::Read as _;
 fn falls_back_to_the_next_host() {
     let cdn = FakeCdn::start().unwrap();
     let mut conn = cdn.media_conn(Instant::now());
-    conn.hosts.insert(0, dead_host());
+    conn.hosts.insert(0, dead_host().into());
     let r = client()
         .upload_bytes(
             b"fallback",
@@ -190,8 +181,8 @@ fn resumes_a_partly_stored_upload() {
     let cdn = FakeCdn::start().unwrap();
     let plain = data(6 << 20);
     let key = MediaKey::from_bytes([1; 32]);
-    let (body, media) = encrypt(key.clone(), &MediaType::Video, &plain);
-    let token = b64::url_nopad(&media.file_enc_sha256);
+    let (body, media) = encrypt(key.clone(), &MediaType::Video, &plain).unwrap();
+    let token = b64::url(&media.file_enc_sha256);
     cdn.put_partial(&token, &body[..4 << 20]);
     let r = client()
         .upload_bytes(
@@ -205,7 +196,9 @@ fn resumes_a_partly_stored_upload() {
     let seen = cdn.seen();
     assert!(seen[0].target.contains("resume=1"));
     assert!(
-        seen[1].target.contains(&format!("file_offset={}", 4 << 20)),
+        seen[1]
+            .target
+            .contains(&format!("bytestart={}&byteend={}", 4 << 20, body.len())),
         "{}",
         seen[1].target
     );
@@ -230,13 +223,23 @@ fn a_dropped_large_upload_resumes_where_the_cdn_stopped() {
         .iter()
         .map(|s| (s.target.contains("resume=1"), s.body_len))
         .collect();
-    // check, body cut after 3 MiB, check again, the rest from 3 MiB
-    assert_eq!(targets.len(), 4, "{targets:?}");
+    // A fresh key: no probe first. Body cut after 3 MiB, a probe on the same host, the
+    // rest from 3 MiB with bytestart/byteend.
+    assert_eq!(targets.len(), 3, "{targets:?}");
+    assert!(!seen[0].target.contains("resume=1"));
+    assert!(seen[1].target.contains("resume=1"));
+    let len = wamedia::encrypt(MediaKey::from_bytes([0; 32]), &MediaType::Video, &plain)
+        .unwrap()
+        .0
+        .len();
     assert!(
-        seen[3].target.contains(&format!("file_offset={}", 3 << 20)),
+        seen[2]
+            .target
+            .contains(&format!("bytestart={}&byteend={len}", 3 << 20)),
         "{}",
-        seen[3].target
+        seen[2].target
     );
+    assert_eq!(seen[2].body_len, (len - (3 << 20)) as u64);
 }
 
 #[test]
@@ -254,7 +257,7 @@ fn a_tampered_download_fails_and_leaves_no_file() {
     cdn.push_fault(On::Download, Fault::Tamper);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("img.jpg");
-    let mut spec = spec_for(&r, MediaType::Image);
+    let mut spec = r.download_spec();
     spec.expected.file_enc_sha256 = None;
     let err = client()
         .download_to_path(spec, &mut conn, &out, &mut Transfer::new())
@@ -290,12 +293,7 @@ fn a_cut_download_resumes_with_range() {
     cdn.push_fault(On::Download, Fault::CutDownload(100_005));
     let mut out = Vec::new();
     client()
-        .download(
-            spec_for(&r, MediaType::Document),
-            &mut conn,
-            &mut out,
-            &mut Transfer::new(),
-        )
+        .download(r.download_spec(), &mut conn, &mut out, &mut Transfer::new())
         .unwrap();
     assert!(out == plain);
     let ranges: Vec<_> = cdn
@@ -340,7 +338,7 @@ fn media_gone_everywhere() {
     let cdn = FakeCdn::start().unwrap();
     let spec = DownloadSpec {
         media_type: MediaType::Image,
-        media_key: MediaKey::from_bytes([0; 32]),
+        media_key: Some(MediaKey::from_bytes([0; 32])),
         source: Source::DirectPath("/v/t62/nothing.enc?ccb=1".into()),
         expected: Expected::default(),
     };
