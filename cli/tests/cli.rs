@@ -506,3 +506,207 @@ fn upload_reads_stdin_with_a_dash() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json_line(&out)["file_length"], 70_000);
 }
+
+#[test]
+fn newsletter_media_goes_up_and_comes_back_unencrypted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let file = root.to_str().unwrap();
+    // The embedded CDN downloads it back and checks its SHA-256.
+    let out = run(&["upload", "--newsletter", "--type", "image", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    assert!(
+        v.get("media_key").is_none() && v.get("file_enc_sha256").is_none(),
+        "{v}"
+    );
+    assert!(
+        stderr(&out).contains("SHA-256 and length (unencrypted)"),
+        "{}",
+        stderr(&out)
+    );
+    // Against `wamedia serve`: upload, then download with no key.
+    let cdn = Serve::start("nl-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let conn = conn.to_str().unwrap();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--newsletter",
+        "--type",
+        "sticker",
+        "--media-conn",
+        conn,
+        file,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    assert!(v["url"].as_str().unwrap().contains("/m1/"), "{v}");
+    let dest = dir.path().join("back.png");
+    let base = [
+        "download",
+        "--quiet",
+        "--newsletter",
+        "--type",
+        "sticker",
+        "--media-conn",
+        conn,
+        "--direct-path",
+        v["direct_path"].as_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--file-sha256",
+        v["file_sha256"].as_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&root).unwrap());
+    // Without the hash there is nothing to verify it by: refused, nothing written.
+    let dest2 = dir.path().join("unverified.png");
+    let mut args = base.to_vec();
+    args.push(dest2.to_str().unwrap());
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--file-sha256"), "{}", stderr(&out));
+    assert!(!dest2.exists());
+}
+
+/// A one-shot HTTP server on loopback: returns its host and the request head it saw.
+fn capture_one() -> (String, std::thread::JoinHandle<String>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("http://{}", l.local_addr().unwrap());
+    let t = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = String::new();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            head.push_str(&line);
+        }
+        let mut body = vec![0u8; len];
+        std::io::Read::read_exact(&mut r, &mut body).unwrap();
+        let answer = br#"{"url":"https://mmg.whatsapp.net/d/x","direct_path":"/d/x"}"#;
+        let mut w = s;
+        write!(
+            w,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            answer.len()
+        )
+        .unwrap();
+        w.write_all(answer).unwrap();
+        head
+    });
+    (host, t)
+}
+
+#[test]
+fn a_user_agent_is_sent_only_when_asked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    for transport in ["ureq", "surf"] {
+        for ua in [None, Some("MyBot/1.0")] {
+            let (host, seen) = capture_one();
+            let mut args = vec![
+                "upload",
+                "--quiet",
+                "--transport",
+                transport,
+                "--auth",
+                "a",
+                "--host",
+                &host,
+            ];
+            if let Some(ua) = ua {
+                args.extend(["--user-agent", ua]);
+            }
+            args.push(root.to_str().unwrap());
+            let out = run(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let head = seen.join().unwrap().to_ascii_lowercase();
+            match ua {
+                None => assert!(!head.contains("user-agent"), "{transport}: {head}"),
+                Some(ua) => assert!(
+                    head.contains(&format!("user-agent: {}", ua.to_ascii_lowercase())),
+                    "{head}"
+                ),
+            }
+            assert!(head.contains("&media_id="), "{head}");
+        }
+    }
+}
+
+#[test]
+fn server_thumbnails_and_reused_key_timestamps_reach_the_json() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let file = root.to_str().unwrap();
+    let out = run(&["upload", "--quiet", "--server-thumb-gen", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    assert!(
+        v["thumbnail_info"]["thumbnail_direct_path"].is_string(),
+        "{v}"
+    );
+    assert_eq!(v["media_type"], "image");
+    let fresh = v["media_key_timestamp"].as_i64().unwrap();
+    assert!(fresh > 1_700_000_000, "a fresh key is stamped now: {fresh}");
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--media-key",
+        KEY_HEX,
+        "--media-key-timestamp",
+        "1700000000",
+        file,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_line(&out)["media_key_timestamp"], 1_700_000_000);
+    let out = run(&["upload", "--media-key-timestamp", "1700000000", file]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a timestamp belongs to a reused key"
+    );
+}
+
+#[test]
+fn types_without_a_path_or_keys_are_refused_before_any_work() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let file = root.to_str().unwrap();
+    let out = run(&["upload", "--type", "payment-background", file]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("payment-background media has no known upload path"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["upload", "--newsletter", "--type", "history", file]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("newsletter"), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("x.enc");
+    let out = run(&[
+        "encrypt",
+        "--type",
+        "product-catalog-image",
+        file,
+        body.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not encrypted"), "{}", stderr(&out));
+    assert!(!body.exists());
+    // Product images go up as they are, and come back verified by their SHA-256.
+    let out = run(&["upload", "--type", "product-catalog-image", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(json_line(&out).get("media_key").is_none());
+}
