@@ -4,6 +4,9 @@
 //! These do I/O on a reader *you* hand in (a file, a cursor); the machines themselves
 //! never do. Memory stays flat: the body is regenerated on the fly from the plaintext
 //! (see [`EncryptedMedia::body_from`]), never kept whole.
+// Arithmetic here is on offsets checked against the body length before use; numbers from outside are
+// checked where they enter (download.rs, upload.rs, transfer.rs, conn.rs).
+#![allow(clippy::arithmetic_side_effects)]
 
 use std::io::{self, Read, Seek, SeekFrom};
 

@@ -311,9 +311,12 @@ fn parse_host(i: usize, v: &Value) -> Result<Host, String> {
             };
             let role = match o.get("type") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(t)) if t == "primary" => Some(HostRole::Primary),
+                // WhatsApp Web: `type === "fallback"` marks the fallback; any other is primary.
                 Some(Value::String(t)) if t == "fallback" => Some(HostRole::Fallback),
-                Some(_) => return Err(bad("`type` must be \"primary\" or \"fallback\"")),
+                Some(Value::String(_)) => Some(HostRole::Primary),
+                Some(_) => {
+                    return Err(bad("`type` must be a string (\"primary\" or \"fallback\")"))
+                }
             };
             let fallback_hostname = match o.get("fallback_hostname") {
                 None | Some(Value::Null) => None,
@@ -455,7 +458,7 @@ mod tests {
             (r#"{"auth":"a","ttl":1,"hosts":[{"name":"x"}]}"#, "hostname"),
             (r#"{"auth":"a","ttl":1,"hosts":["a b"]}"#, "spaces"),
             (
-                r#"{"auth":"a","ttl":1,"hosts":[{"hostname":"x","type":"main"}]}"#,
+                r#"{"auth":"a","ttl":1,"hosts":[{"hostname":"x","type":7}]}"#,
                 "`type`",
             ),
         ] {

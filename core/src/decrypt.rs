@@ -109,25 +109,27 @@ impl Decryptor {
     /// `out`. **That plaintext is unverified** until [`finish`](Self::finish) returns `Ok`.
     pub fn update_unverified(&mut self, body: &[u8], out: &mut Vec<u8>) {
         self.enc_hash.update(body);
-        self.body_len += body.len() as u64;
-        if self.held.len() + body.len() <= HOLD {
+        self.body_len = self.body_len.saturating_add(body.len() as u64);
+        if self.held.len().saturating_add(body.len()) <= HOLD {
             self.held.extend_from_slice(body);
             return;
         }
         let start = out.len();
         out.extend_from_slice(&self.held);
         out.extend_from_slice(body);
-        let avail = out.len() - start - HOLD;
-        let n = avail / 16 * 16;
+        // At least HOLD + 1 bytes were appended just above.
+        let avail = out.len().saturating_sub(start).saturating_sub(HOLD);
+        let n = avail.saturating_sub(avail % 16);
         self.held.clear();
-        self.held.extend_from_slice(&out[start + n..]);
-        out.truncate(start + n);
+        let end = start.saturating_add(n);
+        self.held.extend_from_slice(&out[end..]);
+        out.truncate(end);
         let region = &mut out[start..];
         self.mac.update(region);
         let (blocks, _) = InOutBuf::from(&mut region[..]).into_chunks();
         self.cipher.decrypt_blocks_inout_mut(blocks);
         self.plain_hash.update(&out[start..]);
-        self.plain_len += n as u64;
+        self.plain_len = self.plain_len.saturating_add(n as u64);
     }
 
     /// Checks everything and appends the last plaintext bytes (without padding) to `out`.
@@ -139,7 +141,7 @@ impl Decryptor {
         if len < MIN_BODY_LEN {
             return Err(IntegrityError::TooShort { len });
         }
-        if (len - MAC_LEN as u64) % 16 != 0 {
+        if len.saturating_sub(MAC_LEN as u64) % 16 != 0 {
             return Err(IntegrityError::BadLength { len });
         }
         // With a valid shape the held tail is exactly the last block and the MAC.
@@ -161,7 +163,7 @@ impl Decryptor {
         let unpadded = unpad(&last)?;
         self.plain_hash.update(unpadded);
         out.extend_from_slice(unpadded);
-        let file_length = self.plain_len + unpadded.len() as u64;
+        let file_length = self.plain_len.saturating_add(unpadded.len() as u64);
         let file_sha256: [u8; 32] = self.plain_hash.finalize().into();
         check_plain(&self.expected, &file_sha256, file_length)?;
         Ok(Verified {
@@ -218,7 +220,7 @@ fn unpad(block: &[u8]) -> Result<&[u8], IntegrityError> {
     if pad == 0 || pad > 16 || pad > block.len() {
         return Err(IntegrityError::BadPadding);
     }
-    let (data, padding) = block.split_at(block.len() - pad);
+    let (data, padding) = block.split_at(block.len().saturating_sub(pad));
     if padding.iter().any(|&b| b as usize != pad) {
         return Err(IntegrityError::BadPadding);
     }
@@ -261,7 +263,7 @@ pub fn decrypt(
     if len < MIN_BODY_LEN {
         return Err(IntegrityError::TooShort { len });
     }
-    if (len - MAC_LEN as u64) % 16 != 0 {
+    if len.saturating_sub(MAC_LEN as u64) % 16 != 0 {
         return Err(IntegrityError::BadLength { len });
     }
     let file_enc_sha256: [u8; 32] = Sha256::digest(body).into();
@@ -271,7 +273,7 @@ pub fn decrypt(
         }
     }
     let keys = media_key.expand(media_type)?;
-    let (ct, tag) = body.split_at(body.len() - MAC_LEN);
+    let (ct, tag) = body.split_at(body.len().saturating_sub(MAC_LEN));
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
     mac.update(&keys.iv);
     mac.update(ct);
@@ -283,7 +285,9 @@ pub fn decrypt(
     let mut cipher = CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into());
     let (blocks, _) = InOutBuf::from(&mut plain[..]).into_chunks();
     cipher.decrypt_blocks_inout_mut(blocks);
-    let keep = plain.len() - 16 + unpad(&plain[plain.len() - 16..])?.len();
+    // The shape check above guarantees at least one whole block.
+    let last = plain.len().saturating_sub(16);
+    let keep = last.saturating_add(unpad(&plain[last..])?.len());
     plain.truncate(keep);
     let file_sha256: [u8; 32] = Sha256::digest(&plain).into();
     check_plain(expected, &file_sha256, plain.len() as u64)?;

@@ -32,8 +32,8 @@ use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::transfer::{
-    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output,
-    Request, RequestId, RetryPolicy, ERROR_BODY_CAP,
+    base_headers, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output, Request,
+    RequestId, RetryPolicy, ERROR_BODY_CAP,
 };
 
 /// Where the media lives.
@@ -65,8 +65,9 @@ pub struct DownloadSpec {
 pub struct DownloadOptions {
     /// Hosts, rounds, attempts, deadlines, backoff.
     pub retry: RetryPolicy,
-    /// Refuse bodies larger than this when the message gives no `file_length` (with one,
-    /// the bound is that length's exact body size). Default 2 GiB, WhatsApp's own limit.
+    /// Refuse bodies larger than this, whatever the message says; with a `file_length`
+    /// the bound is that length's exact body size when smaller. Default 2 GiB,
+    /// WhatsApp's own limit.
     pub max_body_len: u64,
     /// Use a full [`Source::Url`] whatever its host (the caller vouches for the message).
     pub trust_url: bool,
@@ -215,7 +216,13 @@ impl Download {
             Some(Verifier::Plain(_)) => len,
             _ => body_len(len),
         });
-        let limit = total.unwrap_or(opts.max_body_len);
+        // The exact size the message implies, and never more than the cap, whatever a
+        // message (or an answer) claims.
+        let mut cursor = HostCursor::default();
+        if let Some(k) = &spec.media_key {
+            cursor.secrets.add_key(k);
+        }
+        let limit = total.map_or(opts.max_body_len, |t| t.min(opts.max_body_len));
         Download {
             spec,
             opts,
@@ -227,7 +234,7 @@ impl Download {
             } else {
                 State::Ready
             },
-            cursor: HostCursor::default(),
+            cursor,
             next_id: 0,
             verifier,
             fed: 0,
@@ -329,7 +336,7 @@ impl Download {
                         media_type: self.spec.media_type.to_string(),
                     }));
                 }
-                let host = hosts[self.cursor.idx.min(hosts.len() - 1)].clone();
+                let host = hosts[self.cursor.idx.min(hosts.len().saturating_sub(1))].clone();
                 match self.download_url(&host, &p) {
                     Ok(u) => (host, u),
                     Err(e) => return self.finish(Err(e)),
@@ -356,7 +363,7 @@ impl Download {
         }
         self.cursor.attempts = self.cursor.attempts.saturating_add(1);
         let id = RequestId(self.next_id);
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         let remaining = self.total.unwrap_or(0).saturating_sub(self.fed);
         let deadline = self
             .opts
@@ -475,6 +482,7 @@ impl Download {
                     if matches!(self.state, State::NeedConn { .. }) {
                         self.state = State::Ready;
                     }
+                    self.cursor.secrets.add_auth(&c.auth);
                     self.conn = Some(c);
                 }
             }
@@ -609,7 +617,7 @@ impl Download {
         };
         if f.skip > 0 {
             let n = usize::try_from(f.skip).map_or(data.len(), |s| s.min(data.len()));
-            f.skip -= n as u64;
+            f.skip = f.skip.saturating_sub(n as u64);
             data = &data[n..];
         }
         if data.is_empty() {
@@ -617,7 +625,7 @@ impl Download {
         }
         let received = self
             .fed
-            .saturating_add((self.carry.len() + data.len()) as u64);
+            .saturating_add(self.carry.len().saturating_add(data.len()) as u64);
         if received > self.limit {
             self.too_large();
             return;
@@ -627,19 +635,20 @@ impl Download {
         };
         // Feed whole blocks only, so that a cut leaves `fed` on a block boundary.
         let align = v.align();
-        let whole = (self.carry.len() + data.len()) / align * align;
+        let pending = self.carry.len().saturating_add(data.len());
+        let whole = pending.saturating_sub(pending.checked_rem(align).unwrap_or(0));
         if whole > 0 {
             if self.carry.is_empty() {
                 v.update(&data[..whole], &mut self.plain);
                 self.carry.extend_from_slice(&data[whole..]);
             } else {
-                let from_data = whole - self.carry.len();
+                let from_data = whole.saturating_sub(self.carry.len());
                 self.carry.extend_from_slice(&data[..from_data]);
                 v.update(&self.carry, &mut self.plain);
                 self.carry.clear();
                 self.carry.extend_from_slice(&data[from_data..]);
             }
-            self.fed += whole as u64;
+            self.fed = self.fed.saturating_add(whole as u64);
         } else {
             self.carry.extend_from_slice(data);
         }
@@ -651,7 +660,7 @@ impl Download {
         let cap = self.opts.retry.backoff_max;
         match status {
             200 | 206 => {
-                let received = self.fed + self.carry.len() as u64;
+                let received = self.fed.saturating_add(self.carry.len() as u64);
                 // The message's length wins over a shorter answer: a body that ends early
                 // is cut short (and resumed), never handed to the MAC as if whole.
                 let end = match (f.declared_end, self.total) {
@@ -708,7 +717,7 @@ impl Download {
             }
             403 | 404 | 410 => {
                 self.cursor.record_status(&f.ex.host, status, &f.error_body);
-                self.cursor.gone_in_round += 1;
+                self.cursor.gone_in_round = self.cursor.gone_in_round.saturating_add(1);
                 if self.cursor.gone_in_round >= self.hosts().len().max(1) {
                     let failures = std::mem::take(&mut self.cursor.failures);
                     self.finish(Err(DownloadError::MediaGone { failures }));
@@ -752,7 +761,7 @@ impl Download {
                 self.finish(Err(DownloadError::Status {
                     host: f.ex.host,
                     status,
-                    body: error_text(&f.error_body),
+                    body: self.cursor.secrets.body_text(&f.error_body),
                 }));
             }
         }

@@ -298,7 +298,7 @@ impl<R: Read> Read for Counting<'_, R> {
             return Err(io::Error::other("cancelled"));
         }
         let n = self.inner.read(buf)?;
-        self.count += n as u64;
+        self.count = self.count.saturating_add(n as u64);
         if let Some(f) = self.on_read.as_mut() {
             f(self.count);
         }

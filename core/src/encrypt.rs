@@ -6,6 +6,9 @@
 //! [`CHECKPOINT_INTERVAL`] bytes), so that [`EncryptedMedia::body_from`] can regenerate
 //! the upload body from any offset while reading the plaintext only from the checkpoint
 //! before it: a resumed upload never needs the ciphertext kept around.
+// Arithmetic here is on lengths of buffers this module made itself (plaintext it was handed, blocks it produced); numbers from outside are
+// checked where they enter (download.rs, upload.rs, transfer.rs, conn.rs).
+#![allow(clippy::arithmetic_side_effects)]
 
 use aes::Aes256;
 use cbc::cipher::inout::InOutBuf;
@@ -26,9 +29,13 @@ pub const CHECKPOINT_INTERVAL: u64 = 1 << 20;
 /// Length of the truncated HMAC appended to the ciphertext.
 pub const MAC_LEN: usize = 10;
 
-/// The upload body length for a plaintext of `file_length` bytes: `16 * k + 10`.
+/// The upload body length for a plaintext of `file_length` bytes: `16 * k + 10`
+/// (saturating at `u64::MAX` for lengths no body can have).
 pub fn body_len(file_length: u64) -> u64 {
-    (file_length / 16 + 1) * 16 + MAC_LEN as u64
+    (file_length / 16)
+        .saturating_add(1)
+        .saturating_mul(16)
+        .saturating_add(MAC_LEN as u64)
 }
 
 /// AES-256-CBC over a stream: holds back a partial block between calls.

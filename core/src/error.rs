@@ -54,7 +54,8 @@ pub struct BadMediaKey {
     pub reason: String,
 }
 
-/// A downloaded (or given) body failed verification. Variants follow PROTOCOL §5's order.
+/// A downloaded (or given) body failed verification. Variants follow the order of the
+/// checks (PROTOCOL §2.9).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IntegrityError {

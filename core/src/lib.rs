@@ -81,6 +81,7 @@
 //! `wamedia-surf` are such drivers, about a screen each.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod b64;
 pub mod body;

@@ -252,8 +252,9 @@ impl MediaType {
             .ok_or_else(|| self.unsupported(Unsupported::NewsletterUpload))
     }
 
-    /// True for the types whose encryption also yields a streaming sidecar (audio, ptt,
-    /// video, gif, ptv; PROTOCOL §2.7).
+    /// True for the types v2's table gives a streaming sidecar (audio, ptt, video, gif,
+    /// ptv; PROTOCOL §1 and §2.7, which notes that WhatsApp Web makes one for its `video`
+    /// and `audio` types only).
     pub fn has_streaming_sidecar(&self) -> bool {
         self.row().sidecar
     }

@@ -38,7 +38,7 @@ impl BodySpec {
     pub fn len(&self) -> u64 {
         match self {
             BodySpec::Empty => 0,
-            BodySpec::UploadBody { from, to } => to - from,
+            BodySpec::UploadBody { from, to } => to.saturating_sub(*from),
         }
     }
 
@@ -108,7 +108,7 @@ pub fn redact_auth(url: &str) -> String {
     let Some(q) = url.find('?') else {
         return url.to_owned();
     };
-    let (base, query) = url.split_at(q + 1);
+    let (base, query) = url.split_at(q.saturating_add(1));
     let parts: Vec<String> = query
         .split('&')
         .map(|p| {
@@ -238,7 +238,7 @@ impl RetryPolicy {
         body_len: u64,
         transfer_deadline: Option<Instant>,
     ) -> Instant {
-        let slack = Duration::from_secs(body_len / self.min_bytes_per_sec.max(1));
+        let slack = Duration::from_secs(body_len.checked_div(self.min_bytes_per_sec).unwrap_or(0));
         let own = self
             .request_timeout
             .checked_add(slack)
@@ -282,6 +282,70 @@ pub(crate) enum Next {
     GiveUp(&'static str),
 }
 
+/// The secrets a machine holds (auth tokens, the media key), in every encoding a server
+/// or proxy could echo them back in, so no text from outside carries them into an error.
+#[derive(Default)]
+pub(crate) struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets(<{} redacted>)", self.0.len())
+    }
+}
+
+impl Secrets {
+    fn add(&mut self, s: String) {
+        // Too short to be a secret worth a false match (test tokens such as "a").
+        if s.len() >= 6 && !self.0.contains(&s) {
+            self.0.push(s);
+            // Longest first, so an encoding that contains another is replaced whole.
+            self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// An auth token: as given, form-encoded, and every byte percent-encoded.
+    pub fn add_auth(&mut self, auth: &str) {
+        self.add(auth.to_owned());
+        self.add(crate::conn::form_encode(auth));
+        self.add(auth.bytes().map(|b| format!("%{b:02X}")).collect());
+    }
+
+    /// A media key: base64 (standard, URL-safe, padded or not) and hex.
+    pub fn add_key(&mut self, key: &crate::keys::MediaKey) {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine as _;
+        let k = key.as_bytes();
+        for e in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            let s = e.encode(k);
+            self.add(crate::conn::form_encode(&s));
+            self.add(s);
+        }
+        let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+        self.add(hex.to_ascii_uppercase());
+        self.add(hex);
+    }
+
+    /// `text` without any secret, on one line, control characters escaped.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.0 {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "<redacted>");
+            }
+        }
+        escape(out.trim())
+    }
+
+    /// Up to 4 KiB of an error body, scrubbed.
+    pub fn body_text(&self, body: &[u8]) -> String {
+        self.scrub(&String::from_utf8_lossy(
+            &body[..body.len().min(ERROR_BODY_CAP)],
+        ))
+    }
+}
+
 /// Which host is next, how many rounds and attempts are spent, and what each host said.
 /// The retry rules both machines share live here.
 #[derive(Debug, Default)]
@@ -292,10 +356,18 @@ pub(crate) struct HostCursor {
     pub failures: Vec<HostFailure>,
     /// Hosts that said "gone" (403/404/410) in this round.
     pub gone_in_round: usize,
+    /// What never reaches an error text.
+    pub secrets: Secrets,
 }
 
 impl HostCursor {
+    /// Records one host's failure; texts from outside are scrubbed of secrets.
     pub fn record(&mut self, host: &str, reason: HostFailureReason) {
+        let reason = match reason {
+            HostFailureReason::Transport(t) => HostFailureReason::Transport(self.secrets.scrub(&t)),
+            HostFailureReason::Malformed(t) => HostFailureReason::Malformed(self.secrets.scrub(&t)),
+            other => other,
+        };
         self.failures.push(HostFailure {
             host: host.to_owned(),
             reason,
@@ -304,13 +376,8 @@ impl HostCursor {
 
     /// Records an HTTP status the machine could not use, with the start of its body.
     pub fn record_status(&mut self, host: &str, status: u16, body: &[u8]) {
-        self.record(
-            host,
-            HostFailureReason::Status {
-                status,
-                body: error_text(body),
-            },
-        );
+        let body = self.secrets.body_text(body);
+        self.record(host, HostFailureReason::Status { status, body });
     }
 
     /// After the current host failed: the next host now; after the last, a new round
@@ -325,12 +392,12 @@ impl HostCursor {
         if self.attempts >= policy.max_attempts {
             return Next::GiveUp("attempt limit reached");
         }
-        self.idx += 1;
+        self.idx = self.idx.saturating_add(1);
         if self.idx < hosts {
             return Next::Now;
         }
         self.idx = 0;
-        self.round += 1;
+        self.round = self.round.saturating_add(1);
         self.gone_in_round = 0;
         if self.round >= policy.max_rounds {
             return Next::GiveUp("attempt limit reached");
@@ -439,12 +506,6 @@ pub(crate) fn base_headers(post: bool, body_len: u64) -> HeaderMap {
 pub(crate) fn push_capped(buf: &mut Vec<u8>, data: &[u8], cap: usize) {
     let room = cap.saturating_sub(buf.len());
     buf.extend_from_slice(&data[..room.min(data.len())]);
-}
-
-/// Up to 4 KiB of an error body, lossily decoded, on one line, every control character
-/// escaped (a CDN's error page must not drive the user's terminal).
-pub(crate) fn error_text(body: &[u8]) -> String {
-    escape(String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_CAP)]).trim())
 }
 
 /// Text from outside made fit for a terminal and a log line: control characters (line

@@ -35,8 +35,8 @@ use crate::error::{HostFailureReason, Misuse, Unsupported, UnsupportedMediaType,
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::transfer::{
-    base_headers, error_text, push_capped, BodySpec, Exchange, HostCursor, Input, Output, Request,
-    RequestId, RetryPolicy, ERROR_BODY_CAP,
+    base_headers, push_capped, BodySpec, Exchange, HostCursor, Input, Output, Request, RequestId,
+    RetryPolicy, ERROR_BODY_CAP,
 };
 
 /// The `media_id` query value of an upload: a random integer below 2^53, drawn once per
@@ -59,7 +59,9 @@ impl MediaId {
     /// # Errors
     /// When the OS has no randomness to give.
     pub fn generate() -> Result<Self, getrandom::Error> {
-        Ok(MediaId(1 + (getrandom::u64()? >> 11) % (Self::LIMIT - 1)))
+        // `r % (2^53 - 1)` lies in 0..2^53-1, so adding 1 stays below 2^53.
+        let r = (getrandom::u64()? >> 11) % (Self::LIMIT - 1);
+        Ok(MediaId(r.saturating_add(1)))
     }
 
     /// The value.
@@ -436,13 +438,17 @@ impl Upload {
     /// unless one is pushed with [`Input::MediaConn`].
     pub fn new(spec: UploadSpec, opts: UploadOptions, now: Instant) -> Self {
         let probe_due = opts.resume && spec.key_reused && !spec.is_unencrypted();
+        let mut cursor = HostCursor::default();
+        if let Some(k) = &spec.media_key {
+            cursor.secrets.add_key(k);
+        }
         Upload {
             spec,
             opts,
             started: now,
             conn: None,
             state: State::Ready,
-            cursor: HostCursor::default(),
+            cursor,
             next_id: 0,
             host: None,
             previous: None,
@@ -544,7 +550,7 @@ impl Upload {
             url.push_str("&server_thumb_gen=1");
         }
         let id = RequestId(self.next_id);
-        self.next_id += 1;
+        self.next_id = self.next_id.saturating_add(1);
         let deadline = self
             .opts
             .retry
@@ -701,6 +707,7 @@ impl Upload {
         if let State::NeedConn { .. } = self.state {
             self.state = State::Ready;
         }
+        self.cursor.secrets.add_auth(&c.auth);
         self.conn = Some(c);
     }
 
@@ -773,11 +780,17 @@ impl Upload {
             }
             (_, 500..=599) if status != 507 => match f.ex.retry_after {
                 // Never hammer a CDN that asks for more than we would wait.
-                Some(w) if w > cap => self.final_status(host, status, &f),
+                Some(w) if w > cap => {
+                    self.finish(Err(UploadError::Throttled {
+                        host,
+                        status,
+                        retry_after: Some(w),
+                    }));
+                }
                 wait => {
                     let reason = HostFailureReason::Status {
                         status,
-                        body: error_text(&f.body),
+                        body: self.cursor.secrets.body_text(&f.body),
                     };
                     self.on_failure(now, &f, reason, wait);
                 }
@@ -823,7 +836,7 @@ impl Upload {
                         } else {
                             format!(
                                 "HTTP {status} with a body that is not JSON: {:?}",
-                                error_text(&f.body)
+                                self.cursor.secrets.body_text(&f.body)
                             )
                         };
                         self.finish(Err(UploadError::Malformed { host, why }));
@@ -850,7 +863,7 @@ impl Upload {
     }
 
     fn final_status(&mut self, host: String, status: u16, f: &InFlight) {
-        let body = error_text(&f.body);
+        let body = self.cursor.secrets.body_text(&f.body);
         let e = match status {
             413 => UploadError::TooLarge { host, body },
             415 => UploadError::HashMismatch { host, body },

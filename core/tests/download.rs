@@ -1040,3 +1040,24 @@ fn a_huge_content_range_does_not_turn_the_checks_off() {
     });
     assert!(run.outcome.is_err(), "an impossible range is not trusted");
 }
+
+#[test]
+fn a_file_length_near_u64_max_is_bounded_not_overflowed() {
+    let t0 = Instant::now();
+    let m = media(100);
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected.file_length = Some(u64::MAX - 3);
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    assert!(
+        matches!(
+            run.outcome,
+            Err(DownloadError::AllHostsFailed { .. }) | Err(DownloadError::Integrity(_))
+        ),
+        "{:?}",
+        run.outcome
+    );
+    for (_, r) in &run.requests {
+        assert!(r.deadline <= t0 + DownloadOptions::default().retry.total_timeout);
+    }
+}

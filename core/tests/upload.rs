@@ -948,3 +948,71 @@ fn random_answer_sequences_always_terminate_within_the_bounds() {
         }
     }
 }
+
+#[test]
+fn secrets_echoed_back_by_a_server_never_reach_an_error() {
+    let t0 = Instant::now();
+    let auth = "s3cret/auth+token==";
+    let key_b64 = key().to_base64();
+    let key_hex: String = key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for code in [400, 503] {
+        let mut up = Upload::new(small().1, opts(), t0);
+        let run = drive(
+            &mut up,
+            t0,
+            |_, at| conn_at(t0, at, auth, &["h1.example"]),
+            |r, _| {
+                let echo = format!(
+                    "bad request: POST {} auth={auth} key={key_b64} hex={key_hex}",
+                    r.url
+                );
+                Reply::Answer(code, vec![], echo.into_bytes())
+            },
+        );
+        let e = run.outcome.unwrap_err();
+        let text = format!("{e} {e:?}");
+        for secret in [auth, "s3cret%2Fauth%2Btoken%3D%3D", &key_b64, &key_hex] {
+            assert!(!text.contains(secret), "{code}: {secret} leaked: {text}");
+        }
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+    // A transport error text that quotes the token is scrubbed too.
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| conn_at(t0, at, auth, &["h1.example"]),
+        |_, _| Reply::Fail("proxy said: auth=s3cret%2Fauth%2Btoken%3D%3D refused"),
+    );
+    let text = run.outcome.unwrap_err().to_string();
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn a_connection_with_a_huge_ttl_is_used_without_overflow() {
+    let t0 = Instant::now();
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, _| {
+            MediaConn::from_json(
+                r#"{"auth":"a","ttl":18446744073709551615,"auth_ttl":18446744073709551615,"hosts":["h"]}"#,
+                t0,
+            )
+            .unwrap()
+        },
+        |_, _| ok_json(OK),
+    );
+    assert!(run.outcome.is_ok());
+    let mut o = opts();
+    o.retry.total_timeout = Duration::MAX;
+    o.retry.request_timeout = Duration::MAX;
+    let mut up = Upload::new(small().1, o, t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert!(run.outcome.is_ok(), "huge timeouts saturate");
+}
