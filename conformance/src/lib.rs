@@ -10,11 +10,14 @@
 //! - [`library`]: the named scenarios the committed cassettes were authored from.
 //! - [`fake_cdn`]: a real HTTP/1.1 fake of the WhatsApp media CDN on 127.0.0.1, with a
 //!   fault script, for transport tests, offline development and the CLI's default.
+//! - [`hostile`]: a loopback peer that answers everything the same wrong way (enormous,
+//!   endless, trickling, redirecting, close-delimited), for the transports' fault tests.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cassette;
 pub mod fake_cdn;
+pub mod hostile;
 pub mod library;
 pub mod record;
 pub mod replay;

@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub download: DownloadOptions,
     /// The `User-Agent` header; `None` (the default) sends none (PROTOCOL §4).
     pub user_agent: Option<String>,
+    /// Longest silence while reading an answer's body; each request's whole deadline
+    /// comes from the machine, never past the transfer's total.
+    pub idle_timeout: Duration,
     /// A non-seekable upload source is spooled in memory up to this many bytes, then to a
     /// temporary file.
     pub spool_in_memory: usize,
@@ -54,6 +57,7 @@ impl Default for ClientOptions {
             upload: UploadOptions::default(),
             download: DownloadOptions::default(),
             user_agent: None,
+            idle_timeout: Duration::from_secs(30),
             spool_in_memory: 8 << 20,
         }
     }
@@ -293,6 +297,13 @@ impl Client {
                     match result {
                         Ok(resp) => {
                             let headers = to_header_map(&resp);
+                            if close_delimited(&resp) {
+                                // async-h1 reads a body that ends with the connection as
+                                // empty: say so, rather than let the media look corrupt.
+                                let reason = "the CDN answered without Content-Length or chunking (a close-delimited body), which surf cannot read".to_string();
+                                feed(m, transfer, Input::Failed { id, reason })?;
+                                continue;
+                            }
                             let status = u16::from(resp.status());
                             feed(
                                 m,
@@ -317,7 +328,9 @@ impl Client {
                             return Err(Error::Cancelled);
                         }
                         let id = *id;
-                        let left = deadline.saturating_duration_since(Instant::now());
+                        let left = deadline
+                            .saturating_duration_since(Instant::now())
+                            .min(self.opts.idle_timeout);
                         let input =
                             match async_std::future::timeout(left, resp.read(&mut buf)).await {
                                 Ok(Ok(0)) => Input::End { id },
@@ -445,6 +458,16 @@ impl AsyncWrite for NoSink {
     fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
+}
+
+/// A body delimited only by the connection's end: no length, no chunking, and a status
+/// that carries a body.
+fn close_delimited(resp: &surf::Response) -> bool {
+    let status = u16::from(resp.status());
+    let bodiless = status < 200 || status == 204 || status == 304;
+    !bodiless
+        && resp.header("content-length").is_none()
+        && resp.header("transfer-encoding").is_none()
 }
 
 fn to_header_map(resp: &surf::Response) -> http::HeaderMap {

@@ -37,6 +37,10 @@ use wamedia::{
 pub struct ClientOptions {
     /// Time to open a connection.
     pub connect_timeout: Duration,
+    /// Longest silence while reading or writing a connection (a trickling peer is cut,
+    /// and the machine resumes or retries). Each request's whole deadline comes from the
+    /// machine, never past the transfer's total.
+    pub idle_timeout: Duration,
     /// The `User-Agent` header; `None` (the default) sends none, so nothing names this
     /// library or ureq on the wire (PROTOCOL §4).
     pub user_agent: Option<String>,
@@ -53,6 +57,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             connect_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(30),
             user_agent: None,
             upload: UploadOptions::default(),
             download: DownloadOptions::default(),
@@ -76,6 +81,8 @@ impl Client {
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(opts.connect_timeout))
+            .timeout_per_read(Some(opts.idle_timeout))
+            .timeout_per_write(Some(opts.idle_timeout))
             .user_agent(match &opts.user_agent {
                 Some(ua) => {
                     ureq::config::AutoHeaderValue::Provided(std::sync::Arc::new(ua.clone()))
