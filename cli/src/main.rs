@@ -135,6 +135,10 @@ struct DownloadArgs {
     /// Unencrypted media that is not a newsletter's (product catalog images).
     #[arg(long, conflicts_with = "media_key")]
     unencrypted: bool,
+    /// Use --url whatever its host (by default only https on whatsapp.net or a host of
+    /// the media connection).
+    #[arg(long)]
+    trust_url: bool,
     #[command(flatten)]
     expect: Expect,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
@@ -181,10 +185,6 @@ struct Net {
     /// Give up after this many seconds.
     #[arg(long)]
     timeout: Option<u64>,
-    /// Download: use --url whatever its host (by default only https on whatsapp.net or
-    /// a host of the media connection).
-    #[arg(long)]
-    trust_url: bool,
     /// Send this User-Agent header (by default none is sent).
     #[arg(long)]
     user_agent: Option<String>,
@@ -221,6 +221,14 @@ impl From<TransferError> for Fail {
     fn from(e: TransferError) -> Fail {
         let code = match &e {
             TransferError::Download(d) if d.is_integrity() => 4,
+            // Refused before any request: the input was wrong, not the CDN.
+            TransferError::Download(
+                DownloadError::Unsupported(_)
+                | DownloadError::MaliciousPath { .. }
+                | DownloadError::UntrustedUrl { .. }
+                | DownloadError::NothingToVerify,
+            )
+            | TransferError::Upload(UploadError::Unsupported(_)) => 2,
             TransferError::Io(_) => 2,
             TransferError::Misuse(_) => 1,
             _ => 3,

@@ -96,12 +96,56 @@ fn bin_path(cassette: &Path) -> PathBuf {
     cassette.with_extension("bin")
 }
 
+/// Creates (or truncates) `path` readable by its owner only: cassettes hold the media
+/// key and `.bin` files the plaintext.
+fn private_file(path: &Path) -> Result<File, Fail> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let f = o
+        .open(path)
+        .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
+    // An existing file keeps its mode through `open`: tighten it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Fail::usage(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    Ok(f)
+}
+
+/// Refuses a record path that is (or whose `.bin` is) one of the transfer's own files.
+fn check_record_path(cassette: &Path, others: &[&Path]) -> Result<(), Fail> {
+    for p in [cassette.to_path_buf(), bin_path(cassette)] {
+        for o in others {
+            if same_file(&p, o) {
+                return Err(Fail::usage(format!(
+                    "--record {} would overwrite {}: choose another path",
+                    cassette.display(),
+                    o.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when both paths name the same file (or the same not-yet-existing path).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 fn write_cassette(
     path: &Path,
     c: &wamedia_conformance::cassette::Cassette,
     quiet: bool,
 ) -> Result<(), Fail> {
-    std::fs::write(path, c.to_json())
+    io::Write::write_all(&mut private_file(path)?, c.to_json().as_bytes())
         .map_err(|e| Fail::usage(format!("cannot write {}: {e}", path.display())))?;
     if !quiet {
         eprintln!(
@@ -188,7 +232,9 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
     let mut recorder = match &record {
         Some(cassette) => {
             let bin = bin_path(cassette);
-            io::copy(&mut src, &mut File::create(&bin)?)?;
+            check_record_path(cassette, &[&path])?;
+            io::copy(&mut src, &mut private_file(&bin)?)
+                .map_err(|e| Fail::usage(format!("cannot write {}: {e}", bin.display())))?;
             src.seek(SeekFrom::Start(0))?;
             Some(Recorder::for_upload_source(&prepared, move || {
                 File::open(&bin)
@@ -268,6 +314,10 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
             outcome_of_upload(&result),
         );
         write_cassette(cassette, &c, net.quiet)?;
+        if result.is_err() {
+            // A failed upload leaves no copy of the plaintext behind.
+            let _ = std::fs::remove_file(bin_path(cassette));
+        }
     }
     let result = result?;
     if let Some(cdn) = &local {
@@ -293,6 +343,7 @@ fn verify_back(
         &mut StaticConn(cdn.media_conn(Instant::now())),
         &back,
         &mut Transfer::new(),
+        false,
     )?;
     if !net.quiet {
         let what = if result.media_key.is_some() {
@@ -321,6 +372,9 @@ pub fn download(spec: DownloadSpec, args: &DownloadArgs) -> Result<(), Fail> {
         }),
         None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
     };
+    if let Some(cassette) = record {
+        check_record_path(cassette, &[out])?;
+    }
     let mut recorder = record.as_ref().map(|_| Recorder::for_download());
     let mut bar = progress::Bar::new(net.quiet, "download");
     let cassette_input = CassetteInput {
@@ -353,12 +407,21 @@ pub fn download(spec: DownloadSpec, args: &DownloadArgs) -> Result<(), Fail> {
         if let Some(r) = recorder.as_mut() {
             transfer = transfer.observe(r);
         }
-        run_download(net, spec, &mut *provider, out, &mut transfer)
+        run_download(
+            net,
+            spec,
+            &mut *provider,
+            out,
+            &mut transfer,
+            args.trust_url,
+        )
     };
     bar.finish();
     if let (Some(rec), Some(cassette)) = (recorder, record) {
         if result.is_ok() {
-            std::fs::copy(out, bin_path(cassette))?;
+            let bin = bin_path(cassette);
+            io::copy(&mut File::open(out)?, &mut private_file(&bin)?)
+                .map_err(|e| Fail::usage(format!("cannot write {}: {e}", bin.display())))?;
         }
         let outcome = outcome_of_download(&result);
         let c = rec.into_cassette(
@@ -383,7 +446,6 @@ pub fn download(spec: DownloadSpec, args: &DownloadArgs) -> Result<(), Fail> {
 
 fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
     let mut o = wamedia_ureq::ClientOptions::default();
-    o.download.trust_url = net.trust_url;
     o.upload.resume = !no_resume;
     o.user_agent = net.user_agent.clone();
     if let Some(s) = net.timeout {
@@ -409,8 +471,10 @@ fn run_download(
     provider: &mut (dyn MediaConnProvider + Send),
     out: &Path,
     transfer: &mut Transfer<'_>,
+    trust_url: bool,
 ) -> Result<DownloadResult, TransferError> {
-    let o = client_opts(net, false);
+    let mut o = client_opts(net, false);
+    o.download.trust_url = trust_url;
     if net.transport == "surf" {
         let client = wamedia_surf::Client::new(surf_opts(o));
         return async_std::task::block_on(client.download_to_path(spec, provider, out, transfer));

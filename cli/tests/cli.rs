@@ -428,6 +428,17 @@ fn record_mode_writes_a_redacted_cassette_that_replays() {
     let text = std::fs::read_to_string(&cassette).unwrap();
     assert!(!text.contains("record-me-not"), "{text}");
     assert!(dir.path().join("my-upload.bin").exists());
+    #[cfg(unix)]
+    for f in [&cassette, &dir.path().join("my-upload.bin")] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode,
+            0o600,
+            "{}: the key and the plaintext are private",
+            f.display()
+        );
+    }
     let c = wamedia_conformance::cassette::Cassette::load(&cassette).unwrap();
     wamedia_conformance::replay::replay(&c, dir.path()).unwrap();
     // And a download.
@@ -709,4 +720,57 @@ fn types_without_a_path_or_keys_are_refused_before_any_work() {
     let out = run(&["upload", "--type", "product-catalog-image", file]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(json_line(&out).get("media_key").is_none());
+}
+
+#[test]
+fn record_mode_never_overwrites_its_input_and_leaves_no_plaintext_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.bin");
+    std::fs::write(&input, b"precious input bytes").unwrap();
+    // `--record x.json` keeps the plaintext in x.bin: the input itself.
+    let cassette = dir.path().join("x.json");
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--record",
+        cassette.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("would overwrite"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&input).unwrap(), b"precious input bytes");
+    // A failed upload (nobody listening) keeps the cassette but not the plaintext copy.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let rec = dir.path().join("failed.json");
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--auth",
+        "a",
+        "--host",
+        &host,
+        "--timeout",
+        "5",
+        "--record",
+        rec.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(rec.exists());
+    assert!(!dir.path().join("failed.bin").exists());
+}
+
+#[test]
+fn a_huge_timeout_flag_does_not_panic() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--timeout",
+        "18446744073709551615",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
