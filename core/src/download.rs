@@ -27,7 +27,7 @@ use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_RANGE, RANGE}
 use crate::b64;
 use crate::conn::{form_encode, host_base, MediaConn};
 use crate::decrypt::{Decryptor, Expected, PlainVerifier, Verified};
-use crate::encrypt::body_len;
+use crate::encrypt::{body_len, Encryptor};
 use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
@@ -46,7 +46,7 @@ pub enum Source {
     Url(String),
 }
 
-/// What is being downloaded.
+/// What is being downloaded. `Debug` redacts the key (see [`MediaKey`]).
 #[derive(Clone, Debug)]
 pub struct DownloadSpec {
     /// The media type (key expansion and `mms-type`).
@@ -58,6 +58,32 @@ pub struct DownloadSpec {
     pub source: Source,
     /// What the message says about it, each checked when given.
     pub expected: Expected,
+}
+
+impl DownloadSpec {
+    /// A name for this exact download (type, key, source and expected values), for
+    /// telling a resumable partial file of it from a stale one: SHA-256 over them, hex.
+    /// It reveals nothing about the key.
+    pub fn resume_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"wamedia resume id v1\0");
+        h.update(self.media_type.to_string().as_bytes());
+        h.update([0]);
+        if let Some(k) = &self.media_key {
+            h.update(k.as_bytes());
+        }
+        h.update([0]);
+        match &self.source {
+            Source::DirectPath(p) | Source::Url(p) => h.update(p.as_bytes()),
+        }
+        h.update([0]);
+        for v in [&self.expected.file_enc_sha256, &self.expected.file_sha256] {
+            h.update(v.map_or([0; 32], |v| v));
+        }
+        h.update(self.expected.file_length.unwrap_or(u64::MAX).to_be_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// How a download behaves.
@@ -174,6 +200,10 @@ pub struct Download {
     limit: u64,
     auth_renewed: bool,
     throttle_waited: bool,
+    /// Re-encrypts a resumed plaintext prefix into the body prefix it came from.
+    prefix: Option<Encryptor>,
+    /// Plaintext of the prefix already released to (and kept by) the driver.
+    prefix_kept: u64,
     outcome: Option<Result<DownloadResult, DownloadError>>,
 }
 
@@ -246,8 +276,64 @@ impl Download {
             limit,
             auth_renewed: false,
             throttle_waited: false,
+            prefix: None,
+            prefix_kept: 0,
             outcome,
         }
+    }
+
+    /// Resumes from plaintext an earlier, interrupted run of the same download already
+    /// released (a `.wamedia-partial` file), fed in order, in any pieces, before the first
+    /// request. The machine re-encrypts it into the body prefix it came from (CBC is
+    /// deterministic for a key and IV) and feeds that to verification, so the MAC and
+    /// hashes still cover the whole body: a resumed download is verified exactly like a
+    /// fresh one, and a changed partial fails it. The first request then asks for the
+    /// rest with `Range`. Keep the first [`prefix_kept`](Self::prefix_kept) bytes of that
+    /// plaintext; the machine's [`Output::Plaintext`] continues right after them.
+    ///
+    /// # Errors
+    /// [`Misuse`] after the first request or the outcome.
+    pub fn feed_prefix(&mut self, plaintext: &[u8]) -> Result<(), Misuse> {
+        if self.outcome.is_some() {
+            return Err(Misuse::Finished);
+        }
+        if self.next_id > 0 {
+            return Err(Misuse::Unexpected(
+                "a resumed prefix after the first request",
+            ));
+        }
+        let mut body = Vec::new();
+        let chunk: &[u8] = match (&mut self.verifier, &self.spec.media_key) {
+            (Some(Verifier::Encrypted(_)), Some(key)) => {
+                if self.prefix.is_none() {
+                    self.prefix = Encryptor::new(key.clone(), &self.spec.media_type).ok();
+                }
+                let Some(enc) = self.prefix.as_mut() else {
+                    return Err(Misuse::Unexpected("no keys for this media type"));
+                };
+                enc.update(plaintext, &mut body);
+                &body
+            }
+            _ => plaintext,
+        };
+        let fed = self.fed.saturating_add(chunk.len() as u64);
+        if fed > self.limit {
+            self.too_large();
+            return Ok(());
+        }
+        let mut released = Vec::new();
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(chunk, &mut released);
+        }
+        self.fed = fed;
+        self.prefix_kept = self.prefix_kept.saturating_add(released.len() as u64);
+        Ok(())
+    }
+
+    /// How many bytes of the plaintext given to [`feed_prefix`](Self::feed_prefix) the
+    /// driver keeps; the machine releases everything after them itself.
+    pub fn prefix_kept(&self) -> u64 {
+        self.prefix_kept
     }
 
     /// The outcome, once reached.

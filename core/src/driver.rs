@@ -333,3 +333,127 @@ pub fn feed<M: crate::Machine>(
     }
     m.handle_input(Instant::now(), input)
 }
+
+/// The plaintext of a download to `target` while it is unverified:
+/// `.<name>.wamedia-partial` beside it (mode 0600), with `.<name>.wamedia-partial.id`
+/// naming which download it belongs to. A run interrupted by a network failure, a
+/// cancellation or `kill -9` leaves it; the next run of the **same** download resumes
+/// from it ([`Download::feed_prefix`](crate::Download::feed_prefix): the MAC still covers
+/// the whole body), and a run of another download to the same target replaces it. It is
+/// renamed to `target` only after verification and removed after an integrity failure.
+#[derive(Debug)]
+pub struct Partial {
+    path: std::path::PathBuf,
+    id_path: std::path::PathBuf,
+    target: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+/// A file readable and writable by its owner only.
+fn private(path: &std::path::Path, truncate: bool) -> io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
+impl Partial {
+    /// Opens the partial file of `spec` beside `target`: resumable when an earlier run of
+    /// the same download left one, otherwise empty (a stale one is replaced).
+    ///
+    /// # Errors
+    /// The folder cannot be written, or `target` names no file.
+    pub fn open(target: &std::path::Path, spec: &crate::DownloadSpec) -> io::Result<Partial> {
+        let name = target
+            .file_name()
+            .ok_or_else(|| io::Error::other(format!("{} names no file", target.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let path = dir.join(format!(".{name}.wamedia-partial"));
+        let id_path = dir.join(format!(".{name}.wamedia-partial.id"));
+        let id = spec.resume_id();
+        let same = std::fs::read_to_string(&id_path).is_ok_and(|s| s.trim() == id);
+        let file = private(&path, !same)?;
+        if !same {
+            std::io::Write::write_all(&mut private(&id_path, true)?, id.as_bytes())?;
+        }
+        Ok(Partial {
+            path,
+            id_path,
+            target: target.to_owned(),
+            file,
+        })
+    }
+
+    /// Feeds what the partial file holds to `download` and cuts the file to what the
+    /// machine keeps; returns that length (0 for a fresh start).
+    ///
+    /// # Errors
+    /// Reading the file, or a machine that already started.
+    pub fn resume(&mut self, download: &mut crate::Download) -> Result<u64, Error> {
+        use std::io::{Seek as _, SeekFrom};
+        self.file.seek(SeekFrom::Start(0))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = self.file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            download.feed_prefix(&buf[..n])?;
+        }
+        let kept = download.prefix_kept();
+        self.file.set_len(kept)?;
+        self.file.seek(SeekFrom::Start(kept))?;
+        Ok(kept)
+    }
+
+    /// The file, positioned where the machine's plaintext continues.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Where the partial plaintext lives.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// After a verified download: flushes it to disk and renames it to the target.
+    ///
+    /// # Errors
+    /// Syncing or renaming.
+    pub fn publish(self) -> io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.path, &self.target)?;
+        let _ = std::fs::remove_file(&self.id_path);
+        Ok(())
+    }
+
+    /// Ends a download that failed: an integrity failure removes the unverified
+    /// plaintext; any other failure keeps it for the next run to resume.
+    pub fn fail(self, error: &Error) {
+        let integrity = matches!(error, Error::Download(d) if d.is_integrity());
+        let refused = matches!(
+            error,
+            Error::Download(
+                DownloadError::MediaGone { .. }
+                    | DownloadError::MediaExpired { .. }
+                    | DownloadError::MaliciousPath { .. }
+                    | DownloadError::UntrustedUrl { .. }
+                    | DownloadError::Unsupported(_)
+                    | DownloadError::NothingToVerify
+            )
+        );
+        let empty = self.file.metadata().map_or(true, |m| m.len() == 0);
+        if integrity || refused || empty {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&self.id_path);
+        } else {
+            let _ = self.file.sync_all();
+        }
+    }
+}

@@ -1061,3 +1061,61 @@ fn a_file_length_near_u64_max_is_bounded_not_overflowed() {
         assert!(r.deadline <= t0 + DownloadOptions::default().retry.total_timeout);
     }
 }
+
+#[test]
+fn a_resumed_prefix_is_re_encrypted_and_verified_with_the_rest() {
+    let t0 = Instant::now();
+    let m = media(5000);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    d.feed_prefix(&m.plain[..1000]).unwrap();
+    d.feed_prefix(&m.plain[1000..3001]).unwrap();
+    let kept = d.prefix_kept() as usize;
+    assert!(kept > 0 && kept <= 3001, "{kept}");
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| serve_range(r, &m.body));
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    let range = run.requests[0].1.headers["range"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(range, "bytes=2992-", "whole blocks of the prefix only (187 × 16)");
+    let mut whole = m.plain[..kept].to_vec();
+    whole.extend_from_slice(&run.plaintext);
+    assert_eq!(whole, m.plain);
+    // A changed prefix is caught by the checks over the whole body.
+    let mut bad = m.plain[..3000].to_vec();
+    bad[7] ^= 1;
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    d.feed_prefix(&bad).unwrap();
+    let run = drive(&mut d, t0, hosts2(t0), |r, _| serve_range(r, &m.body));
+    assert!(
+        matches!(run.outcome, Err(DownloadError::Integrity(_))),
+        "{:?}",
+        run.outcome
+    );
+    // Only before the first request.
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        wall(),
+    );
+    d.handle_input(
+        t0,
+        Input::MediaConn(conn_at(t0, Duration::ZERO, "a", &["h"])),
+    )
+    .unwrap();
+    let Output::Transmit(_) = d.poll_output(t0) else {
+        panic!()
+    };
+    assert!(matches!(d.feed_prefix(b"x"), Err(Misuse::Unexpected(_))));
+}

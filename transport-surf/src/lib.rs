@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{feed, Error};
+use wamedia::driver::{feed, Error, Partial};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -221,19 +221,36 @@ impl Client {
         out: &mut W,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let mut d = Download::new(
+        let mut d = self.download_machine(spec);
+        self.run_download(&mut d, conn, out, transfer).await
+    }
+
+    fn download_machine(&self, spec: DownloadSpec) -> Download {
+        Download::new(
             spec,
             self.opts.download.clone(),
             Instant::now(),
             SystemTime::now(),
-        );
-        let outcome = self.drive(&mut d, conn, transfer, None, out).await?;
+        )
+    }
+
+    async fn run_download<W: AsyncWrite + Unpin>(
+        &self,
+        d: &mut Download,
+        conn: &mut (dyn MediaConnProvider + Send),
+        out: &mut W,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DownloadResult, Error> {
+        let outcome = self.drive(d, conn, transfer, None, out).await?;
         out.flush().await?;
         Ok(outcome?)
     }
 
-    /// Downloads into a temporary file beside `path`, renamed to `path` only after
-    /// verification: a failed download leaves nothing at `path`.
+    /// Downloads into `.<name>.wamedia-partial` beside `path`, renamed to `path` only after
+    /// verification: a failed download leaves nothing at `path`. An interrupted run
+    /// leaves the partial file, and the next run of the same download resumes from it,
+    /// verified over the whole body ([`wamedia::driver::Partial`]); an integrity failure
+    /// removes it.
     ///
     /// # Errors
     /// As [`download`](Self::download).
@@ -244,17 +261,27 @@ impl Client {
         path: &Path,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        let mut file = async_std::fs::File::from(tmp.as_file().try_clone()?);
-        let r = self.download(spec, conn, &mut file, transfer).await?;
-        file.sync_all().await?;
-        drop(file);
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(r)
+        let mut partial = Partial::open(path, &spec)?;
+        let mut d = self.download_machine(spec);
+        let run = match partial.resume(&mut d) {
+            Ok(_) => {
+                let mut file = async_std::fs::File::from(partial.file().try_clone()?);
+                let r = self.run_download(&mut d, conn, &mut file, transfer).await;
+                drop(file);
+                r
+            }
+            Err(e) => Err(e),
+        };
+        match run {
+            Ok(r) => {
+                partial.publish()?;
+                Ok(r)
+            }
+            Err(e) => {
+                partial.fail(&e);
+                Err(e)
+            }
+        }
     }
 
     /// The drive loop: the machine decides, this moves bytes.

@@ -170,3 +170,54 @@ async fn fifty_concurrent_uploads() {
     assert_eq!(ok, 50);
     assert_eq!(cdn.object_count(), 50);
 }
+
+#[async_std::test]
+async fn an_interrupted_download_resumes_from_its_partial_file() {
+    let cdn = FakeCdn::start().unwrap();
+    let plain = data(3 << 20);
+    let r = client()
+        .upload_bytes(
+            plain.clone(),
+            &UploadJob::new(MediaType::Video),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clip.mp4");
+    let partial = dir.path().join(".clip.mp4.wamedia-partial");
+    let cancel = Cancel::new();
+    let c2 = cancel.clone();
+    let mut t = Transfer::new()
+        .with_cancel(cancel)
+        .on_progress(move |d, _| {
+            if d > 1 << 20 {
+                c2.cancel()
+            }
+        });
+    let err = client()
+        .download_to_path(
+            r.download_spec(),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &out,
+            &mut t,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert!(!out.exists() && std::fs::metadata(&partial).unwrap().len() > 0);
+    let before = cdn.seen().len();
+    client()
+        .download_to_path(
+            r.download_spec(),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &out,
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == plain);
+    assert!(!partial.exists());
+    assert!(cdn.seen()[before].headers.iter().any(|(k, _)| k == "range"));
+}

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use wamedia::driver::Transfer;
-use wamedia::driver::{feed, Counting, Error};
+use wamedia::driver::{feed, Counting, Error, Partial};
 use wamedia::transfer::Machine;
 use wamedia::{
     BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
@@ -182,19 +182,36 @@ impl Client {
         out: &mut dyn Write,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let mut d = Download::new(
+        let mut d = self.download_machine(spec);
+        self.run_download(&mut d, conn, out, transfer)
+    }
+
+    fn download_machine(&self, spec: DownloadSpec) -> Download {
+        Download::new(
             spec,
             self.opts.download.clone(),
             Instant::now(),
             SystemTime::now(),
-        );
-        let outcome = self.drive(&mut d, conn, transfer, None, &mut |p| out.write_all(p))?;
+        )
+    }
+
+    fn run_download(
+        &self,
+        d: &mut Download,
+        conn: &mut dyn MediaConnProvider,
+        out: &mut dyn Write,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DownloadResult, Error> {
+        let outcome = self.drive(d, conn, transfer, None, &mut |p| out.write_all(p))?;
         out.flush()?;
         Ok(outcome?)
     }
 
-    /// Downloads into a temporary file beside `path` and renames it to `path` only after
-    /// verification: a failed download leaves nothing at `path`.
+    /// Downloads into `.<name>.wamedia-partial` beside `path` and renames it to `path`
+    /// only after verification: a failed download leaves nothing at `path`. An
+    /// interrupted run (network, cancellation, `kill -9`) leaves the partial file, and the
+    /// next run of the same download resumes from it, verified over the whole body
+    /// ([`wamedia::driver::Partial`]); an integrity failure removes it.
     ///
     /// # Errors
     /// As [`download`](Self::download).
@@ -205,20 +222,22 @@ impl Client {
         path: &Path,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        let r = self.download(
-            spec,
-            conn,
-            &mut io::BufWriter::new(tmp.as_file_mut()),
-            transfer,
-        )?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(r)
+        let mut partial = Partial::open(path, &spec)?;
+        let mut d = self.download_machine(spec);
+        let run = partial.resume(&mut d).and_then(|_| {
+            let mut w = io::BufWriter::new(partial.file());
+            self.run_download(&mut d, conn, &mut w, transfer)
+        });
+        match run {
+            Ok(r) => {
+                partial.publish()?;
+                Ok(r)
+            }
+            Err(e) => {
+                partial.fail(&e);
+                Err(e)
+            }
+        }
     }
 
     /// The drive loop: the machine decides, this moves bytes.

@@ -355,3 +355,120 @@ fn media_gone_everywhere() {
         "{err:?}"
     );
 }
+
+fn partial_of(out: &std::path::Path) -> std::path::PathBuf {
+    out.with_file_name(format!(
+        ".{}.wamedia-partial",
+        out.file_name().unwrap().to_string_lossy()
+    ))
+}
+
+/// Runs `download_to_path`, cancelling once more than `stop_after` bytes arrived.
+fn download_cancelled(
+    cdn: &FakeCdn,
+    spec: DownloadSpec,
+    out: &std::path::Path,
+    stop_after: u64,
+) -> Error {
+    let cancel = Cancel::new();
+    let c2 = cancel.clone();
+    let mut t = Transfer::new()
+        .with_cancel(cancel)
+        .on_progress(move |d, _| {
+            if d > stop_after {
+                c2.cancel()
+            }
+        });
+    client()
+        .download_to_path(
+            spec,
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            out,
+            &mut t,
+        )
+        .unwrap_err()
+}
+
+#[test]
+fn an_interrupted_download_resumes_from_its_partial_file_verified_whole() {
+    let cdn = FakeCdn::start().unwrap();
+    let plain = data(3 << 20);
+    let r = client()
+        .upload_bytes(
+            &plain,
+            &UploadJob::new(MediaType::Video),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("movie.mp4");
+    let partial = partial_of(&out);
+    let err = download_cancelled(&cdn, r.download_spec(), &out, 1 << 20);
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert!(!out.exists(), "nothing unverified at the target");
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(kept > 0, "the partial file stays for the next run");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&partial).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // The next run asks only for the rest, and verifies the whole body.
+    let before = cdn.seen().len();
+    client()
+        .download_to_path(
+            r.download_spec(),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &out,
+            &mut Transfer::new(),
+        )
+        .unwrap();
+    assert!(std::fs::read(&out).unwrap() == plain);
+    assert!(!partial.exists());
+    let first = &cdn.seen()[before];
+    let range = first.headers.iter().find(|(k, _)| k == "range");
+    assert!(range.is_some_and(|(_, v)| v != "bytes=0-"), "{first:?}");
+
+    // A partial whose bytes were changed fails the MAC: removed, nothing published.
+    std::fs::remove_file(&out).unwrap();
+    download_cancelled(&cdn, r.download_spec(), &out, 1 << 20);
+    let mut bytes = std::fs::read(&partial).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&partial, &bytes).unwrap();
+    let err = client()
+        .download_to_path(
+            r.download_spec(),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &out,
+            &mut Transfer::new(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Download(d) if d.is_integrity()),
+        "{err:?}"
+    );
+    assert!(!out.exists() && !partial.exists());
+
+    // A stale partial of another download to the same target is replaced, not resumed.
+    download_cancelled(&cdn, r.download_spec(), &out, 1 << 20);
+    let other = client()
+        .upload_bytes(
+            b"another picture",
+            &UploadJob::new(MediaType::Image),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .unwrap();
+    client()
+        .download_to_path(
+            other.download_spec(),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &out,
+            &mut Transfer::new(),
+        )
+        .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), b"another picture");
+    assert!(!partial.exists());
+}
