@@ -16,6 +16,37 @@ use crate::media_type::MediaType;
 
 const CHUNK: usize = 256 * 1024;
 
+/// The plaintext read per step while regenerating a body to send: big enough that a
+/// read costs nothing beside the AES of its bytes, small enough to keep many in flight.
+const SEND_CHUNK: usize = 32 * 1024;
+
+/// The first read buffer of a pass over a reader of unknown length: small inputs (and a
+/// thousand of them at once) stay small; the buffer doubles while reads fill it.
+const FIRST_CHUNK: usize = 16 * 1024;
+
+/// A read buffer that starts at [`FIRST_CHUNK`] and doubles up to [`CHUNK`] while the
+/// reader keeps filling it.
+struct Grow(Vec<u8>);
+
+impl Grow {
+    fn new() -> Self {
+        Grow(vec![0; FIRST_CHUNK])
+    }
+
+    /// Reads into the buffer; returns the bytes read.
+    fn read<R: Read>(&mut self, r: &mut R) -> io::Result<&[u8]> {
+        let n = read_some(r, &mut self.0)?;
+        let full = n == self.0.len();
+        if full && self.0.len() < CHUNK {
+            let bigger = (self.0.len() * 2).min(CHUNK);
+            let mut next = vec![0; bigger];
+            next[..n].copy_from_slice(&self.0[..n]);
+            self.0 = next;
+        }
+        Ok(&self.0[..n])
+    }
+}
+
 /// One encryption pass over `reader`, keeping only the summary (hashes, MAC,
 /// checkpoints): the ciphertext is produced and dropped chunk by chunk.
 ///
@@ -27,15 +58,15 @@ pub fn encrypt_reader<R: Read>(
     mut reader: R,
 ) -> io::Result<EncryptedMedia> {
     let mut enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut out = Vec::with_capacity(CHUNK + 16);
+    let mut buf = Grow::new();
+    let mut out = Vec::new();
     loop {
-        let n = read_some(&mut reader, &mut buf)?;
-        if n == 0 {
+        let chunk = buf.read(&mut reader)?;
+        if chunk.is_empty() {
             break;
         }
         out.clear();
-        enc.update(&buf[..n], &mut out);
+        enc.update(chunk, &mut out);
     }
     out.clear();
     Ok(enc.finish(&mut out))
@@ -47,13 +78,13 @@ pub fn encrypt_reader<R: Read>(
 /// Read errors of `reader`.
 pub fn hash_reader<R: Read>(mut reader: R) -> io::Result<([u8; 32], u64)> {
     let mut h = PlainHasher::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = Grow::new();
     loop {
-        let n = read_some(&mut reader, &mut buf)?;
-        if n == 0 {
+        let chunk = buf.read(&mut reader)?;
+        if chunk.is_empty() {
             return Ok(h.finish());
         }
-        h.update(&buf[..n]);
+        h.update(chunk);
     }
 }
 
@@ -100,12 +131,17 @@ impl<R: Read + Seek> BodyReader<R> {
             .body_from(media_type, from)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         inner.seek(SeekFrom::Start(plain_from))?;
+        // Buffers sized to the body and at most SEND_CHUNK: a thousand uploads in flight
+        // at once must not cost a thousand times 512 KiB.
+        let left = media.file_length.saturating_sub(plain_from);
+        let chunk = usize::try_from(left).unwrap_or(SEND_CHUNK).clamp(16, SEND_CHUNK);
+        let chunk = chunk.div_ceil(16) * 16;
         Ok(BodyReader {
             inner,
             gen: Some(gen),
-            buf: Vec::with_capacity(CHUNK + 32),
+            buf: Vec::with_capacity(chunk + 32),
             pos: 0,
-            plain: vec![0; CHUNK],
+            plain: vec![0; chunk],
             passthrough: 0,
         })
     }
@@ -143,6 +179,10 @@ impl<R: Read> Read for BodyReader<R> {
         };
         while self.pos == self.buf.len() {
             if gen.is_finished() {
+                // Done: give the buffers back while the answer is awaited.
+                self.buf = Vec::new();
+                self.plain = Vec::new();
+                self.pos = 0;
                 return Ok(0);
             }
             self.buf.clear();

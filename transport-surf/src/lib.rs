@@ -294,7 +294,14 @@ impl Client {
         sink: &mut W,
     ) -> Result<M::Outcome, Error> {
         let mut current: Option<(wamedia::RequestId, surf::Response, Instant)> = None;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Answers to uploads are a few hundred bytes of JSON; media bodies want room.
+        // Allocated on the first answer, so a thousand waiting uploads cost nothing here.
+        let read_size = if upload.is_some() {
+            4 * 1024
+        } else {
+            64 * 1024
+        };
+        let mut buf: Vec<u8> = Vec::new();
         loop {
             let now = Instant::now();
             match m.poll_output(now) {
@@ -358,22 +365,26 @@ impl Client {
                         let left = deadline
                             .saturating_duration_since(Instant::now())
                             .min(self.opts.idle_timeout);
-                        let input =
-                            match async_std::future::timeout(left, resp.read(&mut buf)).await {
-                                Ok(Ok(0)) => Input::End { id },
-                                Ok(Ok(n)) => Input::Body {
-                                    id,
-                                    data: &buf[..n],
-                                },
-                                Ok(Err(e)) => Input::Failed {
-                                    id,
-                                    reason: e.to_string(),
-                                },
-                                Err(_) => Input::Failed {
-                                    id,
-                                    reason: "timed out reading the body".into(),
-                                },
-                            };
+                        let input = match async_std::future::timeout(left, {
+                            buf.resize(read_size, 0);
+                            resp.read(&mut buf)
+                        })
+                        .await
+                        {
+                            Ok(Ok(0)) => Input::End { id },
+                            Ok(Ok(n)) => Input::Body {
+                                id,
+                                data: &buf[..n],
+                            },
+                            Ok(Err(e)) => Input::Failed {
+                                id,
+                                reason: e.to_string(),
+                            },
+                            Err(_) => Input::Failed {
+                                id,
+                                reason: "timed out reading the body".into(),
+                            },
+                        };
                         if !matches!(input, Input::Body { .. }) {
                             current = None;
                         }

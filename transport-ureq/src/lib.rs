@@ -250,7 +250,14 @@ impl Client {
         sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
     ) -> Result<M::Outcome, Error> {
         let mut current: Option<(wamedia::RequestId, ureq::BodyReader<'static>)> = None;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Answers to uploads are a few hundred bytes of JSON; media bodies want room.
+        // Allocated on the first answer, so a thousand waiting uploads cost nothing here.
+        let read_size = if upload.is_some() {
+            4 * 1024
+        } else {
+            64 * 1024
+        };
+        let mut buf: Vec<u8> = Vec::new();
         loop {
             let now = Instant::now();
             match m.poll_output(now) {
@@ -305,6 +312,7 @@ impl Client {
                             return Err(Error::Cancelled);
                         }
                         let id = *id;
+                        buf.resize(read_size, 0);
                         let input = match reader.read(&mut buf) {
                             Ok(0) => Input::End { id },
                             Ok(n) => Input::Body {
