@@ -774,3 +774,44 @@ fn a_huge_timeout_flag_does_not_panic() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn timeout_bounds_the_whole_transfer_even_against_a_silent_cdn() {
+    // A CDN that accepts, reads, and never answers (for at most a minute).
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = format!("http://{}", l.local_addr().unwrap());
+    l.set_nonblocking(true).unwrap();
+    let silent = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < until && held.len() < 16 {
+            if let Ok((s, _)) = l.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
+    for transport in ["ureq", "surf"] {
+        let out = run(&[
+            "upload",
+            "--quiet",
+            "--transport",
+            transport,
+            "--auth",
+            "a",
+            "--host",
+            &host,
+            "--timeout",
+            "2",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("deadline passed"),
+            "{transport}: {}",
+            stderr(&out)
+        );
+    }
+    drop(silent);
+}
