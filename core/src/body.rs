@@ -134,7 +134,9 @@ impl<R: Read + Seek> BodyReader<R> {
         // Buffers sized to the body and at most SEND_CHUNK: a thousand uploads in flight
         // at once must not cost a thousand times 512 KiB.
         let left = media.file_length.saturating_sub(plain_from);
-        let chunk = usize::try_from(left).unwrap_or(SEND_CHUNK).clamp(16, SEND_CHUNK);
+        let chunk = usize::try_from(left)
+            .unwrap_or(SEND_CHUNK)
+            .clamp(16, SEND_CHUNK);
         let chunk = chunk.div_ceil(16) * 16;
         Ok(BodyReader {
             inner,

@@ -1082,7 +1082,10 @@ fn a_resumed_prefix_is_re_encrypted_and_verified_with_the_rest() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert_eq!(range, "bytes=2992-", "whole blocks of the prefix only (187 × 16)");
+    assert_eq!(
+        range, "bytes=2992-",
+        "whole blocks of the prefix only (187 × 16)"
+    );
     let mut whole = m.plain[..kept].to_vec();
     whole.extend_from_slice(&run.plaintext);
     assert_eq!(whole, m.plain);
