@@ -450,6 +450,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                     (None, None) => return Err(Fail::usage("give --direct-path or --url")),
                 },
                 expected,
+                streaming_sidecar: None,
             };
             net::download(spec, &args)
         }

@@ -234,6 +234,7 @@ pub fn sample_download() -> wamedia::DownloadSpec {
             file_sha256: Some(media.file_sha256),
             file_length: Some(SAMPLE.len() as u64),
         },
+        streaming_sidecar: None,
     }
 }
 

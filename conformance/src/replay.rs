@@ -143,6 +143,7 @@ impl Scenario {
                         file_sha256: pick(&e.file_sha256, file_sha, "file_sha256")?,
                         file_length: e.file_length,
                     },
+                    streaming_sidecar: None,
                 })
             }
         };

@@ -80,6 +80,7 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
             file_sha256: Some(up.file_sha256),
             file_length: Some(50_000),
         },
+        streaming_sidecar: None,
     };
     let mut rec = Recorder::for_download();
     let mut out = Vec::new();

@@ -58,6 +58,9 @@ pub struct DownloadSpec {
     pub source: Source,
     /// What the message says about it, each checked when given.
     pub expected: Expected,
+    /// The message's `streamingSidecar`: each 64 KiB window is verified as it arrives
+    /// and released as [`Output::Verified`] (PROTOCOL §2.7).
+    pub streaming_sidecar: Option<Vec<u8>>,
 }
 
 impl DownloadSpec {

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{BodyError, UnsupportedMediaType};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
+use crate::sidecar::SidecarHasher;
 
 type CbcEnc = cbc::Encryptor<Aes256>;
 
@@ -98,6 +99,9 @@ impl CbcStream {
 /// [`finish`](Self::finish). The ciphertext is identical however the input is chunked.
 pub struct Encryptor {
     media_key: MediaKey,
+    /// The IV and MAC key, kept to start a sidecar on request (zeroized on drop).
+    sidecar_keys: zeroize::Zeroizing<[u8; 48]>,
+    sidecar: Option<SidecarHasher>,
     cbc: CbcStream,
     plain_hash: Sha256,
     enc_hash: Sha256,
@@ -125,7 +129,12 @@ impl Encryptor {
         let keys = media_key.expand(media_type)?;
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
         mac.update(&keys.iv);
-        Ok(Encryptor {
+        let mut sidecar_keys = zeroize::Zeroizing::new([0u8; 48]);
+        sidecar_keys[..16].copy_from_slice(&keys.iv);
+        sidecar_keys[16..].copy_from_slice(&keys.mac_key);
+        let enc = Encryptor {
+            sidecar_keys,
+            sidecar: None,
             cbc: CbcStream::new(&keys.cipher_key, &keys.iv),
             media_key,
             plain_hash: Sha256::new(),
@@ -134,7 +143,26 @@ impl Encryptor {
             file_length: 0,
             cipher_len: 0,
             checkpoints: Vec::new(),
-        })
+        };
+        Ok(enc.with_streaming_sidecar(media_type.has_streaming_sidecar()))
+    }
+
+    /// Computes a streaming sidecar (PROTOCOL §2.7) in the same pass, or not. On by
+    /// default for the types v2 gives one (audio, ptt, video, gif, ptv); any type may ask.
+    /// Call it before the first [`update`](Self::update).
+    pub fn with_streaming_sidecar(mut self, on: bool) -> Self {
+        self.sidecar = match (on, self.cipher_len) {
+            (true, 0) => {
+                let mut mac_key = [0u8; 32];
+                mac_key.copy_from_slice(&self.sidecar_keys[16..]);
+                let mut s = SidecarHasher::new(&mac_key);
+                zeroize::Zeroize::zeroize(&mut mac_key);
+                s.update(&self.sidecar_keys[..16]);
+                Some(s)
+            }
+            _ => None,
+        };
+        self
     }
 
     /// Encrypts `plaintext` and appends the ciphertext of every completed block to `out`
@@ -158,6 +186,10 @@ impl Encryptor {
         mac.copy_from_slice(&tag[..MAC_LEN]);
         out.extend_from_slice(&mac);
         self.enc_hash.update(mac);
+        let streaming_sidecar = self.sidecar.take().map(|mut s| {
+            s.update(&mac);
+            s.finish()
+        });
         EncryptedMedia {
             media_key: self.media_key,
             file_sha256: self.plain_hash.finalize().into(),
@@ -165,12 +197,16 @@ impl Encryptor {
             file_length: self.file_length,
             mac,
             checkpoints: self.checkpoints,
+            streaming_sidecar,
         }
     }
 
     fn absorb_ciphertext(&mut self, ct: &[u8]) {
         self.enc_hash.update(ct);
         self.mac.update(ct);
+        if let Some(s) = self.sidecar.as_mut() {
+            s.update(ct);
+        }
         // Record the chaining block at every interval boundary this region crosses.
         let start = self.cipher_len;
         let end = start + ct.len() as u64;
@@ -202,6 +238,8 @@ pub struct EncryptedMedia {
     pub mac: [u8; MAC_LEN],
     /// Chaining block at plaintext offsets `CHECKPOINT_INTERVAL * (i + 1)`.
     pub checkpoints: Vec<[u8; 16]>,
+    /// The streaming sidecar (PROTOCOL §2.7), when computed.
+    pub streaming_sidecar: Option<Vec<u8>>,
 }
 
 impl EncryptedMedia {

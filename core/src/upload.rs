@@ -92,6 +92,8 @@ pub struct UploadSpec {
     pub media_id: MediaId,
     /// Newsletter (channel) media: unencrypted, on the type's newsletter path.
     pub newsletter: bool,
+    /// The streaming sidecar the encryption pass made (PROTOCOL §2.7), for the message.
+    pub streaming_sidecar: Option<Vec<u8>>,
 }
 
 impl UploadSpec {
@@ -107,6 +109,7 @@ impl UploadSpec {
             media_key_timestamp: None,
             media_id,
             newsletter: false,
+            streaming_sidecar: media.streaming_sidecar.clone(),
         }
     }
 
@@ -143,6 +146,7 @@ impl UploadSpec {
             media_key_timestamp: None,
             media_id,
             newsletter: false,
+            streaming_sidecar: None,
         }
     }
 
@@ -257,6 +261,8 @@ pub struct UploadResult {
     pub file_length: u64,
     /// When the media key was made (Unix seconds), as the spec said.
     pub media_key_timestamp: Option<i64>,
+    /// The streaming sidecar (PROTOCOL §2.7): the message's `streamingSidecar`.
+    pub streaming_sidecar: Option<Vec<u8>>,
     /// The CDN's `handle` (newsletter media needs it to send the message).
     pub handle: Option<String>,
     /// The CDN's `thumbnail_info` (when `server_thumb_gen` was asked).
@@ -287,6 +293,7 @@ impl UploadResult {
                 file_sha256: Some(self.file_sha256),
                 file_length: Some(self.file_length),
             },
+            streaming_sidecar: self.streaming_sidecar.clone(),
         }
     }
 
@@ -309,6 +316,9 @@ impl UploadResult {
         m.insert("file_length".into(), self.file_length.into());
         if let Some(t) = self.media_key_timestamp {
             m.insert("media_key_timestamp".into(), t.into());
+        }
+        if let Some(s) = &self.streaming_sidecar {
+            m.insert("streaming_sidecar".into(), b64::std(s).into());
         }
         for (k, v) in [
             ("handle", &self.handle),
@@ -896,6 +906,7 @@ impl Upload {
             file_sha256: self.spec.file_sha256,
             file_length: self.spec.file_length,
             media_key_timestamp: self.spec.media_key_timestamp,
+            streaming_sidecar: self.spec.streaming_sidecar.clone(),
             handle: value_text(a.handle.as_ref()),
             thumbnail_info,
             metadata_url: value_text(a.metadata_url.as_ref()),

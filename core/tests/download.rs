@@ -29,6 +29,7 @@ fn spec(m: &Media, source: Source) -> DownloadSpec {
             file_sha256: Some(m.meta.file_sha256),
             file_length: Some(m.meta.file_length),
         },
+        streaming_sidecar: None,
     }
 }
 
@@ -734,6 +735,7 @@ fn the_mms_type_is_v2s_download_column() {
                 file_enc_sha256: Some(meta.file_enc_sha256),
                 ..Expected::default()
             },
+            streaming_sidecar: None,
         };
         let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
         let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&body));
@@ -870,6 +872,7 @@ fn plain_spec(plain: &[u8], t: MediaType) -> DownloadSpec {
             file_sha256: Some(sha),
             file_length: Some(len),
         },
+        streaming_sidecar: None,
     }
 }
 

@@ -341,6 +341,7 @@ fn media_gone_everywhere() {
         media_key: Some(MediaKey::from_bytes([0; 32])),
         source: Source::DirectPath("/v/t62/nothing.enc?ccb=1".into()),
         expected: Expected::default(),
+        streaming_sidecar: None,
     };
     let err = client()
         .download(
