@@ -6,11 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000}
 cargo build --locked -q --release -p wamedia-cli
-cargo build --locked -q --release -p wamedia-ureq --example concurrent_uploads
-cp "$(cargo metadata --locked --format-version 1 --no-deps \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/examples/concurrent_uploads" \
-  "${TMPDIR:-/tmp}/wamedia-ureq-concurrent"
-cargo build --locked -q --release -p wamedia-surf --example concurrent_uploads
+cargo build --locked -q --release -p wamedia-ureq --example ureq_concurrent_uploads
+cargo build --locked -q --release -p wamedia-surf --example surf_concurrent_uploads
 target_dir=$(cargo metadata --locked --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 tmp=$(mktemp -d)
@@ -18,5 +15,5 @@ tmp=$(mktemp -d)
 serve=$!
 trap 'kill $serve 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 1 100); do [ -s "$tmp/conn.json" ] && break; sleep 0.1; done
-"${TMPDIR:-/tmp}/wamedia-ureq-concurrent" "$tmp/conn.json" "$n"
-"$target_dir/release/examples/concurrent_uploads" "$tmp/conn.json" "$n"
+"$target_dir/release/examples/ureq_concurrent_uploads" "$tmp/conn.json" "$n"
+"$target_dir/release/examples/surf_concurrent_uploads" "$tmp/conn.json" "$n"

@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
                 up.handle_input(Instant::now(), Input::Timeout)?;
             }
-            Output::Progress { .. } | Output::Plaintext(_) => {}
+            Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
             Output::Done(outcome) => break outcome?,
         }
     };

@@ -326,7 +326,7 @@ fn drive_machine<M: Machine<Outcome = Result<T, E>>, T, E>(
                     },
                 ))
             }
-            Output::Plaintext(p) => plaintext.extend_from_slice(p),
+            Output::Plaintext(p) | Output::Verified(p) => plaintext.extend_from_slice(p),
             Output::Progress { .. } => {}
             Output::Wait(t) => {
                 now = now.max(t);

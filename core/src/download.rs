@@ -31,6 +31,7 @@ use crate::encrypt::{body_len, Encryptor};
 use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
+use crate::sidecar::{self, SidecarHasher};
 use crate::transfer::{
     base_headers, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output, Request,
     RequestId, RetryPolicy, ERROR_BODY_CAP,
@@ -143,6 +144,78 @@ enum State {
     Done,
 }
 
+/// With a streaming sidecar: the windows' checker, and the plaintext waiting for its
+/// window to be checked.
+struct Windows {
+    expected: Vec<u8>,
+    hasher: SidecarHasher,
+    checked: u64,
+    pending: Vec<u8>,
+    /// Plaintext offset of `pending[0]`.
+    pending_at: u64,
+}
+
+impl std::fmt::Debug for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Windows")
+            .field("checked", &self.checked)
+            .field("pending_bytes", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Windows {
+    /// Feeds body bytes (`D` after the iv); `Err(window)` when a completed window fails.
+    fn feed(&mut self, body: &[u8]) -> Result<(), u64> {
+        self.hasher.update(body);
+        let done = self.hasher.completed();
+        while let Some(mac) = usize::try_from(self.checked.saturating_mul(sidecar::ENTRY as u64))
+            .ok()
+            .and_then(|at| done.get(at..at.saturating_add(sidecar::ENTRY)))
+        {
+            if !sidecar::entry_matches(&self.expected, self.checked, mac) {
+                return Err(self.checked);
+            }
+            self.checked = self.checked.saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Moves the plaintext its checked windows cover into `out`.
+    fn release(&mut self, out: &mut Vec<u8>) {
+        let end = self.checked.saturating_mul(sidecar::WINDOW);
+        let n = usize::try_from(end.saturating_sub(self.pending_at))
+            .unwrap_or(usize::MAX)
+            .min(self.pending.len());
+        out.extend(self.pending.drain(..n));
+        self.pending_at = self.pending_at.saturating_add(n as u64);
+    }
+
+    /// The body is complete: the remaining windows must match too, and the sidecar must
+    /// have exactly as many windows as the body. Returns the plaintext still waiting.
+    fn finish(self) -> Result<Vec<u8>, u64> {
+        let checked = self.checked;
+        let all = self.hasher.finish();
+        let n = (all.len() / sidecar::ENTRY) as u64;
+        for w in checked..n {
+            let at = usize::try_from(w)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(sidecar::ENTRY);
+            if !sidecar::entry_matches(
+                &self.expected,
+                w,
+                &all[at..at.saturating_add(sidecar::ENTRY)],
+            ) {
+                return Err(w);
+            }
+        }
+        if self.expected.len() != all.len() {
+            return Err(n);
+        }
+        Ok(self.pending)
+    }
+}
+
 /// Decrypts and verifies, or (unencrypted media) hashes the body as it is.
 #[derive(Debug)]
 enum Verifier {
@@ -205,6 +278,10 @@ pub struct Download {
     throttle_waited: bool,
     /// Re-encrypts a resumed plaintext prefix into the body prefix it came from.
     prefix: Option<Encryptor>,
+    /// With a streaming sidecar: plaintext is released window by window, verified.
+    windows: Option<Windows>,
+    /// Whether released plaintext is [`Output::Verified`] (a sidecar was given).
+    verified_output: bool,
     /// Plaintext of the prefix already released to (and kept by) the driver.
     prefix_kept: u64,
     outcome: Option<Result<DownloadResult, DownloadError>>,
@@ -255,6 +332,23 @@ impl Download {
         if let Some(k) = &spec.media_key {
             cursor.secrets.add_key(k);
         }
+        let windows = match (&spec.streaming_sidecar, &spec.media_key, &verifier) {
+            (Some(expected), Some(k), Some(Verifier::Encrypted(_))) => {
+                k.expand(&spec.media_type).ok().map(|keys| {
+                    let mut hasher = SidecarHasher::new(&keys.mac_key);
+                    hasher.update(&keys.iv);
+                    Windows {
+                        expected: expected.clone(),
+                        hasher,
+                        checked: 0,
+                        pending: Vec::new(),
+                        pending_at: 0,
+                    }
+                })
+            }
+            _ => None,
+        };
+        let verified_output = windows.is_some();
         let limit = total.map_or(opts.max_body_len, |t| t.min(opts.max_body_len));
         Download {
             spec,
@@ -281,6 +375,8 @@ impl Download {
             throttle_waited: false,
             prefix: None,
             prefix_kept: 0,
+            windows,
+            verified_output,
             outcome,
         }
     }
@@ -327,6 +423,14 @@ impl Download {
         let mut released = Vec::new();
         if let Some(v) = self.verifier.as_mut() {
             v.update(chunk, &mut released);
+        }
+        if let Some(w) = self.windows.as_mut() {
+            // The driver keeps this plaintext itself; the windows still check it.
+            w.pending_at = w.pending_at.saturating_add(released.len() as u64);
+            if let Err(window) = w.feed(chunk) {
+                self.finish(Err(IntegrityError::SidecarMismatch { window }.into()));
+                return Ok(());
+            }
         }
         self.fed = fed;
         self.prefix_kept = self.prefix_kept.saturating_add(released.len() as u64);
@@ -384,7 +488,11 @@ impl Download {
         }
         if !self.plain.is_empty() {
             self.plain_shown = true;
-            return Output::Plaintext(&self.plain);
+            return if self.verified_output {
+                Output::Verified(&self.plain)
+            } else {
+                Output::Plaintext(&self.plain)
+            };
         }
         if let Some(done) = self.progress.take() {
             return Output::Progress {
@@ -719,29 +827,61 @@ impl Download {
             self.too_large();
             return;
         }
-        let Some(v) = self.verifier.as_mut() else {
+        let Some(align) = self.verifier.as_ref().map(Verifier::align) else {
             return;
         };
         // Feed whole blocks only, so that a cut leaves `fed` on a block boundary.
-        let align = v.align();
         let pending = self.carry.len().saturating_add(data.len());
         let whole = pending.saturating_sub(pending.checked_rem(align).unwrap_or(0));
         if whole > 0 {
             if self.carry.is_empty() {
-                v.update(&data[..whole], &mut self.plain);
-                self.carry.extend_from_slice(&data[whole..]);
+                let (now, rest) = data.split_at(whole);
+                if !self.absorb(now) {
+                    return;
+                }
+                self.carry.extend_from_slice(rest);
             } else {
                 let from_data = whole.saturating_sub(self.carry.len());
                 self.carry.extend_from_slice(&data[..from_data]);
-                v.update(&self.carry, &mut self.plain);
-                self.carry.clear();
-                self.carry.extend_from_slice(&data[from_data..]);
+                let mut blocks = std::mem::take(&mut self.carry);
+                if !self.absorb(&blocks) {
+                    return;
+                }
+                blocks.clear();
+                blocks.extend_from_slice(&data[from_data..]);
+                self.carry = blocks;
             }
             self.fed = self.fed.saturating_add(whole as u64);
         } else {
             self.carry.extend_from_slice(data);
         }
         self.progress = Some(received);
+    }
+
+    /// Feeds whole-block body bytes to verification. Their plaintext goes out at once,
+    /// or, with a sidecar, when its window has been checked. False when a window failed
+    /// (the machine is then finished).
+    fn absorb(&mut self, body: &[u8]) -> bool {
+        let Some(v) = self.verifier.as_mut() else {
+            return true;
+        };
+        let Some(w) = self.windows.as_mut() else {
+            v.update(body, &mut self.plain);
+            return true;
+        };
+        v.update(body, &mut w.pending);
+        match w.feed(body) {
+            Ok(()) => {
+                w.release(&mut self.plain);
+                true
+            }
+            Err(window) => {
+                // The windows before the failed one were checked: theirs still goes out.
+                w.release(&mut self.plain);
+                self.finish(Err(IntegrityError::SidecarMismatch { window }.into()));
+                false
+            }
+        }
     }
 
     fn on_end(&mut self, now: Instant, f: InFlight) {
@@ -764,14 +904,27 @@ impl Download {
                     );
                     return;
                 }
-                let Some(mut v) = self.verifier.take() else {
+                let last = std::mem::take(&mut self.carry);
+                if !self.absorb(&last) {
+                    return;
+                }
+                let Some(v) = self.verifier.take() else {
                     return;
                 };
-                v.update(&self.carry, &mut self.plain);
-                self.carry.clear();
                 let mut tail = Vec::new();
                 match v.finish(&mut tail) {
                     Ok(verified) => {
+                        if let Some(w) = self.windows.take() {
+                            match w.finish() {
+                                Ok(rest) => self.plain.extend_from_slice(&rest),
+                                Err(window) => {
+                                    self.finish(Err(
+                                        IntegrityError::SidecarMismatch { window }.into()
+                                    ));
+                                    return;
+                                }
+                            }
+                        }
                         self.plain.extend_from_slice(&tail);
                         self.finish(Ok(DownloadResult {
                             verified,
@@ -901,7 +1054,9 @@ impl Download {
     }
 
     fn finish(&mut self, outcome: Result<DownloadResult, DownloadError>) -> Out<'static> {
-        if outcome.is_err() {
+        // Unverified plaintext never goes out after a failure; window-verified plaintext
+        // (a sidecar download) was checked already and still does.
+        if outcome.is_err() && !self.verified_output {
             self.plain.clear();
         }
         self.state = State::Done;

@@ -95,6 +95,12 @@ pub enum IntegrityError {
     /// decrypt; verify it by its SHA-256.
     #[error("integrity: {0}")]
     NotEncrypted(UnsupportedMediaType),
+    /// A 64 KiB window of the body does not match the message's streaming sidecar.
+    #[error("integrity: window {window} of the body does not match the streaming sidecar")]
+    SidecarMismatch {
+        /// The window (0 for the first 64 KiB).
+        window: u64,
+    },
     /// The body grew past the configured maximum.
     #[error("integrity: body exceeds the maximum of {max} bytes")]
     TooLarge {

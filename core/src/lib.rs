@@ -49,7 +49,7 @@
 //!             std::thread::sleep(t.saturating_duration_since(Instant::now()));
 //!             up.handle_input(Instant::now(), Input::Timeout)?;
 //!         }
-//!         Output::Progress { .. } | Output::Plaintext(_) => {}
+//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
 //!     }
 //! };
@@ -70,13 +70,14 @@
 //!         }
 //!         Output::NeedMediaConn { force } => up.handle_input(Instant::now(), Input::MediaConn(conn(force).await))?,
 //!         Output::Wait(t) => { timer::sleep_until(t).await; up.handle_input(Instant::now(), Input::Timeout)?; }
-//!         Output::Progress { .. } | Output::Plaintext(_) => {}
+//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
 //!     }
 //! }
 //! ```
 //!
-//! A download is driven the same way, writing each `Output::Plaintext` to a temporary
+//! A download is driven the same way, writing each `Output::Plaintext` (or, with a
+//! streaming sidecar, each window-verified `Output::Verified`) to a temporary
 //! place and publishing it only when `Done(Ok(_))` arrives. `wamedia-ureq` and
 //! `wamedia-surf` are such drivers, about a screen each.
 #![forbid(unsafe_code)]

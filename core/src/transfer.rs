@@ -192,6 +192,10 @@ pub enum Output<'a, R> {
     /// Downloads only: decrypted bytes, in order. **Unverified** until `Done(Ok(_))`:
     /// keep them out of sight (a temporary file) until then.
     Plaintext(&'a [u8]),
+    /// Downloads with a streaming sidecar only: decrypted bytes, in order, each already
+    /// checked against its 64 KiB window of the sidecar (PROTOCOL §2.7), so a player may
+    /// use them at once. The whole-body MAC and hashes are still checked at the end.
+    Verified(&'a [u8]),
     /// The outcome. It stays: every later poll answers it again.
     Done(R),
 }

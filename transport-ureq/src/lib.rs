@@ -262,7 +262,7 @@ impl Client {
             let now = Instant::now();
             match m.poll_output(now) {
                 Output::Done(o) => return Ok(o),
-                Output::Plaintext(p) => sink(p)?,
+                Output::Plaintext(p) | Output::Verified(p) => sink(p)?,
                 Output::Progress { done, total } => transfer.report(done, total),
                 Output::NeedMediaConn { force } => {
                     let c = conn.media_conn(force, now).map_err(Error::MediaConn)?;

@@ -45,6 +45,8 @@ pub struct Run<O> {
     pub requests: Vec<(Duration, Request)>,
     pub conn_asks: Vec<(Duration, bool)>,
     pub plaintext: Vec<u8>,
+    /// What came out as [`Output::Verified`] (also in `plaintext`).
+    pub verified: Vec<u8>,
     pub progress: Vec<u64>,
     pub elapsed: Duration,
 }
@@ -74,6 +76,7 @@ pub fn drive<M: Machine>(
         requests: vec![],
         conn_asks: vec![],
         plaintext: vec![],
+        verified: vec![],
         progress: vec![],
         elapsed: Duration::ZERO,
     };
@@ -144,6 +147,10 @@ pub fn drive<M: Machine>(
             }
             Output::Progress { done, .. } => run.progress.push(done),
             Output::Plaintext(p) => run.plaintext.extend_from_slice(p),
+            Output::Verified(p) => {
+                run.verified.extend_from_slice(p);
+                run.plaintext.extend_from_slice(p);
+            }
             Output::Done(o) => {
                 run.outcome = Some(o);
                 break;
@@ -158,6 +165,7 @@ pub fn drive<M: Machine>(
         requests: run.requests,
         conn_asks: run.conn_asks,
         plaintext: run.plaintext,
+        verified: run.verified,
         progress: run.progress,
         elapsed: run.elapsed,
     }

@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! wamedia serve --addr 127.0.0.1:0 > conn.json &
-//! cargo run --release -p wamedia-ureq --example concurrent_uploads -- conn.json 1000
+//! cargo run --release -p wamedia-ureq --example ureq_concurrent_uploads -- conn.json 1000
 //! ```
 //! (`benches/concurrent_uploads.sh` runs both.)
 
