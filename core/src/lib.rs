@@ -94,6 +94,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod retry;
 pub mod sidecar;
 pub mod transfer;
 pub mod upload;
