@@ -1,0 +1,688 @@
+//! Message-ready media: what a WhatsApp message says about its media, read from the file.
+//!
+//! Pure functions from bytes or a seekable reader to a [`MediaInfo`]: the `mimetype`
+//! (sniffed from the content, the extension only where the content cannot tell), `width`
+//! and `height`, `seconds`, a small `jpeg_thumbnail`, a sticker's `animated` flag, a voice
+//! note's 64-bar `waveform`, a PDF's `page_count` and the `file_name`. No network, and no
+//! knowledge of the CDN: [`MediaInfo::message_json`] merges the result with an upload's JSON
+//! into the fields of the message protobuf.
+//!
+//! Everything is optional and bounded. A file that is corrupt, cut short, of an unknown
+//! kind or too large to decode gives no metadata for what could not be read, and a
+//! [`Warning`] saying why; nothing here fails an upload, and nothing read from a file
+//! panics the caller (a bug in a parser or decoder is caught and reported as a warning).
+//! Pictures are refused before decoding when their header claims more than
+//! [`Options::max_pixels`]; voice notes longer than [`Options::max_waveform_seconds`] get
+//! no waveform; a PDF is scanned for at most [`Options::max_scan_bytes`]; `ffmpeg` (only
+//! for a video's first-frame thumbnail) is stopped after [`FfmpegOptions::timeout`].
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use wamedia_info::{analyze_path, MediaKind, Options};
+//!
+//! let info = analyze_path(MediaKind::Ptt, Path::new("voice.ogg"), &Options::default());
+//! for w in &info.warnings {
+//!     eprintln!("warning: {w}");
+//! }
+//! // `upload` is what `wamedia upload` printed (url, direct_path, media_key, …).
+//! let upload = serde_json::json!({"url": "https://mmg.whatsapp.net/…", "file_length": 19049});
+//! let audio_message = info.message_json(&upload, "ptt");
+//! println!("{audio_message}");
+//! ```
+//!
+//! Which values are WhatsApp's own and where they come from is written beside each field
+//! of [`MediaInfo`] and in the README ("Sending the message").
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+mod bytes;
+mod ffmpeg;
+mod flac;
+mod message;
+mod mp3;
+mod mp4;
+mod ogg;
+mod pdf;
+mod sniff;
+mod thumbnail;
+mod wav;
+mod waveform;
+mod webp;
+
+use sniff::{Format, OggCodec};
+
+/// The media types that have a message, by wamedia's names for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// A picture: `ImageMessage`.
+    Image,
+    /// A WebP sticker: `StickerMessage`.
+    Sticker,
+    /// A video: `VideoMessage`.
+    Video,
+    /// A looping, silent MP4 shown as a gif: `VideoMessage` with `gifPlayback`.
+    Gif,
+    /// A round video note: `VideoMessage`, sent as the message's `ptvMessage`.
+    Ptv,
+    /// An audio file: `AudioMessage`.
+    Audio,
+    /// A voice note: `AudioMessage` with `ptt` and a `waveform`.
+    Ptt,
+    /// Any file: `DocumentMessage`.
+    Document,
+}
+
+impl MediaKind {
+    /// Every kind, in the order of the README's media type table.
+    pub const ALL: [MediaKind; 8] = [
+        MediaKind::Image,
+        MediaKind::Sticker,
+        MediaKind::Video,
+        MediaKind::Gif,
+        MediaKind::Audio,
+        MediaKind::Ptt,
+        MediaKind::Ptv,
+        MediaKind::Document,
+    ];
+
+    /// The kind of a wamedia media type name (`"image"`, `"ptt"`, …); `None` for the types
+    /// without a message of their own (thumbnails, history, app state, …).
+    pub fn from_name(name: &str) -> Option<MediaKind> {
+        MediaKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// wamedia's name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Sticker => "sticker",
+            MediaKind::Video => "video",
+            MediaKind::Gif => "gif",
+            MediaKind::Ptv => "ptv",
+            MediaKind::Audio => "audio",
+            MediaKind::Ptt => "ptt",
+            MediaKind::Document => "document",
+        }
+    }
+
+    /// The field of WhatsApp's `Message` that carries this kind's message
+    /// (`imageMessage`, `videoMessage`, `ptvMessage`, …).
+    pub fn message_field(self) -> &'static str {
+        match self {
+            MediaKind::Image => "imageMessage",
+            MediaKind::Sticker => "stickerMessage",
+            MediaKind::Video | MediaKind::Gif => "videoMessage",
+            MediaKind::Ptv => "ptvMessage",
+            MediaKind::Audio | MediaKind::Ptt => "audioMessage",
+            MediaKind::Document => "documentMessage",
+        }
+    }
+}
+
+impl FromStr for MediaKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        MediaKind::from_name(s).ok_or_else(|| {
+            let names: Vec<&str> = MediaKind::ALL.iter().map(|k| k.name()).collect();
+            format!(
+                "no message for media type '{s}' (one of: {})",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+impl fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the `jpeg_thumbnail` is made.
+///
+/// The defaults are WhatsApp Web's: longest side 100 px (`WAWebMediaConstants.
+/// IMG_THUMB_MAX_EDGE`), JPEG quality 92 (what `canvas.toDataURL("image/jpeg")` uses when no
+/// quality is given, as WhatsApp Web calls it), and at most 20 000 bytes, stepping the
+/// quality down by tenths until it fits (`WAWebCanvasUtils.getResizedDataUrl`). Baileys
+/// sends 32 px wide at quality 50; set `max_edge: 32, quality: 50` to match it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailOptions {
+    /// The longest side, in pixels; smaller pictures are not enlarged.
+    pub max_edge: u32,
+    /// The JPEG quality tried first, 1–100.
+    pub quality: u8,
+    /// The largest thumbnail accepted, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for ThumbnailOptions {
+    fn default() -> Self {
+        ThumbnailOptions {
+            max_edge: 100,
+            quality: 92,
+            max_bytes: 20_000,
+        }
+    }
+}
+
+/// Where `ffmpeg` is and how long it may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FfmpegOptions {
+    /// The program: `ffmpeg` on `PATH` by default.
+    pub program: PathBuf,
+    /// After this long ffmpeg is stopped and there is no first-frame thumbnail.
+    pub timeout: Duration,
+}
+
+impl Default for FfmpegOptions {
+    fn default() -> Self {
+        FfmpegOptions {
+            program: PathBuf::from("ffmpeg"),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Limits and choices of the analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// How thumbnails are made.
+    pub thumbnail: ThumbnailOptions,
+    /// Pictures whose header claims more pixels than this are not decoded (no thumbnail;
+    /// their width and height are still reported). Default 50 000 000 (a 50 MP photo);
+    /// decoding needs up to 4 bytes a pixel.
+    pub max_pixels: u64,
+    /// Voice notes longer than this get no waveform. Default 1800 s (half an hour), about
+    /// a second of decoding.
+    pub max_waveform_seconds: u32,
+    /// At most this many bytes are read to count a PDF's pages or walk an MP3 or AAC
+    /// stream's frames. Default 64 MiB.
+    pub max_scan_bytes: u64,
+    /// `ffmpeg` for a video's first-frame thumbnail ([`analyze_path`] only), or `None` never
+    /// to run it.
+    pub ffmpeg: Option<FfmpegOptions>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            thumbnail: ThumbnailOptions::default(),
+            max_pixels: 50_000_000,
+            max_waveform_seconds: 1800,
+            max_scan_bytes: 64 << 20,
+            ffmpeg: Some(FfmpegOptions::default()),
+        }
+    }
+}
+
+/// Why a field is missing: the file could not say, or was not allowed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The [`MediaInfo`] field it concerns (`"mimetype"`, `"width"`, `"seconds"`,
+    /// `"jpeg_thumbnail"`, `"animated"`, `"waveform"`, `"page_count"`, `"file_name"`).
+    pub field: &'static str,
+    /// What happened, in words.
+    pub message: String,
+}
+
+impl Warning {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Warning {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// What a message says about its media. Every field is optional: `None` when the file
+/// could not tell (see `warnings`) or when it does not apply to the media type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaInfo {
+    /// Sniffed from the content: `image/jpeg`, `video/mp4`, `audio/ogg; codecs=opus` (what
+    /// WhatsApp's clients send for voice notes), `application/pdf`, …; for a document whose
+    /// content names no type, `None` ([`MediaInfo::message_json`] then says
+    /// `application/octet-stream`).
+    pub mimetype: Option<String>,
+    /// Width in pixels as displayed: after a JPEG's EXIF orientation, or a video track's
+    /// quarter-turn rotation (image, sticker, video, gif, ptv).
+    pub width: Option<u32>,
+    /// Height in pixels as displayed.
+    pub height: Option<u32>,
+    /// Length in whole seconds, rounded down as Baileys (a float stored in a `uint32`) and
+    /// WhatsApp Web (`~~duration`) do, but at least 1 for any non-empty media.
+    pub seconds: Option<u32>,
+    /// Length in milliseconds, rounded down: what `seconds` is made from.
+    pub duration_ms: Option<u64>,
+    /// A small JPEG (see [`ThumbnailOptions`]): images, stickers, and the first frame of a
+    /// video when `ffmpeg` is installed.
+    pub jpeg_thumbnail: Option<Vec<u8>>,
+    /// Whether a WebP sticker is animated (the `VP8X` animation bit or an `ANIM` chunk).
+    pub animated: Option<bool>,
+    /// A voice note's 64 bars, each 0–100 (Baileys' rule, see the README).
+    pub waveform: Option<Vec<u8>>,
+    /// A PDF's number of pages, when a bounded scan finds it.
+    pub page_count: Option<u32>,
+    /// The file's name without its directories (documents show it).
+    pub file_name: Option<String>,
+    /// Why fields are missing.
+    pub warnings: Vec<Warning>,
+}
+
+impl MediaInfo {
+    /// The fields of the message protobuf for `media_type` (`"image"`, `"video"`, `"gif"`,
+    /// `"ptv"`, `"audio"`, `"ptt"`, `"document"`, `"sticker"`) as protobuf JSON: this
+    /// file's `mimetype`, `width`, `height`, `seconds`, `jpegThumbnail`, `waveform`,
+    /// `isAnimated`, `fileName`, `pageCount` where the message has them, with `ptt: true`
+    /// for voice notes and `gifPlayback: true` for gifs; and from `upload` (the JSON of a
+    /// wamedia upload) `url`, `directPath`, `mediaKey`, `fileSha256`, `fileEncSha256`,
+    /// `fileLength`, `mediaKeyTimestamp`, `streamingSidecar` (video and audio) and the
+    /// server thumbnail's `thumbnailDirectPath` and `thumbnailSha256` when present.
+    ///
+    /// Bytes are standard base64; `fileLength` and `mediaKeyTimestamp` are decimal strings
+    /// (64-bit integers in the proto3 JSON mapping). Fields missing from both are left out.
+    /// `Value::Null` for a media type without a message. The object goes in the `Message`
+    /// field [`MediaKind::message_field`] names.
+    pub fn message_json(&self, upload: &serde_json::Value, media_type: &str) -> serde_json::Value {
+        message::message_json(self, upload, media_type)
+    }
+
+    fn warn(&mut self, field: &'static str, message: impl Into<String>) {
+        self.warnings.push(Warning::new(field, message));
+    }
+
+    fn set_duration(&mut self, ms: u64) {
+        self.duration_ms = Some(ms);
+        let whole = u32::try_from(ms / 1000).unwrap_or(u32::MAX);
+        self.seconds = Some(if ms > 0 { whole.max(1) } else { 0 });
+    }
+}
+
+/// Analyses a file in memory as media of `kind`. `file_name` (directories are dropped) is
+/// used for documents and to refine a ZIP, OLE or text type, never alone. No ffmpeg.
+pub fn analyze_bytes(
+    kind: MediaKind,
+    data: &[u8],
+    file_name: Option<&str>,
+    opts: &Options,
+) -> MediaInfo {
+    analyze_reader(kind, Cursor::new(data), file_name, opts)
+}
+
+/// Analyses a seekable reader (a file, a cursor) as media of `kind`; see [`analyze_bytes`].
+/// Only headers are read where headers suffice; pictures and voice notes are decoded
+/// within the limits of `opts`. No ffmpeg: a video gets no thumbnail (use [`analyze_path`]).
+pub fn analyze_reader<R: Read + Seek>(
+    kind: MediaKind,
+    reader: R,
+    file_name: Option<&str>,
+    opts: &Options,
+) -> MediaInfo {
+    guarded(kind, || analyze(kind, reader, file_name, None, opts))
+}
+
+/// Analyses the file at `path` as media of `kind`, its name as the `file_name`. For video,
+/// gif and ptv, also the first frame's thumbnail from `ffmpeg` when it is installed
+/// (without it, a warning). A file that cannot be opened gives a warning, not an error.
+pub fn analyze_path(kind: MediaKind, path: &Path, opts: &Options) -> MediaInfo {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    match File::open(path) {
+        Ok(f) => guarded(kind, || analyze(kind, f, name.as_deref(), Some(path), opts)),
+        Err(e) => {
+            let mut info = MediaInfo {
+                file_name: name,
+                ..MediaInfo::default()
+            };
+            info.warn(
+                "mimetype",
+                format!("could not open {}: {e}", path.display()),
+            );
+            info
+        }
+    }
+}
+
+/// Makes a message thumbnail from any JPEG, PNG or WebP picture (for a thumbnail the caller
+/// supplies, such as a video's poster), with the limits and choices of `opts`.
+pub fn thumbnail_from_image(data: &[u8], opts: &Options) -> Result<Vec<u8>, Warning> {
+    catch_unwind(|| {
+        let img = thumbnail::decode_bytes(data, opts.max_pixels)?;
+        thumbnail::jpeg(&img, &opts.thumbnail)
+    })
+    .unwrap_or_else(|_| Err("the picture decoder failed (a bug)".into()))
+    .map_err(|m| Warning::new("jpeg_thumbnail", m))
+}
+
+/// Runs an analysis so that a panic inside a parser or decoder becomes a warning.
+fn guarded(kind: MediaKind, run: impl FnOnce() -> MediaInfo) -> MediaInfo {
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+        let mut info = MediaInfo::default();
+        info.warn(
+            "mimetype",
+            format!("reading the {kind} failed inside wamedia-info (a bug); no metadata"),
+        );
+        info
+    })
+}
+
+fn base_name(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
+}
+
+fn analyze<R: Read + Seek>(
+    kind: MediaKind,
+    reader: R,
+    file_name: Option<&str>,
+    path: Option<&Path>,
+    opts: &Options,
+) -> MediaInfo {
+    let mut info = MediaInfo {
+        file_name: file_name
+            .map(|n| base_name(n).to_string())
+            .filter(|n| !n.is_empty()),
+        ..MediaInfo::default()
+    };
+    let mut src = BufReader::new(reader);
+    let len = match bytes::stream_len(&mut src) {
+        Ok(l) => l,
+        Err(e) => {
+            info.warn("mimetype", format!("could not read the file: {e}"));
+            return info;
+        }
+    };
+    let head = match bytes::read_vec_at(
+        &mut src,
+        0,
+        usize::try_from(len.min(sniff::HEAD as u64)).unwrap_or(0),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            info.warn("mimetype", format!("could not read the file: {e}"));
+            return info;
+        }
+    };
+    if head.is_empty() {
+        info.warn("mimetype", "the file is empty");
+        return info;
+    }
+    let format = sniff::detect(&head);
+    let mp4 = if format == Format::IsoBmff {
+        match mp4::parse(&mut src, len) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                info.warn("seconds", format!("unreadable MP4: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    info.mimetype =
+        sniff::mimetype(format, file_name, mp4.as_ref().map(mp4::Mp4::kind)).map(str::to_string);
+    if info.mimetype.is_none() && format != Format::IsoBmff {
+        let what = if kind == MediaKind::Document {
+            "the content names no type"
+        } else {
+            "not a file type wamedia-info knows"
+        };
+        info.warn("mimetype", what);
+    }
+    match kind {
+        MediaKind::Image | MediaKind::Sticker => {
+            picture(kind, format, &mut src, len, opts, &mut info)
+        }
+        MediaKind::Video | MediaKind::Gif | MediaKind::Ptv => {
+            video(kind, format, mp4, path, opts, &mut info)
+        }
+        MediaKind::Audio | MediaKind::Ptt => {
+            audio(kind, format, mp4, &mut src, len, opts, &mut info)
+        }
+        MediaKind::Document => {
+            if format == Format::Pdf {
+                match pdf::page_count(&mut src, len, opts.max_scan_bytes) {
+                    Ok(n) => info.page_count = Some(n),
+                    Err(e) => info.warn("page_count", e),
+                }
+            }
+        }
+    }
+    info
+}
+
+fn picture<S: Read + Seek>(
+    kind: MediaKind,
+    format: Format,
+    src: &mut BufReader<S>,
+    len: u64,
+    opts: &Options,
+    info: &mut MediaInfo,
+) {
+    let image_format = match format {
+        Format::Jpeg => image::ImageFormat::Jpeg,
+        Format::Png => image::ImageFormat::Png,
+        Format::Webp => image::ImageFormat::WebP,
+        Format::Gif => {
+            // Dimensions from the logical screen; no GIF decoder here, so no thumbnail.
+            let head = bytes::read_vec_at(src, 0, 10).unwrap_or_default();
+            if let (Some(w), Some(h)) = (bytes::le_u16(&head, 6), bytes::le_u16(&head, 8)) {
+                info.width = Some(u32::from(w));
+                info.height = Some(u32::from(h));
+            }
+            info.warn(
+                "jpeg_thumbnail",
+                "GIF pictures are not decoded (send an animation as a gif: an MP4)",
+            );
+            return;
+        }
+        _ => {
+            info.warn(
+                "width",
+                format!(
+                    "not a picture wamedia-info reads (JPEG, PNG, WebP{})",
+                    if kind == MediaKind::Sticker {
+                        "; stickers are WebP"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            return;
+        }
+    };
+    if kind == MediaKind::Sticker {
+        if format != Format::Webp {
+            info.warn("animated", "stickers are WebP files; this is not one");
+        } else {
+            match webp::parse(src, len) {
+                Ok(w) => info.animated = Some(w.animated),
+                Err(e) => {
+                    info.warn("width", format!("unreadable WebP: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+    if format == Format::Jpeg {
+        match thumbnail::jpeg_complete(src, len) {
+            Ok(true) => {}
+            Ok(false) => {
+                info.warn(
+                    "width",
+                    "the JPEG is cut short (no end-of-image marker); no metadata",
+                );
+                return;
+            }
+            Err(e) => {
+                info.warn("width", format!("could not read the file: {e}"));
+                return;
+            }
+        }
+    }
+    if let Err(e) = src.rewind() {
+        info.warn("width", format!("could not read the file: {e}"));
+        return;
+    }
+    match thumbnail::decode(&mut *src, image_format, opts.max_pixels) {
+        Ok(thumbnail::Decoded::Image(img)) => {
+            info.width = Some(img.width());
+            info.height = Some(img.height());
+            match thumbnail::jpeg(&img, &opts.thumbnail) {
+                Ok(t) => info.jpeg_thumbnail = Some(t),
+                Err(e) => info.warn("jpeg_thumbnail", e),
+            }
+        }
+        Ok(thumbnail::Decoded::TooLarge(w, h)) => {
+            info.width = Some(w);
+            info.height = Some(h);
+            info.warn(
+                "jpeg_thumbnail",
+                thumbnail::too_large(w, h, opts.max_pixels),
+            );
+        }
+        Err(e) => {
+            // A picture that does not decode gives no metadata: its header may lie too.
+            info.animated = None;
+            info.warn(
+                "width",
+                format!("the picture is corrupt or cut short ({e}); no metadata"),
+            );
+        }
+    }
+}
+
+fn video(
+    kind: MediaKind,
+    format: Format,
+    mp4: Option<mp4::Mp4>,
+    path: Option<&Path>,
+    opts: &Options,
+    info: &mut MediaInfo,
+) {
+    let Some(m) = mp4 else {
+        if format != Format::IsoBmff {
+            let what = if kind == MediaKind::Gif {
+                "gifs are MP4 files (H.264)"
+            } else {
+                "not an MP4 or MOV file"
+            };
+            info.warn("seconds", what);
+        }
+        return;
+    };
+    match m.duration_ms {
+        Some(ms) => info.set_duration(ms),
+        None => info.warn("seconds", "the MP4 does not say how long it is"),
+    }
+    match m.video {
+        Some((w, h)) => {
+            info.width = Some(w);
+            info.height = Some(h);
+        }
+        None => info.warn("width", "no video track with a size"),
+    }
+    if !m.has_video {
+        return;
+    }
+    let Some(ff) = &opts.ffmpeg else { return };
+    let Some(path) = path else {
+        info.warn(
+            "jpeg_thumbnail",
+            "a first-frame thumbnail needs the file's path (analyze_path) for ffmpeg",
+        );
+        return;
+    };
+    match ffmpeg::first_frame(path, ff) {
+        Ok(png) => match thumbnail::decode_bytes(&png, opts.max_pixels)
+            .and_then(|img| thumbnail::jpeg(&img, &opts.thumbnail))
+        {
+            Ok(t) => info.jpeg_thumbnail = Some(t),
+            Err(e) => info.warn("jpeg_thumbnail", format!("ffmpeg's first frame: {e}")),
+        },
+        Err(ffmpeg::NoFrame::Missing) => info.warn(
+            "jpeg_thumbnail",
+            format!(
+                "{} is not installed: no first-frame thumbnail",
+                ff.program.display()
+            ),
+        ),
+        Err(ffmpeg::NoFrame::Failed(e)) => info.warn("jpeg_thumbnail", e),
+    }
+}
+
+fn audio<S: Read + Seek>(
+    kind: MediaKind,
+    format: Format,
+    mp4: Option<mp4::Mp4>,
+    src: &mut BufReader<S>,
+    len: u64,
+    opts: &Options,
+    info: &mut MediaInfo,
+) {
+    let mut wav_info = None;
+    let duration = match format {
+        Format::Mp3 => mp3::duration_ms(src, len, opts.max_scan_bytes),
+        Format::Adts => mp3::adts_duration_ms(src, len, opts.max_scan_bytes),
+        Format::IsoBmff => match &mp4 {
+            Some(m) => m
+                .duration_ms
+                .ok_or_else(|| "the MP4 does not say how long it is".to_string()),
+            None => return,
+        },
+        Format::Ogg(OggCodec::Opus | OggCodec::Vorbis) => ogg::duration_ms(src, len),
+        Format::Wav => wav::parse(src, len).and_then(|w| {
+            wav_info = Some(w);
+            w.duration_ms()
+                .ok_or_else(|| "a byte rate of 0".to_string())
+        }),
+        Format::Flac => flac::duration_ms(src),
+        _ => Err(
+            "not an audio file wamedia-info reads (MP3, M4A/AAC, OGG Opus or Vorbis, WAV, FLAC)"
+                .to_string(),
+        ),
+    };
+    let ok = match duration {
+        Ok(ms) => {
+            info.set_duration(ms);
+            true
+        }
+        Err(e) => {
+            info.warn("seconds", e);
+            false
+        }
+    };
+    if kind != MediaKind::Ptt {
+        return;
+    }
+    if !ok {
+        info.warn(
+            "waveform",
+            "no waveform for a file whose length could not be read",
+        );
+        return;
+    }
+    let bars = match (format, wav_info) {
+        (Format::Ogg(OggCodec::Opus), _) => waveform::opus(src, len, opts.max_waveform_seconds),
+        (Format::Wav, Some(w)) => waveform::wav(src, &w, opts.max_waveform_seconds),
+        _ => {
+            Err("waveforms are computed for OGG Opus voice notes (and 16-bit PCM WAV)".to_string())
+        }
+    };
+    match bars {
+        Ok(b) => info.waveform = Some(b),
+        Err(e) => info.warn("waveform", e),
+    }
+}

@@ -1,0 +1,132 @@
+//! A PDF's page count, when it can be had cheaply: a bounded scan of the file's bytes.
+//!
+//! The largest `/Count` of a `/Type /Pages` dictionary (the page tree's root counts every
+//! page) wins; without one, the number of `/Type /Page` dictionaries. Objects inside
+//! compressed object streams (PDF 1.5+) are invisible to a byte scan: then there is no
+//! count, and a warning, rather than a wrong number.
+
+use std::io::{Read, Seek};
+
+use crate::bytes::Window;
+
+const CHUNK: usize = 1 << 20;
+/// Bytes each chunk shares with the next, so a token cut by a chunk boundary is seen whole,
+/// and how far around a `/Type /Pages` its `/Count` is looked for.
+const OVERLAP: usize = 1024;
+
+/// Counts the pages of a PDF of `len` bytes, reading at most `max_bytes` of it.
+pub(crate) fn page_count<S: Read + Seek>(
+    src: &mut S,
+    len: u64,
+    max_bytes: u64,
+) -> Result<u32, String> {
+    let end = len.min(max_bytes);
+    let mut win = Window::new(src, len, CHUNK);
+    let mut pos = 0u64;
+    let mut pages = 0u32;
+    let mut best_count: Option<u32> = None;
+    while pos < end {
+        let n = usize::try_from(end.saturating_sub(pos))
+            .unwrap_or(CHUNK)
+            .min(CHUNK);
+        let Some(buf) = win.get(pos, n)? else { break };
+        // Tokens starting in the last OVERLAP bytes are left to the next chunk, unless
+        // this is the last one.
+        let last = pos.saturating_add(n as u64) >= end;
+        let own = if last {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(OVERLAP)
+        };
+        let mut i = 0;
+        while let Some(off) = buf.get(i..own).and_then(|b| find(b, b"/Type")) {
+            let at = i.saturating_add(off);
+            i = at.saturating_add(5);
+            match type_name(buf.get(i..).unwrap_or_default()) {
+                Some(b"Page") => pages = pages.saturating_add(1),
+                Some(b"Pages") => {
+                    let from = at.saturating_sub(OVERLAP);
+                    let to = at.saturating_add(OVERLAP).min(buf.len());
+                    if let Some(c) = buf.get(from..to).and_then(count_in) {
+                        best_count = best_count.max(Some(c));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if last {
+            break;
+        }
+        pos = pos.saturating_add(own as u64);
+    }
+    if len > max_bytes && best_count.is_none() {
+        return Err(format!("no page tree count in the first {max_bytes} bytes"));
+    }
+    match (best_count, pages) {
+        (Some(c), _) if c > 0 => Ok(c),
+        (_, p) if p > 0 => Ok(p),
+        _ => Err("no page objects outside compressed object streams".into()),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn is_delimiter(b: u8) -> bool {
+    b.is_ascii_whitespace() || b"()<>[]{}/%".contains(&b)
+}
+
+/// The name after `/Type` (whitespace allowed): `Page` in `/Type /Page>>`.
+fn type_name(rest: &[u8]) -> Option<&[u8]> {
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let rest = rest.get(start..)?;
+    let name = rest.strip_prefix(b"/")?;
+    let len = name
+        .iter()
+        .position(|&b| is_delimiter(b))
+        .unwrap_or(name.len());
+    name.get(..len)
+}
+
+/// The integer after a `/Count` in `window`.
+fn count_in(window: &[u8]) -> Option<u32> {
+    let at = find(window, b"/Count")?;
+    let rest = window.get(at.saturating_add(6)..)?;
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let digits: Vec<u8> = rest
+        .get(start..)?
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .take(9)
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn count(pdf: &[u8]) -> Result<u32, String> {
+        page_count(&mut Cursor::new(pdf), pdf.len() as u64, 1 << 30)
+    }
+
+    #[test]
+    fn the_page_tree_count_wins_over_page_objects() {
+        let pdf = b"%PDF-1.4\n1 0 obj<</Type/Pages/Kids[2 0 R]/Count 7>>endobj\n2 0 obj<</Type /Page>>endobj";
+        assert_eq!(count(pdf), Ok(7));
+    }
+
+    #[test]
+    fn page_objects_are_counted_without_a_tree() {
+        let pdf = b"%PDF-1.4\n<</Type /Page>> <</Type\n/Page/Parent 1 0 R>> <</Type /Pages>>";
+        assert_eq!(count(pdf), Ok(2));
+    }
+
+    #[test]
+    fn compressed_objects_give_no_count() {
+        assert!(count(b"%PDF-1.5\n<</Type/ObjStm/N 3>>stream\nx\x9c...endstream").is_err());
+    }
+}
