@@ -1,10 +1,9 @@
 //! `wamedia`: encrypt, decrypt, upload, download and serve WhatsApp media.
 //!
 //! Exit codes: 0 success; 2 bad usage or input; 3 CDN or network failure after all
-//! retries; 4 integrity failure. Only JSON ever goes to stdout; errors are one line on
-//! stderr and never contain an auth token or a media key.
+//! retries; 4 integrity failure. stdout carries JSON, or the body or plaintext when OUT
+//! is `-`; errors are one line on stderr and never contain an auth token or a media key.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,14 +14,31 @@ use wamedia::driver::Error as TransferError;
 use wamedia::*;
 
 mod detect;
+mod download;
+mod files;
 mod net;
 mod progress;
+mod resume;
+mod upload;
+
+use files::{cannot_read, cannot_write, check_writable, open_in, refuse_same, Atomic};
+
+/// What `wamedia --help` says after the commands: the media types and exit codes.
+fn after_help() -> String {
+    format!(
+        "Media types (--type): {}.\n\n\
+         Exit codes: 0 success; 2 bad usage or input (nothing was sent); 3 CDN or network \
+         failure after all retries; 4 integrity failure (the media does not verify).",
+        MEDIA_TYPE_NAMES.join(", ")
+    )
+}
 
 #[derive(Parser)]
 #[command(
     name = "wamedia",
     version,
-    about = "Put media on WhatsApp's CDN, encrypted, and take it off again, verified."
+    about = "Put media on WhatsApp's CDN, encrypted, and take it off again, verified.",
+    after_help = after_help()
 )]
 struct Cli {
     /// Print error details (chains of causes) on stderr.
@@ -34,7 +50,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Encrypt IN into the upload body OUT; print the metadata as one JSON line.
+    /// Encrypt IN into the upload body OUT; print the metadata as one JSON line (on
+    /// stdout, or on stderr when OUT is -, or into --json FILE).
     Encrypt {
         /// Media type (image, video, ptt, document, ...).
         #[arg(long = "type")]
@@ -42,9 +59,14 @@ enum Cmd {
         /// Reuse this media key (64 hex characters or base64); default: a fresh one.
         #[arg(long)]
         media_key: Option<String>,
+        /// Write the metadata JSON line (it holds the media key) into FILE (mode 0600)
+        /// instead of stdout or stderr.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
         /// Plaintext file, or - for stdin.
         input: String,
-        /// Upload body file, or - for stdout.
+        /// Upload body file, or - for stdout (stdout then carries only the body; the
+        /// JSON goes to stderr unless --json).
         output: String,
     },
     /// Verify and decrypt the upload body IN into OUT (nothing is written on failure).
@@ -59,7 +81,7 @@ enum Cmd {
         expect: Expect,
         /// Upload body file, or - for stdin.
         input: String,
-        /// Plaintext file, or - for stdout.
+        /// Plaintext file, or - for stdout (written only once everything verified).
         output: String,
     },
     /// Upload FILE; print what a message needs as one JSON line. Without a media
@@ -69,15 +91,19 @@ enum Cmd {
     Download(DownloadArgs),
     /// Run the fake CDN on loopback for offline development; print its media connection.
     Serve {
-        /// Address to listen on.
+        /// Address to listen on (HOST:PORT; a name such as localhost is resolved; port 0
+        /// picks a free one).
         #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: std::net::SocketAddr,
+        addr: String,
         /// The auth token uploads must carry.
         #[arg(long, default_value = "local-dev-auth")]
         auth: String,
-        /// Also keep uploaded bodies in this folder.
+        /// Keep uploaded bodies in this folder (default: a temporary folder removed on exit).
         #[arg(long)]
         store: Option<PathBuf>,
+        /// The largest upload body taken, in bytes; larger ones are answered 413.
+        #[arg(long, value_name = "BYTES", default_value_t = wamedia_conformance::fake_cdn::MAX_BODY)]
+        max_body: u64,
     },
 }
 
@@ -97,9 +123,13 @@ struct UploadArgs {
     /// Newsletter (channel) media: uploaded unencrypted on the newsletter path.
     #[arg(long)]
     newsletter: bool,
-    /// Never use the resumable flow.
+    /// Never use the resumable flow (no resume probe, no resuming across runs).
     #[arg(long)]
     no_resume: bool,
+    /// Start over with a fresh key even if an earlier upload of this file was
+    /// interrupted (by default it is resumed: same key, and the CDN is asked first).
+    #[arg(long)]
+    fresh: bool,
     /// Ask the CDN to make a thumbnail (server_thumb_gen=1); its thumbnail_info is
     /// printed with the result.
     #[arg(long)]
@@ -117,17 +147,17 @@ struct UploadArgs {
 #[derive(Args)]
 struct DownloadArgs {
     /// Media type.
-    #[arg(long = "type")]
-    media_type: String,
+    #[arg(long = "type", required_unless_present = "from_json")]
+    media_type: Option<String>,
     /// The message's direct_path (tried on each host of the media connection).
-    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    #[arg(long, conflicts_with = "url", required_unless_present_any = ["url", "from_json"])]
     direct_path: Option<String>,
     /// The message's full URL: used only if https on a whatsapp.net host or a host of
     /// the media connection.
     #[arg(long)]
     url: Option<String>,
     /// The media key (64 hex characters or base64).
-    #[arg(long, required_unless_present_any = ["newsletter", "unencrypted"])]
+    #[arg(long, required_unless_present_any = ["newsletter", "unencrypted", "from_json"])]
     media_key: Option<String>,
     /// Newsletter (channel) media: not encrypted, no key; verified by --file-sha256.
     #[arg(long, conflicts_with = "media_key")]
@@ -135,6 +165,14 @@ struct DownloadArgs {
     /// Unencrypted media that is not a newsletter's (product catalog images).
     #[arg(long, conflicts_with = "media_key")]
     unencrypted: bool,
+    /// Take the type, direct_path, media_key (none: unencrypted media), file_sha256,
+    /// file_enc_sha256 and file_length from the JSON line `wamedia upload` printed, in
+    /// FILE or - (stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "media_type", "direct_path", "url", "media_key", "newsletter", "unencrypted",
+        "file_sha256", "file_enc_sha256", "file_length",
+    ])]
+    from_json: Option<String>,
     /// Use --url whatever its host (by default only https on whatsapp.net or a host of
     /// the media connection).
     #[arg(long)]
@@ -147,7 +185,7 @@ struct DownloadArgs {
     record: Option<PathBuf>,
     #[command(flatten)]
     net: Net,
-    /// Where to write the plaintext.
+    /// Where to write the plaintext, or - for stdout (written only once verified).
     out: PathBuf,
 }
 
@@ -177,12 +215,14 @@ struct Net {
     #[arg(long, requires = "host")]
     auth: Option<String>,
     /// A CDN host: a name (https) or a URL with a scheme (http://127.0.0.1:8080).
+    /// Repeat it for more hosts (--host a --host b).
     #[arg(long, requires = "auth")]
     host: Vec<String>,
     /// ureq (blocking) or surf (async).
     #[arg(long, default_value = "ureq", value_parser = ["ureq", "surf"])]
     transport: String,
-    /// Give up after this many seconds.
+    /// Give up after this many seconds: bounds the whole transfer, every retry and
+    /// wait included (default 30 minutes).
     #[arg(long)]
     timeout: Option<u64>,
     /// Send this User-Agent header (by default none is sent).
@@ -241,26 +281,18 @@ impl From<TransferError> for Fail {
     }
 }
 
-impl From<io::Error> for Fail {
-    fn from(e: io::Error) -> Fail {
-        Fail {
-            code: 2,
-            msg: format!("I/O: {e}"),
-            detail: None,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let verbose = cli.verbose;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("wamedia: {}", f.msg);
+            // Paths and flags come from outside too: no control character reaches the
+            // terminal.
+            eprintln!("wamedia: {}", transfer::escape(&f.msg));
             if verbose {
                 if let Some(d) = f.detail {
-                    eprintln!("details: {d}");
+                    eprintln!("details: {}", transfer::escape(&d));
                 }
             }
             ExitCode::from(f.code)
@@ -273,9 +305,25 @@ fn media_type(name: &str) -> Result<MediaType, Fail> {
         .map_err(|e: UnknownMediaType| Fail::usage(e.to_string()))
 }
 
-fn media_key(k: &str) -> Result<MediaKey, Fail> {
-    k.parse()
-        .map_err(|e: BadMediaKey| Fail::usage(e.to_string()))
+/// Parses the key given with `flag`; a bad one is described by the form it was read as
+/// (64 characters: hex; anything else: base64), never shown.
+fn media_key(flag: &str, k: &str) -> Result<MediaKey, Fail> {
+    if let Ok(key) = k.parse::<MediaKey>() {
+        return Ok(key);
+    }
+    let s = k.trim();
+    let why = if s.len() == 64 {
+        "64 characters, read as hex: not hex".to_owned()
+    } else {
+        match b64::decode_any(s) {
+            Ok(bytes) => format!("not base64 of 32 bytes (got {} bytes)", bytes.len()),
+            Err(_) => format!(
+                "not base64 of 32 bytes ({} characters that are not base64), nor 64 hex characters",
+                s.chars().count()
+            ),
+        }
+    };
+    Err(Fail::usage(format!("bad media key ({flag}): {why}")))
 }
 
 impl Expect {
@@ -293,182 +341,178 @@ impl Expect {
     }
 }
 
-fn open_in(path: &str) -> Result<Box<dyn Read>, Fail> {
-    if path == "-" {
-        return Ok(Box::new(io::stdin().lock()));
+/// Refuses an output path that is the input (the same file, however named).
+fn check_in_out(input: &str, output: &str) -> Result<(), Fail> {
+    if input != "-" && output != "-" {
+        refuse_same(Path::new(output), &[Path::new(input)])?;
     }
-    File::open(path)
-        .map(|f| Box::new(f) as Box<dyn Read>)
-        .map_err(|e| Fail::usage(format!("cannot read {path}: {e}")))
+    Ok(())
 }
 
-/// Writes to a temporary file beside `path` (or a spool for stdout) and publishes it
-/// only when [`Atomic::commit`] is called; dropping it discards everything.
-struct Atomic {
-    tmp: tempfile::NamedTempFile,
-    dest: Option<PathBuf>,
-}
-
-impl Atomic {
-    fn new(path: &str) -> Result<Atomic, Fail> {
-        let dest = (path != "-").then(|| PathBuf::from(path));
-        let dir = match &dest {
-            Some(p) => p
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_owned(),
-            None => std::env::temp_dir(),
-        };
-        let tmp = tempfile::NamedTempFile::new_in(&dir)
-            .map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
-        Ok(Atomic { tmp, dest })
-    }
-    fn file(&mut self) -> &mut File {
-        self.tmp.as_file_mut()
-    }
-    fn commit(mut self) -> Result<(), Fail> {
-        self.tmp.as_file_mut().flush()?;
-        match self.dest {
-            Some(p) => {
-                self.tmp.persist(&p).map_err(|e| {
-                    Fail::usage(format!("cannot write {}: {}", p.display(), e.error))
-                })?;
-            }
-            None => {
-                let mut f = self.tmp.reopen()?;
-                io::copy(&mut f, &mut io::stdout().lock())?;
-            }
+fn encrypt(
+    t: &str,
+    k: Option<&str>,
+    json: Option<&Path>,
+    input: &str,
+    output: &str,
+) -> Result<(), Fail> {
+    let t = media_type(t)?;
+    let key = match k {
+        Some(k) => media_key("--media-key", k)?,
+        None => MediaKey::generate().map_err(|e| Fail::usage(format!("no randomness: {e}")))?,
+    };
+    check_in_out(input, output)?;
+    if let Some(j) = json {
+        check_writable(j)?;
+        let mut others = vec![];
+        if input != "-" {
+            others.push(Path::new(input));
         }
-        Ok(())
+        if output != "-" {
+            others.push(Path::new(output));
+        }
+        refuse_same(j, &others)?;
+        if j == Path::new(output) {
+            return Err(Fail::usage("--json and OUT are the same path"));
+        }
     }
+    let mut enc = Encryptor::new(key, &t).map_err(|e| Fail::usage(e.to_string()))?;
+    let mut r = open_in(input)?;
+    let mut out = Atomic::new(output)?;
+    let shown = PathBuf::from(if output == "-" { "stdout" } else { output });
+    let write_err = |e: io::Error| cannot_write(&shown, e);
+    let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut ct = Vec::with_capacity((1 << 20) + 32);
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| cannot_read(Path::new(input), e))?;
+        if n == 0 {
+            break;
+        }
+        ct.clear();
+        enc.update(&buf[..n], &mut ct);
+        w.write_all(&ct).map_err(write_err)?;
+    }
+    ct.clear();
+    let meta = enc.finish(&mut ct);
+    w.write_all(&ct).map_err(write_err)?;
+    w.flush().map_err(write_err)?;
+    drop(w);
+    out.commit()?;
+    let line = serde_json::json!({
+        "media_key": meta.media_key.to_base64(),
+        "file_sha256": b64::std(&meta.file_sha256),
+        "file_enc_sha256": b64::std(&meta.file_enc_sha256),
+        "file_length": meta.file_length,
+    })
+    .to_string();
+    match json {
+        Some(j) => files::write_private(j, format!("{line}\n").as_bytes())?,
+        // stdout carries the body: the metadata goes beside it, on stderr.
+        None if output == "-" => eprintln!("{line}"),
+        None => println!("{line}"),
+    }
+    Ok(())
+}
+
+fn decrypt(t: &str, k: &str, expect: &Expect, input: &str, output: &str) -> Result<(), Fail> {
+    let t = media_type(t)?;
+    let key = media_key("--media-key", k)?;
+    let expected = expect.parse()?;
+    check_in_out(input, output)?;
+    let mut dec = Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
+    let mut r = open_in(input)?;
+    let mut out = Atomic::new(output)?;
+    let shown = PathBuf::from(if output == "-" { "stdout" } else { output });
+    let write_err = |e: io::Error| cannot_write(&shown, e);
+    let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut plain = Vec::with_capacity((1 << 20) + 64);
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| cannot_read(Path::new(input), e))?;
+        if n == 0 {
+            break;
+        }
+        plain.clear();
+        dec.update_unverified(&buf[..n], &mut plain);
+        w.write_all(&plain).map_err(write_err)?;
+    }
+    plain.clear();
+    dec.finish(&mut plain).map_err(Fail::integrity)?;
+    w.write_all(&plain).map_err(write_err)?;
+    w.flush().map_err(write_err)?;
+    drop(w);
+    out.commit()
+}
+
+/// The address `serve` listens on: `HOST:PORT` resolved (IPv4 first), each tried in turn.
+fn serve(addr: &str, auth: String, store: Option<PathBuf>, max_body: u64) -> Result<(), Fail> {
+    use std::net::ToSocketAddrs as _;
+    let mut addrs: Vec<std::net::SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| Fail::usage(format!("--addr {addr}: not an address HOST:PORT ({e})")))?
+        .collect();
+    addrs.sort_by_key(|a| !a.is_ipv4());
+    let mut last = None;
+    for a in addrs {
+        match wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {
+            auth: auth.clone(),
+            store_dir: store.clone(),
+            addr: a,
+            max_body,
+        }) {
+            Ok(cdn) => {
+                println!("{}", cdn.media_conn_json());
+                let _ = io::stdout().flush();
+                eprintln!(
+                    "wamedia: fake CDN listening on {} (Ctrl-C to stop)",
+                    cdn.host()
+                );
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
+            }
+            Err(e) => last = Some(format!("cannot listen on {a} (--addr {addr}): {e}")),
+        }
+    }
+    Err(Fail::usage(last.unwrap_or_else(|| {
+        format!("--addr {addr}: the name resolves to no address")
+    })))
 }
 
 fn run(cli: Cli) -> Result<(), Fail> {
     match cli.cmd {
         Cmd::Encrypt {
-            media_type: t,
-            media_key: k,
+            media_type,
+            media_key,
+            json,
             input,
             output,
-        } => {
-            let t = media_type(&t)?;
-            let key = match k {
-                Some(k) => media_key(&k)?,
-                None => {
-                    MediaKey::generate().map_err(|e| Fail::usage(format!("no randomness: {e}")))?
-                }
-            };
-            let mut r = open_in(&input)?;
-            let mut out = Atomic::new(&output)?;
-            let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-            let mut enc = Encryptor::new(key, &t).map_err(|e| Fail::usage(e.to_string()))?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut ct = Vec::with_capacity((1 << 20) + 32);
-            loop {
-                let n = r
-                    .read(&mut buf)
-                    .map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                ct.clear();
-                enc.update(&buf[..n], &mut ct);
-                w.write_all(&ct)?;
-            }
-            ct.clear();
-            let meta = enc.finish(&mut ct);
-            w.write_all(&ct)?;
-            w.flush()?;
-            drop(w);
-            out.commit()?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "media_key": meta.media_key.to_base64(),
-                    "file_sha256": b64::std(&meta.file_sha256),
-                    "file_enc_sha256": b64::std(&meta.file_enc_sha256),
-                    "file_length": meta.file_length,
-                })
-            );
-            Ok(())
-        }
+        } => encrypt(
+            &media_type,
+            media_key.as_deref(),
+            json.as_deref(),
+            &input,
+            &output,
+        ),
         Cmd::Decrypt {
-            media_type: t,
-            media_key: k,
+            media_type,
+            media_key,
             expect,
             input,
             output,
-        } => {
-            let t = media_type(&t)?;
-            let key = media_key(&k)?;
-            let expected = expect.parse()?;
-            let mut r = open_in(&input)?;
-            let mut out = Atomic::new(&output)?;
-            let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-            let mut dec =
-                Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
-            let mut buf = vec![0u8; 1 << 20];
-            let mut plain = Vec::with_capacity((1 << 20) + 64);
-            loop {
-                let n = r
-                    .read(&mut buf)
-                    .map_err(|e| Fail::usage(format!("cannot read {input}: {e}")))?;
-                if n == 0 {
-                    break;
-                }
-                plain.clear();
-                dec.update_unverified(&buf[..n], &mut plain);
-                w.write_all(&plain)?;
-            }
-            plain.clear();
-            dec.finish(&mut plain).map_err(Fail::integrity)?;
-            w.write_all(&plain)?;
-            w.flush()?;
-            drop(w);
-            out.commit()
-        }
-        Cmd::Upload(args) => net::upload(args),
-        Cmd::Download(args) => {
-            let t = media_type(&args.media_type)?;
-            let media_key = match &args.media_key {
-                Some(k) => Some(media_key(k)?),
-                None => None,
-            };
-            let expected = args.expect.parse()?;
-            if media_key.is_none() && expected.file_sha256.is_none() {
-                return Err(Fail::usage(
-                    "unencrypted media is verified by its SHA-256: give --file-sha256",
-                ));
-            }
-            let spec = DownloadSpec {
-                media_type: t,
-                media_key,
-                source: match (&args.direct_path, &args.url) {
-                    (_, Some(u)) => Source::Url(u.clone()),
-                    (Some(p), None) => Source::DirectPath(p.clone()),
-                    (None, None) => return Err(Fail::usage("give --direct-path or --url")),
-                },
-                expected,
-                streaming_sidecar: None,
-            };
-            net::download(spec, &args)
-        }
-        Cmd::Serve { addr, auth, store } => {
-            let cdn = wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {
-                auth,
-                store_dir: store,
-                addr,
-                ..Default::default()
-            })?;
-            println!("{}", cdn.media_conn_json());
-            eprintln!(
-                "wamedia: fake CDN listening on {} (Ctrl-C to stop)",
-                cdn.host()
-            );
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
-        }
+        } => decrypt(&media_type, &media_key, &expect, &input, &output),
+        Cmd::Upload(args) => upload::upload(args),
+        Cmd::Download(args) => download::download(args),
+        Cmd::Serve {
+            addr,
+            auth,
+            store,
+            max_body,
+        } => serve(&addr, auth, store, max_body),
     }
 }

@@ -5,7 +5,20 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 fn wamedia() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wamedia"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wamedia"));
+    // Each run gets a cache folder of its own, so no test resumes another's upload (nor
+    // one of the user's), unless it sets XDG_CACHE_HOME itself.
+    c.env("XDG_CACHE_HOME", fresh_cache());
+    c
+}
+
+/// A cache folder no other run uses, under the test target's scratch folder.
+fn fresh_cache() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-cache")
+        .join(format!("{}-{n}", std::process::id()))
 }
 
 fn run(args: &[&str]) -> Output {
@@ -84,6 +97,7 @@ fn stdin_and_stdout_with_dash() {
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -93,12 +107,12 @@ fn stdin_and_stdout_with_dash() {
         .write_all(b"piped plaintext")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    // stdout carries the body (15 bytes pad to one block, plus the MAC) then the JSON line.
-    let (body, json) = out.stdout.split_at(16 + 10);
-    assert!(std::str::from_utf8(json)
-        .unwrap()
-        .contains("\"file_length\":15"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // stdout carries only the body (15 bytes pad to one block, plus the MAC); the JSON
+    // line goes to stderr.
+    assert_eq!(out.stdout.len(), 16 + 10);
+    let meta: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(meta["file_length"], 15);
     let mut child = wamedia()
         .args([
             "decrypt",
@@ -113,10 +127,70 @@ fn stdin_and_stdout_with_dash() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
+    child.stdin.take().unwrap().write_all(&out.stdout).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(out.stdout, b"piped plaintext");
+}
+
+#[test]
+fn encrypt_into_a_pipe_feeds_decrypt_and_the_json_goes_aside() {
+    let plain: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let dir = tempfile::tempdir().unwrap();
+    for json in [None, Some(dir.path().join("meta.json"))] {
+        let mut enc = wamedia();
+        enc.args(["encrypt", "--type", "video", "--media-key", KEY_HEX]);
+        if let Some(j) = &json {
+            enc.arg("--json").arg(j);
+        }
+        let mut enc = enc
+            .args(["-", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `encrypt - - | decrypt - -`: a real pipe from one process to the other.
+        let dec = wamedia()
+            .args([
+                "decrypt",
+                "--type",
+                "video",
+                "--media-key",
+                KEY_HEX,
+                "-",
+                "-",
+            ])
+            .stdin(Stdio::from(enc.stdout.take().unwrap()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = enc.stdin.take().unwrap();
+        let feed = plain.clone();
+        let writer = std::thread::spawn(move || input.write_all(&feed).unwrap());
+        let dec = dec.wait_with_output().unwrap();
+        writer.join().unwrap();
+        let enc = enc.wait_with_output().unwrap();
+        assert!(enc.status.success(), "{}", stderr(&enc));
+        assert!(dec.status.success(), "{}", stderr(&dec));
+        assert!(dec.stdout == plain, "the plaintext came through the pipe");
+        let meta = match &json {
+            None => stderr(&enc),
+            Some(j) => {
+                assert!(stderr(&enc).is_empty(), "{}", stderr(&enc));
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = std::fs::metadata(j).unwrap().permissions().mode() & 0o777;
+                    assert_eq!(mode, 0o600, "the JSON holds the media key");
+                }
+                std::fs::read_to_string(j).unwrap()
+            }
+        };
+        let meta: serde_json::Value = serde_json::from_str(meta.trim()).unwrap();
+        assert_eq!(meta["file_length"], 300_000);
+    }
 }
 
 fn leftovers(dir: &Path) -> Vec<String> {
@@ -255,8 +329,13 @@ struct Serve {
 
 impl Serve {
     fn start(auth: &str) -> Serve {
+        Serve::with(&["--addr", "127.0.0.1:0", "--auth", auth])
+    }
+    /// `wamedia serve ARGS...`.
+    fn with(args: &[&str]) -> Serve {
         let mut child = wamedia()
-            .args(["serve", "--addr", "127.0.0.1:0", "--auth", auth])
+            .arg("serve")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -814,4 +893,604 @@ fn timeout_bounds_the_whole_transfer_even_against_a_silent_cdn() {
         );
     }
     drop(silent);
+}
+
+/// Waits at most `secs` for `child`, then kills it: a test never hangs on a command that
+/// should have ended.
+fn finish_within(mut child: Child, secs: u64) -> Output {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    panic!("still running after {secs} s: {}", stderr(&out));
+}
+
+fn sample() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png")
+}
+
+/// A loopback address nobody listens on.
+fn dead_host() -> String {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", dead.local_addr().unwrap())
+}
+
+#[test]
+fn serve_max_body_answers_too_large_and_store_keeps_bodies() {
+    let store = tempfile::tempdir().unwrap();
+    let cdn = Serve::with(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--auth",
+        "cap-auth",
+        "--max-body",
+        "1000",
+        "--store",
+        store.path().to_str().unwrap(),
+    ]);
+    let host = cdn.host();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 200_000]).unwrap();
+    for transport in ["ureq", "surf"] {
+        let out = run(&[
+            "upload",
+            "--quiet",
+            "--fresh",
+            "--type",
+            "document",
+            "--transport",
+            transport,
+            "--auth",
+            "cap-auth",
+            "--host",
+            &host,
+            big.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(3), "{transport}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("too large") && err.contains("413"),
+            "{transport}: a clear refusal, not a reset: {err}"
+        );
+    }
+    // Under the cap it goes up, and the body stays in the --store folder.
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, [2u8; 100]).unwrap();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--type",
+        "document",
+        "--auth",
+        "cap-auth",
+        "--host",
+        &host,
+        small.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!leftovers(store.path()).is_empty());
+}
+
+#[test]
+fn an_interrupted_upload_is_resumed_with_its_key() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clip.mp4");
+    let mut plain = b"\0\0\0\x18ftypmp42".to_vec();
+    plain.extend((0..400_000u32).map(|i| (i % 241) as u8));
+    std::fs::write(&file, &plain).unwrap();
+    let upload = |host: &str, extra: &[&str]| {
+        wamedia()
+            .env("XDG_CACHE_HOME", cache.path())
+            .args([
+                "upload",
+                "--auth",
+                "resume-auth",
+                "--host",
+                host,
+                "--timeout",
+                "2",
+            ])
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let states = || -> Vec<std::path::PathBuf> {
+        match std::fs::read_dir(cache.path().join("wamedia")) {
+            Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+            Err(_) => vec![],
+        }
+    };
+    // A host that refuses: the upload fails, and what it needs to resume stays behind.
+    let out = upload(&dead_host(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run the same command again"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = states();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&kept[0]), 0o600);
+        assert_eq!(mode(&cache.path().join("wamedia")), 0o700);
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&kept[0]).unwrap()).unwrap();
+    // Run again against a CDN that works: the same key, announced, and the state gone.
+    let cdn = Serve::start("resume-auth");
+    let out = upload(&cdn.host(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("resuming an interrupted upload"),
+        "{}",
+        stderr(&out)
+    );
+    let v = json_line(&out);
+    assert_eq!(v["media_key"], state["media_key"]);
+    assert_eq!(v["media_key_timestamp"], state["media_key_timestamp"]);
+    assert!(!stderr(&out).contains(v["media_key"].as_str().unwrap()));
+    assert!(states().is_empty(), "{:?}", states());
+    let first_key = v["media_key"].clone();
+    // --fresh starts over: a new key, no note.
+    let out = upload(&dead_host(), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = upload(&cdn.host(), &["--fresh"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("resuming"), "{}", stderr(&out));
+    assert_ne!(json_line(&out)["media_key"], first_key);
+    assert!(states().is_empty());
+    // Without XDG_CACHE_HOME, the state lives in ~/.cache/wamedia.
+    let home = tempfile::tempdir().unwrap();
+    let out = wamedia()
+        .env_remove("XDG_CACHE_HOME")
+        .env("HOME", home.path())
+        .args([
+            "upload",
+            "--quiet",
+            "--auth",
+            "a",
+            "--host",
+            &dead_host(),
+            "--timeout",
+            "1",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(leftovers(&home.path().join(".cache/wamedia")).len(), 1);
+}
+
+#[test]
+fn record_into_a_missing_folder_names_the_path_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("missing").join("x.json");
+    let out = run(&[
+        "upload",
+        "--record",
+        cassette.to_str().unwrap(),
+        sample().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "cannot write {}: No such file or directory",
+            cassette.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("embedded local CDN"),
+        "refused before any work: {err}"
+    );
+    let out = run(&[
+        "download",
+        "--type",
+        "image",
+        "--direct-path",
+        "/v/t62/x.enc",
+        "--media-key",
+        KEY_HEX,
+        "--auth",
+        "a",
+        "--host",
+        &dead_host(),
+        "--record",
+        cassette.to_str().unwrap(),
+        dir.path().join("out.png").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot write {}", cassette.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_terminal_sees_the_final_state_and_each_retry() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no `script` here: terminal case not checked");
+        return;
+    }
+    let cdn = Serve::start("tty-auth");
+    // A plain host list [a, b] is tried a, a, b, b: two attempts on the dead host, then
+    // the live one.
+    let cmd = format!(
+        "{} upload --fresh --auth tty-auth --host {} --host {} {} >/dev/null",
+        env!("CARGO_BIN_EXE_wamedia"),
+        dead_host(),
+        cdn.host(),
+        sample().display()
+    );
+    let out = Command::new("script")
+        .env("XDG_CACHE_HOME", fresh_cache())
+        .env("COLUMNS", "100")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains("retrying on http://127.0.0.1:"), "{tty}");
+    assert!(tty.contains("(attempt 2/4): "), "{tty}");
+    assert!(tty.contains("100%"), "the final state is drawn: {tty}");
+}
+
+#[test]
+fn bad_media_keys_say_which_form_was_tried() {
+    let not_hex = "g".repeat(64);
+    for (key, says) in [
+        (not_hex.as_str(), "not hex"),
+        ("abcd", "not base64 of 32 bytes (got 3 bytes)"),
+        ("AAAA", "not base64 of 32 bytes (got 3 bytes)"),
+        ("%%%%", "not base64 of 32 bytes"),
+    ] {
+        let out = run(&["decrypt", "--type", "image", "--media-key", key, "-", "-"]);
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        assert!(stderr(&out).contains(says), "{key}: {}", stderr(&out));
+        assert!(!stderr(&out).contains(key), "the key is never shown");
+    }
+}
+
+#[test]
+fn connections_and_hosts_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // The media connection is read before the file: its error comes first.
+    let out = run(&[
+        "upload",
+        "--media-conn",
+        "/nonexistent/conn.json",
+        "/nonexistent/file.jpg",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--media-conn"), "{}", stderr(&out));
+    let conn = dir.path().join("conn.json");
+    std::fs::write(
+        &conn,
+        r#"{"auth":"x","ttl":300,"hosts":["ftp://mmg.example"]}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "upload",
+        "--media-conn",
+        conn.to_str().unwrap(),
+        "/nonexistent/file.jpg",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("only http:// and https://"),
+        "{}",
+        stderr(&out)
+    );
+    for host in ["ftp://mmg.example", "mmg whatsapp.net", ""] {
+        let out = run(&[
+            "upload",
+            "--auth",
+            "a",
+            "--host",
+            host,
+            sample().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{host:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("host"), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("looks like"),
+            "before any work: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn serve_names_a_busy_address_and_resolves_names() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let child = wamedia()
+        .args(["serve", "--addr", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish_within(child, 30);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&addr), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    drop(busy);
+    let cdn = Serve::with(&["--addr", "localhost:0", "--auth", "named"]);
+    assert!(cdn.host().starts_with("http://"), "{}", cdn.conn);
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--auth",
+        "named",
+        "--host",
+        &cdn.host(),
+        sample().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn download_to_stdout_writes_only_verified_plaintext() {
+    let cdn = Serve::start("stdout-auth");
+    let host = cdn.host();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--auth",
+        "stdout-auth",
+        "--host",
+        &host,
+        sample().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    let args = |sha: &str| -> Vec<String> {
+        [
+            "download",
+            "--quiet",
+            "--type",
+            "image",
+            "--auth",
+            "stdout-auth",
+            "--host",
+            &host,
+            "--direct-path",
+            v["direct_path"].as_str().unwrap(),
+            "--media-key",
+            v["media_key"].as_str().unwrap(),
+            "--file-sha256",
+            sha,
+            "-",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let out = wamedia()
+        .args(args(v["file_sha256"].as_str().unwrap()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout == std::fs::read(sample()).unwrap());
+    // A check that fails: exit 4, and not a byte on stdout.
+    let out = wamedia()
+        .args(args("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn download_into_a_missing_folder_or_onto_a_folder_is_refused_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dead_host();
+    for (out_path, says) in [
+        (
+            dir.path().join("missing/x.png"),
+            "No such file or directory",
+        ),
+        (dir.path().to_path_buf(), "it is a folder"),
+    ] {
+        let out = run(&[
+            "download",
+            "--type",
+            "image",
+            "--direct-path",
+            "/v/t62/x.enc",
+            "--media-key",
+            KEY_HEX,
+            "--auth",
+            "a",
+            "--host",
+            &host,
+            "--timeout",
+            "1",
+            out_path.to_str().unwrap(),
+        ]);
+        // Exit 2 before any request (a request to the dead host would be exit 3).
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn encrypt_and_decrypt_refuse_to_overwrite_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, b"keep me").unwrap();
+    let same = dir.path().join(".").join("in.bin");
+    for cmd in [
+        vec!["encrypt", "--type", "document"],
+        vec!["decrypt", "--type", "document", "--media-key", KEY_HEX],
+    ] {
+        let mut args = cmd.clone();
+        args.extend([input.to_str().unwrap(), same.to_str().unwrap()]);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is also the input"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read(&input).unwrap(), b"keep me");
+    }
+}
+
+#[test]
+fn stdin_is_sniffed_and_an_empty_file_is_refused() {
+    let mut ogg = b"OggS\0\x02".to_vec();
+    ogg.extend([0u8; 20]);
+    ogg.extend([1, 19]);
+    ogg.extend(b"OpusHead\x01\x01\x38\x01\x80\xbb\0\0\0\0\0");
+    ogg.extend([9u8; 5000]);
+    let mut child = wamedia()
+        .args(["upload", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&ogg).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("looks like ptt (file signature)"),
+        "{}",
+        stderr(&out)
+    );
+    let v = json_line(&out);
+    assert_eq!(v["media_type"], "ptt");
+    assert_eq!(v["mimetype"], "audio/ogg; codecs=opus");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let out = run(&["upload", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+}
+
+#[test]
+fn download_from_json_takes_the_upload_line_as_it_is() {
+    let cdn = Serve::start("json-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let conn = conn.to_str().unwrap();
+    // A video: its line carries a streaming sidecar, which the download checks too.
+    let video = dir.path().join("clip.mp4");
+    let mut clip = b"\0\0\0\x18ftypmp42".to_vec();
+    clip.extend((0..200_000u32).map(|i| (i % 239) as u8));
+    std::fs::write(&video, &clip).unwrap();
+    for (file, newsletter, mimetype) in [
+        (sample(), false, "image/png"),
+        (sample(), true, "image/png"),
+        (video, false, "video/mp4"),
+    ] {
+        let mut args = vec!["upload", "--quiet", "--media-conn", conn];
+        if newsletter {
+            args.push("--newsletter");
+        }
+        args.push(file.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let line = String::from_utf8(out.stdout.clone()).unwrap();
+        let v = json_line(&out);
+        assert_eq!(v["mimetype"], mimetype);
+        assert_eq!(v.get("media_key").is_some(), !newsletter);
+        if mimetype == "video/mp4" {
+            assert!(v["streaming_sidecar"].is_string(), "{v}");
+        }
+        let saved = dir.path().join("line.json");
+        std::fs::write(&saved, &line).unwrap();
+        let dest = dir
+            .path()
+            .join(format!("back-{newsletter}-{mimetype}").replace('/', "-"));
+        let out = run(&[
+            "download",
+            "--quiet",
+            "--media-conn",
+            conn,
+            "--from-json",
+            saved.to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(&dest).unwrap() == std::fs::read(&file).unwrap());
+        // The same line on stdin.
+        let dest = dir
+            .path()
+            .join(format!("stdin-{newsletter}-{mimetype}").replace('/', "-"));
+        let mut child = wamedia()
+            .args([
+                "download",
+                "--quiet",
+                "--media-conn",
+                conn,
+                "--from-json",
+                "-",
+            ])
+            .arg(&dest)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::read(&dest).unwrap() == std::fs::read(&file).unwrap());
+    }
+    // Not the line: a usage error that says so.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "hello").unwrap();
+    let out = run(&[
+        "download",
+        "--media-conn",
+        conn,
+        "--from-json",
+        bad.to_str().unwrap(),
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--from-json"), "{}", stderr(&out));
+}
+
+#[test]
+fn help_lists_media_types_exit_codes_and_what_flags_do() {
+    let out = run(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Media types")
+            && help.contains("ptt")
+            && help.contains("sticker-pack-thumbnail"),
+        "{help}"
+    );
+    assert!(
+        help.contains("Exit codes") && help.contains("4 integrity failure"),
+        "{help}"
+    );
+    let out = run(&["upload", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Repeat it"), "{help}");
+    assert!(help.contains("bounds the whole transfer"), "{help}");
+    assert!(help.contains("--fresh"), "{help}");
+    let out = run(&["serve", "--help"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--max-body"));
 }

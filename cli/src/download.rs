@@ -1,0 +1,266 @@
+//! `wamedia download`: the message's fields from flags or from the upload's JSON line,
+//! every check before the first request, the plaintext published only once verified.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use wamedia::*;
+use wamedia_conformance::cassette::{
+    CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
+};
+use wamedia_conformance::record::{outcome_of_download, Recorder};
+
+use crate::files::{cannot_read, cannot_write, check_writable, copy_to_stdout, private_file};
+use crate::net::{
+    bin_path, check_record_path, conn_provider, hex, run_download, stem, write_cassette,
+};
+use crate::{media_key, media_type, progress, DownloadArgs, Fail};
+
+/// What to download and how to check it, with the fields as given (for cassettes).
+struct Message {
+    spec: DownloadSpec,
+    expected: ExpectedSpec,
+}
+
+/// The message's fields from the flags.
+fn from_flags(args: &DownloadArgs) -> Result<Message, Fail> {
+    let t = media_type(args.media_type.as_deref().unwrap_or_default())?;
+    let key = args
+        .media_key
+        .as_deref()
+        .map(|k| media_key("--media-key", k))
+        .transpose()?;
+    let expected = args.expect.parse()?;
+    let source = match (&args.direct_path, &args.url) {
+        (_, Some(u)) => Source::Url(u.clone()),
+        (Some(p), None) => Source::DirectPath(p.clone()),
+        (None, None) => return Err(Fail::usage("give --direct-path or --url")),
+    };
+    Ok(Message {
+        spec: DownloadSpec {
+            media_type: t,
+            media_key: key,
+            source,
+            expected,
+            streaming_sidecar: None,
+        },
+        expected: ExpectedSpec {
+            file_enc_sha256: args.expect.file_enc_sha256.clone(),
+            file_sha256: args.expect.file_sha256.clone(),
+            file_length: args.expect.file_length,
+        },
+    })
+}
+
+/// The message's fields from the JSON line `wamedia upload` printed (in `from`, or `-`:
+/// stdin). No `media_key`: unencrypted media. A `streaming_sidecar` is checked too.
+fn from_json(from: &str) -> Result<Message, Fail> {
+    let shown = Path::new(if from == "-" { "stdin" } else { from });
+    let what = format!("--from-json {}", shown.display());
+    let mut text = String::new();
+    let reader: Box<dyn Read> = if from == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(from).map_err(|e| cannot_read(shown, e))?)
+    };
+    // The line is a few hundred bytes; anything past 1 MiB is not it.
+    reader
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| cannot_read(shown, e))?;
+    let v: Value = serde_json::from_str(text.trim()).map_err(|e| {
+        Fail::usage(format!(
+            "{what}: not the JSON line `wamedia upload` prints ({e})"
+        ))
+    })?;
+    let field = |name: &str| -> Result<Option<&str>, Fail> {
+        match v.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(Fail::usage(format!("{what}: {name} is not a string"))),
+        }
+    };
+    let need =
+        |name: &str| field(name)?.ok_or_else(|| Fail::usage(format!("{what}: no {name} in it")));
+    let t = media_type(need("media_type")?)?;
+    let key = field("media_key")?
+        .map(|k| media_key(&format!("{what}: media_key"), k))
+        .transpose()?;
+    let source = match (field("direct_path")?, field("url")?) {
+        (Some(p), _) => Source::DirectPath(p.to_owned()),
+        (None, Some(u)) => Source::Url(u.to_owned()),
+        (None, None) => return Err(Fail::usage(format!("{what}: no direct_path or url in it"))),
+    };
+    let hash = |name: &str| -> Result<Option<[u8; 32]>, Fail> {
+        field(name)?
+            .map(|s| b64::decode_sha256(s).map_err(|e| Fail::usage(format!("{what}: {name}: {e}"))))
+            .transpose()
+    };
+    let file_length = match v.get("file_length") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
+            Fail::usage(format!(
+                "{what}: file_length is not a whole number of bytes"
+            ))
+        })?),
+    };
+    let expected = Expected {
+        file_sha256: hash("file_sha256")?,
+        file_enc_sha256: hash("file_enc_sha256")?,
+        file_length,
+    };
+    let streaming_sidecar = field("streaming_sidecar")?
+        .map(|s| {
+            b64::decode_any(s)
+                .map_err(|e| Fail::usage(format!("{what}: streaming_sidecar: not base64 ({e})")))
+        })
+        .transpose()?;
+    Ok(Message {
+        spec: DownloadSpec {
+            media_type: t,
+            media_key: key,
+            source,
+            expected,
+            streaming_sidecar,
+        },
+        expected: ExpectedSpec {
+            file_enc_sha256: field("file_enc_sha256")?.map(str::to_owned),
+            file_sha256: field("file_sha256")?.map(str::to_owned),
+            file_length,
+        },
+    })
+}
+
+/// Runs `wamedia download`.
+pub fn download(args: DownloadArgs) -> Result<(), Fail> {
+    let msg = match &args.from_json {
+        Some(from) => from_json(from)?,
+        None => from_flags(&args)?,
+    };
+    let spec = msg.spec;
+    if spec.media_key.is_none() && spec.expected.file_sha256.is_none() {
+        return Err(Fail::usage(
+            "unencrypted media is verified by its SHA-256: give --file-sha256",
+        ));
+    }
+    let (record, net) = (&args.record, &args.net);
+    let to_stdout = args.out == Path::new("-");
+    if !to_stdout {
+        check_writable(&args.out)?;
+    }
+    let mut provider = match conn_provider(net)? {
+        Some(p) => p,
+        None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| {
+            Err("the --url is not https on a whatsapp.net host: give a media connection that names its host, or --trust-url".to_string())
+        }),
+        None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
+    };
+    if let Some(cassette) = record {
+        let mut own: Vec<&Path> = vec![];
+        if !to_stdout {
+            own.push(&args.out);
+        }
+        if let Some(f) = args.from_json.as_deref().filter(|f| *f != "-") {
+            own.push(Path::new(f));
+        }
+        check_record_path(cassette, &own)?;
+    }
+    // stdout gets the plaintext only once verified: it is spooled to a private
+    // temporary folder first.
+    let spool = if to_stdout {
+        Some(tempfile::tempdir().map_err(|e| {
+            Fail::usage(format!(
+                "cannot make a temporary folder in {}: {e}",
+                std::env::temp_dir().display()
+            ))
+        })?)
+    } else {
+        None
+    };
+    let out: PathBuf = match &spool {
+        Some(d) => d.path().join("plaintext"),
+        None => args.out.clone(),
+    };
+    let mut recorder = record.as_ref().map(|_| Recorder::for_download());
+    let cassette_input = CassetteInput {
+        media_type: spec.media_type.name().unwrap_or("document").into(),
+        media_key: spec.media_key.as_ref().map(hex),
+        key_reused: false,
+        media_id: None,
+        wall_unix: None,
+        plaintext: Plaintext::File(
+            record
+                .as_deref()
+                .map(bin_path)
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+        ),
+        newsletter: args.newsletter,
+        options: Options::default(),
+        source: Some(match &spec.source {
+            Source::DirectPath(p) => SourceSpec::DirectPath(p.clone()),
+            Source::Url(u) => SourceSpec::Url(u.clone()),
+        }),
+        expected: Some(msg.expected),
+    };
+    let bar = progress::Bar::new(net.quiet, "download", "connecting to the CDN");
+    let max_attempts = wamedia_ureq::ClientOptions::default()
+        .download
+        .retry
+        .max_attempts;
+    let result = {
+        let mut watch = bar.watch(
+            max_attempts,
+            recorder
+                .as_mut()
+                .map(|r| r as &mut dyn wamedia::driver::Observer),
+        );
+        let mut transfer = Transfer::new()
+            .on_progress(|d, tot| bar.update(d, tot))
+            .observe(&mut watch);
+        run_download(
+            net,
+            spec,
+            &mut *provider,
+            &out,
+            &mut transfer,
+            args.trust_url,
+        )
+    };
+    bar.finish(result.is_ok());
+    if let (Some(rec), Some(cassette)) = (recorder, record) {
+        if result.is_ok() {
+            let bin = bin_path(cassette);
+            let mut plain = std::fs::File::open(&out).map_err(|e| cannot_read(&out, e))?;
+            io::copy(&mut plain, &mut private_file(&bin)?).map_err(|e| cannot_write(&bin, e))?;
+        }
+        let c = rec.into_cassette(
+            &stem(cassette),
+            "download recorded by `wamedia download --record`",
+            Kind::Download,
+            cassette_input,
+            outcome_of_download(&result),
+        );
+        write_cassette(cassette, &c, net.quiet)?;
+    }
+    let r = result.map_err(|e| match e {
+        wamedia::driver::Error::Io(e) => cannot_write(&args.out, e),
+        e => e.into(),
+    })?;
+    if to_stdout {
+        copy_to_stdout(&out)?;
+    }
+    if !net.quiet {
+        let dest = if to_stdout {
+            "stdout".to_owned()
+        } else {
+            transfer::escape(&args.out.display().to_string())
+        };
+        eprintln!(
+            "wamedia: verified {} bytes into {dest}",
+            r.verified.file_length
+        );
+    }
+    Ok(())
+}

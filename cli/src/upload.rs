@@ -1,0 +1,342 @@
+//! `wamedia upload`: every check first (flags, media connection, record paths), then the
+//! first pass, then the transfer; an interrupted upload of the same file is resumed.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wamedia::*;
+use wamedia_conformance::cassette::{CassetteInput, Kind, Options, Plaintext};
+use wamedia_conformance::record::{outcome_of_upload, Recorder};
+
+use crate::files::{cannot_read, cannot_write, private_file};
+use crate::net::{
+    bin_path, check_record_path, client_opts, conn_provider, hex, run_download, stem, surf_opts,
+    write_cassette, Inspect, Provider,
+};
+use crate::{detect, media_key, media_type, progress, resume, Fail, Net, UploadArgs};
+
+/// A seekable upload source: the file, or stdin spooled.
+enum Src {
+    File(File),
+    Spool(tempfile::SpooledTempFile),
+}
+
+impl Read for Src {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Src::File(f) => f.read(buf),
+            Src::Spool(s) => s.read(buf),
+        }
+    }
+}
+
+impl Seek for Src {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            Src::File(f) => f.seek(pos),
+            Src::Spool(s) => s.seek(pos),
+        }
+    }
+}
+
+/// Opens the file (or spools stdin) and returns it with its length and first bytes.
+fn open_source(file: &str) -> Result<(Src, u64, Vec<u8>), Fail> {
+    let shown = Path::new(if file == "-" { "stdin" } else { file });
+    let cannot = |e: io::Error| cannot_read(shown, e);
+    let mut src = if file == "-" {
+        let mut spool = tempfile::SpooledTempFile::new(8 << 20);
+        io::copy(&mut io::stdin().lock(), &mut spool).map_err(cannot)?;
+        Src::Spool(spool)
+    } else {
+        let f = File::open(file).map_err(cannot)?;
+        if f.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(cannot_read(shown, "it is a folder"));
+        }
+        Src::File(f)
+    };
+    let len = src.seek(SeekFrom::End(0)).map_err(cannot)?;
+    if len == 0 {
+        return Err(Fail::usage(format!(
+            "{} is empty: there is nothing to upload",
+            shown.display()
+        )));
+    }
+    src.seek(SeekFrom::Start(0)).map_err(cannot)?;
+    let mut head = Vec::with_capacity(detect::HEAD_LEN);
+    (&mut src)
+        .take(detect::HEAD_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(cannot)?;
+    src.seek(SeekFrom::Start(0)).map_err(cannot)?;
+    Ok((src, len, head))
+}
+
+/// Runs `wamedia upload`.
+pub fn upload(args: UploadArgs) -> Result<(), Fail> {
+    let net = &args.net;
+    let file = args.file.as_str();
+    let path = PathBuf::from(file);
+    // Everything that needs no byte of the file is checked first.
+    let given_type = args.media_type.as_deref().map(media_type).transpose()?;
+    let given_key = args
+        .media_key
+        .as_deref()
+        .map(|k| media_key("--media-key", k))
+        .transpose()?;
+    let provider = conn_provider(net)?;
+    if let Some(cassette) = &args.record {
+        check_record_path(cassette, &[&path])?;
+    }
+    let (mut src, len, head) = open_source(file)?;
+    let guess = detect::guess(&head, &path);
+    let t = match given_type {
+        Some(t) => t,
+        None => {
+            if !net.quiet {
+                eprintln!(
+                    "wamedia: no --type given; {} looks like {} ({})",
+                    transfer::escape(file),
+                    guess.media_type,
+                    guess.why
+                );
+            }
+            guess.media_type.clone()
+        }
+    };
+    // A type WhatsApp has no path for is refused before reading further.
+    let path_check = if args.newsletter {
+        t.newsletter_upload_path()
+    } else {
+        t.upload_path()
+    };
+    path_check.map_err(|e| Fail::usage(e.to_string()))?;
+
+    // An interrupted upload of this very file is resumed: same key, same media_id.
+    let state = match (&src, &given_key) {
+        (Src::File(f), None)
+            if provider.is_some() && !args.no_resume && !args.newsletter && t.is_encrypted() =>
+        {
+            resume::State::for_file(&path, f, &t)
+        }
+        _ => None,
+    };
+    let saved = state
+        .as_ref()
+        .filter(|_| !args.fresh)
+        .and_then(resume::State::load);
+    let mut job = UploadJob::new(t.clone());
+    if let Some(k) = given_key {
+        job = job.with_media_key(k);
+    }
+    if let Some(ts) = args.media_key_timestamp {
+        job = job.with_media_key_timestamp(ts);
+    }
+    if let Some(s) = &saved {
+        job = job
+            .with_media_key(s.media_key.clone())
+            .with_media_id(s.media_id);
+        if let Some(ts) = s.media_key_timestamp {
+            job = job.with_media_key_timestamp(ts);
+        }
+        if !net.quiet {
+            eprintln!(
+                "wamedia: resuming an interrupted upload of {} with its key (--fresh starts over)",
+                transfer::escape(file)
+            );
+        }
+    }
+    if args.newsletter {
+        job = job.newsletter();
+    }
+
+    // The first pass (hashes, MAC, checkpoints) reads the whole file: show it too.
+    let shown = Path::new(if file == "-" { "stdin" } else { file });
+    let prepared = {
+        let label = if args.newsletter || !t.is_encrypted() {
+            "hash"
+        } else {
+            "encrypt"
+        };
+        let bar = progress::Bar::new(net.quiet, label, "");
+        let mut done = 0u64;
+        let reader = Inspect(&mut src, |n: usize| {
+            done = done.saturating_add(n as u64);
+            bar.update(done, Some(len));
+        });
+        let p = job.prepare(reader);
+        bar.finish(p.is_ok());
+        p.map_err(|e| cannot_read(shown, e))?
+    };
+    src.seek(SeekFrom::Start(0))
+        .map_err(|e| cannot_read(shown, e))?;
+    if let (Some(s), None) = (&state, &saved) {
+        if let Err(e) = s.save(&prepared) {
+            if !net.quiet {
+                eprintln!(
+                    "wamedia: this upload could not be made resumable: {}",
+                    transfer::escape(&e)
+                );
+            }
+        }
+    }
+
+    let mut recorder = match &args.record {
+        Some(cassette) => {
+            let bin = bin_path(cassette);
+            io::copy(&mut src, &mut private_file(&bin)?).map_err(|e| cannot_write(&bin, e))?;
+            src.seek(SeekFrom::Start(0))
+                .map_err(|e| cannot_read(shown, e))?;
+            Some(Recorder::for_upload_source(&prepared, move || {
+                File::open(&bin)
+            }))
+        }
+        None => None,
+    };
+    let local = match &provider {
+        None => Some(
+            wamedia_conformance::FakeCdn::start()
+                .map_err(|e| Fail::usage(format!("cannot start the embedded local CDN: {e}")))?,
+        ),
+        Some(_) => None,
+    };
+    let mut provider: Provider = match (provider, &local) {
+        (Some(p), _) => p,
+        (None, Some(cdn)) => {
+            if !net.quiet {
+                eprintln!("wamedia: no media connection given: using an embedded local CDN at {} (nothing leaves this machine)", cdn.host());
+            }
+            Box::new(StaticConn(cdn.media_conn(Instant::now())))
+        }
+        (None, None) => return Err(Fail::usage("no media connection")),
+    };
+    let mut o = client_opts(net, args.no_resume);
+    o.upload.server_thumb_gen = args.server_thumb_gen;
+    let bar = progress::Bar::sending(net.quiet);
+    let result = {
+        let mut watch = bar.watch(
+            o.upload.retry.max_attempts,
+            recorder
+                .as_mut()
+                .map(|r| r as &mut dyn wamedia::driver::Observer),
+        );
+        let mut transfer = Transfer::new()
+            .on_progress(|d, tot| bar.update(d, tot))
+            .observe(&mut watch);
+        if net.transport == "surf" {
+            let client = wamedia_surf::Client::new(surf_opts(o));
+            async_std::task::block_on(client.upload_prepared(
+                &prepared,
+                src,
+                &mut *provider,
+                &mut transfer,
+            ))
+        } else {
+            wamedia_ureq::Client::new(o).upload_prepared(
+                &prepared,
+                src,
+                &mut *provider,
+                &mut transfer,
+            )
+        }
+    };
+    bar.finish(result.is_ok());
+    if let (Some(rec), Some(cassette)) = (recorder, &args.record) {
+        let input = CassetteInput {
+            media_type: t.name().unwrap_or("document").into(),
+            media_key: prepared.spec.media_key.as_ref().map(hex),
+            key_reused: prepared.spec.key_reused,
+            media_id: Some(prepared.spec.media_id.get()),
+            wall_unix: None,
+            plaintext: Plaintext::File(
+                bin_path(cassette)
+                    .file_name()
+                    .map_or("recorded.bin".into(), |n| n.to_string_lossy().into_owned()),
+            ),
+            newsletter: args.newsletter,
+            options: Options {
+                resume: args.no_resume.then_some(false),
+                server_thumb_gen: args.server_thumb_gen.then_some(true),
+                ..Options::default()
+            },
+            source: None,
+            expected: None,
+        };
+        let c = rec.into_cassette(
+            &stem(cassette),
+            &format!("upload recorded by `wamedia upload --record` from {file}"),
+            Kind::Upload,
+            input,
+            outcome_of_upload(&result),
+        );
+        write_cassette(cassette, &c, net.quiet)?;
+        if result.is_err() {
+            // A failed upload leaves no copy of the plaintext behind.
+            let _ = std::fs::remove_file(bin_path(cassette));
+        }
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let (Some(s), false) = (&state, net.quiet) {
+                if s.path().exists() {
+                    eprintln!("wamedia: run the same command again to resume this upload (--fresh starts over)");
+                }
+            }
+            return Err(match e {
+                wamedia::driver::Error::Io(e) => cannot_read(shown, e),
+                e => e.into(),
+            });
+        }
+    };
+    if let Some(s) = &state {
+        s.remove();
+    }
+    if let Some(cdn) = &local {
+        verify_back(net, &result, cdn)?;
+    }
+    let mut line = result.to_json();
+    if let Some(m) = line.as_object_mut() {
+        m.insert("mimetype".into(), guess.mimetype.into());
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// Proves the round trip on the local CDN: download it back and verify every check
+/// (the MAC and both hashes, or the SHA-256 of unencrypted media).
+fn verify_back(
+    net: &Net,
+    result: &UploadResult,
+    cdn: &wamedia_conformance::FakeCdn,
+) -> Result<(), Fail> {
+    let spec = result.download_spec();
+    let dir = tempfile::tempdir().map_err(|e| {
+        Fail::usage(format!(
+            "cannot make a temporary folder in {}: {e}",
+            std::env::temp_dir().display()
+        ))
+    })?;
+    let back = dir.path().join("downloaded");
+    run_download(
+        net,
+        spec,
+        &mut StaticConn(cdn.media_conn(Instant::now())),
+        &back,
+        &mut Transfer::new(),
+        false,
+    )?;
+    if !net.quiet {
+        let what = if result.media_key.is_some() {
+            "MAC, hashes and length"
+        } else {
+            "SHA-256 and length (unencrypted)"
+        };
+        eprintln!(
+            "wamedia: downloaded it back from the local CDN and verified {what} ({} bytes)",
+            result.file_length
+        );
+    }
+    Ok(())
+}
