@@ -88,6 +88,7 @@ pub mod b64;
 pub mod body;
 pub mod conn;
 pub mod decrypt;
+pub mod delete;
 pub mod download;
 pub mod driver;
 pub mod encrypt;
@@ -102,6 +103,7 @@ pub mod upload;
 pub use body::{encrypt_reader, hash_reader, BodyReader};
 pub use conn::{Host, HostRole, MediaConn};
 pub use decrypt::{decrypt, Decryptor, Expected, PlainVerifier, Verified};
+pub use delete::{Delete, DeleteResult, DeleteSpec};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
 pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, Transfer, UploadJob};
 pub use encrypt::{

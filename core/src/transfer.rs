@@ -75,9 +75,30 @@ impl std::fmt::Debug for Request {
             .field("host", &self.host)
             .field("method", &self.method)
             .field("url", &self.redacted_url())
-            .field("headers", &self.headers)
+            .field("headers", &RedactedHeaders(&self.headers))
             .field("body", &self.body)
             .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// Headers for `Debug`, secret values (the companion secret of a delete) redacted.
+struct RedactedHeaders<'a>(&'a HeaderMap);
+
+impl std::fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let secret = k.as_str().contains("secret") || k == http::header::AUTHORIZATION;
+                (
+                    k.as_str(),
+                    if secret {
+                        "<redacted>"
+                    } else {
+                        v.to_str().unwrap_or("<binary>")
+                    },
+                )
+            }))
             .finish()
     }
 }

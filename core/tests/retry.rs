@@ -40,7 +40,10 @@ fn the_notification_decrypts_to_its_new_direct_path() {
     let iv = b64::decode_any(&v.notification_iv).unwrap();
     let n = decrypt_retry_notification(&key, &v.message_id, &iv, &ct).unwrap();
     assert_eq!(n.result, RetryResult::Success);
-    assert_eq!(n.direct_path.as_deref(), Some(v.notification_direct_path.as_str()));
+    assert_eq!(
+        n.direct_path.as_deref(),
+        Some(v.notification_direct_path.as_str())
+    );
     assert_eq!(n.stanza_id.as_deref(), Some(v.message_id.as_str()));
 }
 
