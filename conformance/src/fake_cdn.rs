@@ -89,6 +89,8 @@ pub enum On {
     ResumeCheck,
     /// Download `GET`s.
     Download,
+    /// History-sync blob `DELETE`s.
+    Delete,
     /// Any request.
     Any,
 }
@@ -446,6 +448,51 @@ impl Drop for FakeCdn {
     }
 }
 
+/// `DELETE /mms/md-msg-hist/{T}?token={T}&d_md=…&auth=…` (PROTOCOL §6): removes a stored
+/// history blob; 404 when there is none.
+fn delete<R: io::BufRead>(
+    srv: &Server,
+    w: &mut TcpStream,
+    req: &http::Req,
+    body: &mut Body<'_, R>,
+) -> io::Result<u16> {
+    let Some(token) = req.path.strip_prefix("/mms/md-msg-hist/") else {
+        return http::reject(w, body, 404, "only history blobs are deleted");
+    };
+    if req.param("auth") != Some(srv.lock().auth.as_str()) {
+        return http::reject(w, body, 401, "bad auth");
+    }
+    let Some(digest) = routes::decode_token(token) else {
+        return http::reject(
+            w,
+            body,
+            400,
+            "the path's token is not base64url of a SHA-256",
+        );
+    };
+    if req.param("token").and_then(routes::decode_token) != Some(digest) {
+        return http::reject(w, body, 400, "the token parameter differs from the path's");
+    }
+    if req.param("d_md").is_none_or(|d| d.is_empty()) {
+        return http::reject(w, body, 400, "d_md (the direct path, base64url) is missing");
+    }
+    http::drain(body);
+    let removed = {
+        let mut s = srv.lock();
+        let obj = s.objects.remove(&digest);
+        if let Some(o) = &obj {
+            s.ids.remove(&o.id);
+        }
+        obj.is_some()
+    };
+    if removed {
+        let _ = std::fs::remove_file(srv.object_path(&digest));
+        http::json(w, 200, &serde_json::json!({ "deleted": true }))
+    } else {
+        http::reject(w, body, 404, "no such blob")
+    }
+}
+
 fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -516,12 +563,13 @@ fn route_request(
         "POST" if req.param("resume") == Some("1") => On::ResumeCheck,
         "POST" => On::Upload,
         "GET" => On::Download,
+        "DELETE" => On::Delete,
         _ => {
             http::drain(body);
             return http::respond(
                 w,
                 405,
-                &[("Allow", "GET, POST".into())],
+                &[("Allow", "GET, POST, DELETE".into())],
                 b"method not allowed",
             );
         }
@@ -565,6 +613,8 @@ fn route_request(
     }
     if kind == On::Download {
         download::serve(srv, w, req, body, fault.as_ref())
+    } else if kind == On::Delete {
+        delete(srv, w, req, body)
     } else {
         upload::serve(srv, w, req, body, kind, fault.as_ref())
     }

@@ -29,9 +29,9 @@ pub use wamedia::driver::Transfer;
 use wamedia::driver::{feed, Error, Partial};
 use wamedia::transfer::Machine;
 use wamedia::{
-    BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
-    MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
-    UploadResult,
+    BodySpec, Cancel, Delete, DeleteResult, DeleteSpec, Download, DownloadOptions, DownloadResult,
+    DownloadSpec, Input, MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob,
+    UploadOptions, UploadResult,
 };
 
 /// Settings of a [`Client`].
@@ -203,6 +203,23 @@ impl Client {
                 Some((prepared, &shared)),
                 &mut NoSink,
             )
+            .await?;
+        Ok(outcome?)
+    }
+
+    /// Deletes a history-sync blob from the CDN (PROTOCOL §6).
+    ///
+    /// # Errors
+    /// [`Error`]: the machine's final error, the provider, or cancellation.
+    pub async fn delete(
+        &self,
+        spec: DeleteSpec,
+        conn: &mut (dyn MediaConnProvider + Send),
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DeleteResult, Error> {
+        let mut d = Delete::new(spec, self.opts.upload.retry.clone(), Instant::now());
+        let outcome = self
+            .drive(&mut d, conn, transfer, None, &mut NoSink)
             .await?;
         Ok(outcome?)
     }
@@ -420,10 +437,10 @@ impl Client {
     ) -> Result<surf::Response, String> {
         let url = surf::Url::parse(&req.url)
             .map_err(|e| format!("bad URL {}: {e}", req.redacted_url()))?;
-        let method = if req.method == http::Method::POST {
-            surf::http::Method::Post
-        } else {
-            surf::http::Method::Get
+        let method = match req.method {
+            http::Method::POST => surf::http::Method::Post,
+            http::Method::DELETE => surf::http::Method::Delete,
+            _ => surf::http::Method::Get,
         };
         let mut r = surf::Request::new(method, url);
         for (k, v) in &req.headers {

@@ -221,3 +221,39 @@ async fn an_interrupted_download_resumes_from_its_partial_file() {
     assert!(!partial.exists());
     assert!(cdn.seen()[before].headers.iter().any(|(k, _)| k == "range"));
 }
+
+#[async_std::test]
+async fn a_history_blob_is_deleted() {
+    let cdn = FakeCdn::start().unwrap();
+    let r = client()
+        .upload_bytes(
+            b"history sync blob".to_vec(),
+            &UploadJob::new(MediaType::History),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
+    let spec = DeleteSpec {
+        direct_path: r.direct_path.clone(),
+        file_enc_sha256: r.file_enc_sha256.unwrap(),
+        handle: Some("h".into()),
+        companion_secret: Some("companion".into()),
+    };
+    let d = client()
+        .delete(
+            spec,
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.status, 200);
+    let seen = cdn.seen();
+    let last = seen.last().unwrap();
+    assert_eq!(last.method, "DELETE");
+    assert!(last
+        .headers
+        .iter()
+        .any(|(k, v)| k == "companion_user_secret" && v == "companion"));
+}

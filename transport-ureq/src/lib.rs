@@ -27,9 +27,9 @@ pub use wamedia::driver::Transfer;
 use wamedia::driver::{feed, Counting, Error, Partial};
 use wamedia::transfer::Machine;
 use wamedia::{
-    BodySpec, Cancel, Download, DownloadOptions, DownloadResult, DownloadSpec, Input,
-    MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
-    UploadResult,
+    BodySpec, Cancel, Delete, DeleteResult, DeleteSpec, Download, DownloadOptions, DownloadResult,
+    DownloadSpec, Input, MediaConnProvider, Output, PreparedUpload, Request, Upload, UploadJob,
+    UploadOptions, UploadResult,
 };
 
 /// Settings of a [`Client`].
@@ -165,6 +165,21 @@ impl Client {
             Some((prepared, &mut source)),
             &mut |_| Ok(()),
         )?;
+        Ok(outcome?)
+    }
+
+    /// Deletes a history-sync blob from the CDN (PROTOCOL §6).
+    ///
+    /// # Errors
+    /// [`Error`]: the machine's final error, the provider, or cancellation.
+    pub fn delete(
+        &self,
+        spec: DeleteSpec,
+        conn: &mut dyn MediaConnProvider,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DeleteResult, Error> {
+        let mut d = Delete::new(spec, self.opts.upload.retry.clone(), Instant::now());
+        let outcome = self.drive(&mut d, conn, transfer, None, &mut |_| Ok(()))?;
         Ok(outcome?)
     }
 

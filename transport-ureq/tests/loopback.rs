@@ -473,3 +473,44 @@ fn an_interrupted_download_resumes_from_its_partial_file_verified_whole() {
     assert_eq!(std::fs::read(&out).unwrap(), b"another picture");
     assert!(!partial.exists());
 }
+
+#[test]
+fn a_history_blob_is_deleted_once_and_then_gone() {
+    let cdn = FakeCdn::start().unwrap();
+    let r = client()
+        .upload_bytes(
+            b"history sync blob",
+            &UploadJob::new(MediaType::History),
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .unwrap();
+    let spec = DeleteSpec {
+        direct_path: r.direct_path.clone(),
+        file_enc_sha256: r.file_enc_sha256.unwrap(),
+        handle: None,
+        companion_secret: None,
+    };
+    // A stale auth is renewed once, then the blob goes.
+    let stale = cdn.media_conn(Instant::now());
+    cdn.set_auth("rotated");
+    let fresh = cdn.media_conn(Instant::now());
+    let mut provider =
+        move |force: bool, _: Instant| Ok(if force { fresh.clone() } else { stale.clone() });
+    let d = client()
+        .delete(spec.clone(), &mut provider, &mut Transfer::new())
+        .unwrap();
+    assert_eq!(d.status, 200);
+    assert!(cdn.stored(&b64::url(&r.file_enc_sha256.unwrap())).is_none());
+    let err = client()
+        .delete(
+            spec,
+            &mut StaticConn(cdn.media_conn(Instant::now())),
+            &mut Transfer::new(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Upload(UploadError::Status { status: 404, .. })),
+        "{err:?}"
+    );
+}
