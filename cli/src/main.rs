@@ -27,8 +27,9 @@ use files::{cannot_read, cannot_write, check_writable, open_in, refuse_same, Ato
 fn after_help() -> String {
     format!(
         "Media types (--type): {}.\n\n\
-         Exit codes: 0 success; 2 bad usage or input (nothing was sent); 3 CDN or network \
-         failure after all retries; 4 integrity failure (the media does not verify).",
+         Exit codes: 0 success; 2 bad usage or input (refused before any request), or a \
+         file that cannot be read or written; 3 CDN or network failure after all retries; \
+         4 integrity failure (the media does not verify).",
         MEDIA_TYPE_NAMES.join(", ")
     )
 }

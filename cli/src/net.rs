@@ -145,7 +145,7 @@ pub fn write_cassette(
         eprintln!(
             "wamedia: recorded {} exchanges into {} (auth redacted; the media key is in it)",
             c.events.len(),
-            path.display()
+            transfer::escape(&path.display().to_string())
         );
     }
     Ok(())

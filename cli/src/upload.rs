@@ -41,20 +41,26 @@ impl Seek for Src {
     }
 }
 
-/// Opens the file (or spools stdin) and returns it with its length and first bytes.
+/// Opens the file (or spools stdin, a pipe or any file that cannot seek) and returns it
+/// with its length and first bytes.
 fn open_source(file: &str) -> Result<(Src, u64, Vec<u8>), Fail> {
     let shown = Path::new(if file == "-" { "stdin" } else { file });
     let cannot = |e: io::Error| cannot_read(shown, e);
-    let mut src = if file == "-" {
+    let spool = |r: &mut dyn Read| -> Result<Src, Fail> {
         let mut spool = tempfile::SpooledTempFile::new(8 << 20);
-        io::copy(&mut io::stdin().lock(), &mut spool).map_err(cannot)?;
-        Src::Spool(spool)
+        io::copy(r, &mut spool).map_err(cannot)?;
+        Ok(Src::Spool(spool))
+    };
+    let mut src = if file == "-" {
+        spool(&mut io::stdin().lock())?
     } else {
-        let f = File::open(file).map_err(cannot)?;
-        if f.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(cannot_read(shown, "it is a folder"));
+        let mut f = File::open(file).map_err(cannot)?;
+        match f.metadata() {
+            Ok(m) if m.is_dir() => return Err(cannot_read(shown, "it is a folder")),
+            Ok(m) if m.is_file() => Src::File(f),
+            // `<(command)`, a FIFO, a device: read once into a spool.
+            _ => spool(&mut f)?,
         }
-        Src::File(f)
     };
     let len = src.seek(SeekFrom::End(0)).map_err(cannot)?;
     if len == 0 {

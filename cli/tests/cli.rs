@@ -1494,3 +1494,29 @@ fn help_lists_media_types_exit_codes_and_what_flags_do() {
     let out = run(&["serve", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("--max-body"));
 }
+
+#[test]
+fn a_pipe_given_as_a_file_is_read_once_and_uploaded() {
+    if Command::new("bash").arg("--version").output().is_err() {
+        eprintln!("no bash here: process substitution not checked");
+        return;
+    }
+    // `<(cat FILE)` names a pipe, which cannot seek: it is spooled like stdin.
+    let cmd = format!(
+        "{} upload <(cat {})",
+        env!("CARGO_BIN_EXE_wamedia"),
+        sample().display()
+    );
+    let out = Command::new("bash")
+        .env("XDG_CACHE_HOME", fresh_cache())
+        .args(["-c", &cmd])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("looks like image (file signature)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(json_line(&out)["file_length"], 15801);
+}
