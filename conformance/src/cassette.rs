@@ -88,6 +88,9 @@ pub enum Kind {
     Upload,
     /// A download.
     Download,
+    /// A delete of a history-sync blob (`input.source` is its direct path, `expected`
+    /// gives its `file_enc_sha256`).
+    Delete,
 }
 
 /// The inputs of a scenario.

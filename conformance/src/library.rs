@@ -830,10 +830,58 @@ fn download_defs(v: &mut Vec<Def>) {
     ));
 }
 
+fn delete_defs(v: &mut Vec<Def>) {
+    let blob = || {
+        let mut i = input("history", 300);
+        i.source = Some(SourceSpec::DirectPath(DIRECT_PATH.into()));
+        i.expected = Some(ExpectedSpec {
+            file_enc_sha256: Some("auto".into()),
+            ..ExpectedSpec::default()
+        });
+        i
+    };
+    v.push(def(
+        "delete-history-blob",
+        "A history-sync blob is deleted: DELETE /mms/md-msg-hist/{T} with token, d_md and auth (PROTOCOL §6); any 2xx is success.",
+        Kind::Delete,
+        blob(),
+        vec![conn(&[H1, H2])],
+        |_, _| json(200, "{}"),
+        ok_fields(&["status"]),
+    ));
+    v.push(def(
+        "delete-404-final",
+        "404: there is no such blob; final.",
+        Kind::Delete,
+        blob(),
+        vec![conn(&[H1, H2])],
+        |_, _| status(404, &[]),
+        err("Status"),
+    ));
+    let mut renewed = conn(&[H1]);
+    renewed.auth = format!("{AUTH_PLACEHOLDER}-2");
+    v.push(def(
+        "delete-401-renewal",
+        "401: a forced renewal, then the blob is deleted.",
+        Kind::Delete,
+        blob(),
+        vec![conn(&[H1]), renewed],
+        |r, _| {
+            if r.url.contains("auth=REDACTED-AUTH&") || r.url.ends_with("auth=REDACTED-AUTH") {
+                status(401, &[])
+            } else {
+                json(200, "{}")
+            }
+        },
+        ok_fields(&["status"]),
+    ));
+}
+
 fn defs() -> Vec<Def> {
     let mut v = Vec::new();
     upload_defs(&mut v);
     download_defs(&mut v);
+    delete_defs(&mut v);
     v
 }
 

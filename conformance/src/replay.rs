@@ -32,6 +32,8 @@ pub struct Scenario {
     pub prepared: PreparedUpload,
     /// Downloads: the spec.
     pub download: Option<DownloadSpec>,
+    /// Deletes: the spec (from the download's source and expected hash).
+    pub delete: Option<wamedia::DeleteSpec>,
     /// Upload options.
     pub upload_opts: UploadOptions,
     /// Download options.
@@ -147,6 +149,19 @@ impl Scenario {
                 })
             }
         };
+        let delete = match &download {
+            Some(DownloadSpec {
+                source: wamedia::Source::DirectPath(p),
+                expected,
+                ..
+            }) => expected.file_enc_sha256.map(|h| wamedia::DeleteSpec {
+                direct_path: p.clone(),
+                file_enc_sha256: h,
+                handle: None,
+                companion_secret: None,
+            }),
+            _ => None,
+        };
         Ok(Scenario {
             media_type,
             media_key,
@@ -157,6 +172,7 @@ impl Scenario {
             upload_opts,
             download_opts,
             wall: UNIX_EPOCH + Duration::from_secs(c.wall_unix.unwrap_or(DEFAULT_WALL_UNIX)),
+            delete,
         })
     }
 
@@ -272,6 +288,24 @@ pub fn drive(kind: Kind, sc: &Scenario, script: &mut dyn Script) -> Result<Drive
                             .collect(),
                     )
                 }
+                Err(e) => Outcome::Error {
+                    kind: error_kind(&format!("{e:?}")),
+                    contains: Some(e.to_string()),
+                },
+            };
+            Ok(Drive { outcome, ..d })
+        }
+        Kind::Delete => {
+            let spec = sc.delete.clone().ok_or(
+                "a delete cassette needs input.source (a direct path) and expected.file_enc_sha256",
+            )?;
+            let mut m = wamedia::Delete::new(spec, sc.upload_opts.retry.clone(), t0);
+            let (res, d) = drive_machine(&mut m, t0, sc, script)?;
+            let outcome = match res {
+                Ok(r) => Outcome::Ok(vec![
+                    ("host".into(), r.host.into()),
+                    ("status".into(), r.status.into()),
+                ]),
                 Err(e) => Outcome::Error {
                     kind: error_kind(&format!("{e:?}")),
                     contains: Some(e.to_string()),

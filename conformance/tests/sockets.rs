@@ -118,6 +118,29 @@ fn run(c: &Cassette, t: &Transport) -> Result<(), String> {
                     .collect()
             })
         }
+        Kind::Delete => {
+            let spec = sc.delete.clone().unwrap();
+            let r = match t {
+                Transport::Ureq => wamedia_ureq::Client::new(wamedia_ureq::ClientOptions {
+                    upload: sc.upload_opts.clone(),
+                    ..Default::default()
+                })
+                .delete(spec, &mut provider, &mut Transfer::new()),
+                Transport::Surf => async_std::task::block_on(
+                    wamedia_surf::Client::new(wamedia_surf::ClientOptions {
+                        upload: sc.upload_opts.clone(),
+                        ..Default::default()
+                    })
+                    .delete(spec, &mut provider, &mut Transfer::new()),
+                ),
+            };
+            r.map(|r| {
+                vec![
+                    ("host".to_string(), r.host.into()),
+                    ("status".to_string(), r.status.into()),
+                ]
+            })
+        }
         Kind::Download => {
             let mut spec = sc.download.clone().unwrap();
             if let Source::Url(u) = &spec.source {
