@@ -298,9 +298,10 @@ impl Observer for Watch<'_> {
         {
             let mut t = self.track();
             let probe = t.requests.get(&id).is_some_and(|r| r.1);
-            if (200..300).contains(&status) {
-                t.probe_answered = probe;
-            } else {
+            // Any answer to a resume probe but a server error (404: "not held") is
+            // followed by the body in the same attempt.
+            t.probe_answered = probe && status < 500;
+            if !(200..300).contains(&status) && !t.probe_answered {
                 t.reason = Some(format!("HTTP {status}"));
             }
         }
