@@ -516,15 +516,15 @@ impl Client {
         let mut fut = std::pin::pin!(self.http.execute(r));
         let mut deadline = std::pin::pin!(tokio::time::sleep_until(req.deadline.into()));
         let idle = self.opts.idle_timeout;
-        let mut quiet = std::pin::pin!(tokio::time::sleep(idle));
-        let mut tick = tokio::time::interval(CANCEL_POLL);
+        let mut quiet = std::pin::pin!(tokio::time::sleep_until(later(idle)));
+        let mut tick = ticker();
         let mut last = 0;
         let outcome = std::future::poll_fn(|cx| {
             progress.waker.register(cx.waker());
             let n = report(transfer);
             if n != last {
                 last = n;
-                quiet.as_mut().reset(tokio::time::Instant::now() + idle);
+                quiet.as_mut().reset(later(idle));
             }
             if cancel.is_cancelled() {
                 return Poll::Ready(Err(Stop::Cancelled));
@@ -591,7 +591,7 @@ async fn watched<T>(
     };
     let mut fut = std::pin::pin!(fut);
     let mut timer = std::pin::pin!(tokio::time::sleep_until(until.into()));
-    let mut tick = tokio::time::interval(CANCEL_POLL);
+    let mut tick = ticker();
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
@@ -606,6 +606,22 @@ async fn watched<T>(
         Poll::Pending
     })
     .await
+}
+
+/// `d` from now on Tokio's clock; a year for a duration beyond what the clock holds.
+fn later(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
+}
+
+/// Wakes a waiting request every [`CANCEL_POLL`], so a cancellation is seen even while
+/// the peer is silent. Missed ticks are not made up.
+fn ticker() -> tokio::time::Interval {
+    let mut t = tokio::time::interval(CANCEL_POLL);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
 }
 
 /// A reqwest error with its causes, without the URL (which may carry the auth token).
