@@ -31,6 +31,7 @@ use crate::encrypt::{body_len, Encryptor};
 use crate::error::{DownloadError, HostFailureReason, IntegrityError, Misuse};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
+use crate::range::{RangePlan, RangeVerifier};
 use crate::sidecar::{self, SidecarHasher};
 use crate::transfer::{
     base_headers, push_capped, BodySpec, Exchange, HostCursor, Input, Next, Output, Request,
@@ -117,8 +118,12 @@ impl Default for DownloadOptions {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DownloadResult {
-    /// What verification established.
+    /// What verification established. For a ranged download
+    /// ([`Download::with_plaintext_range`]) the sidecar verified the windows fetched; the
+    /// whole-body values here are then the message's own, not recomputed.
     pub verified: Verified,
+    /// The plaintext range released, for a ranged download.
+    pub range: Option<std::ops::Range<u64>>,
     /// The host that served it.
     pub host: String,
 }
@@ -282,6 +287,8 @@ pub struct Download {
     windows: Option<Windows>,
     /// Whether released plaintext is [`Output::Verified`] (a sidecar was given).
     verified_output: bool,
+    /// Ranged playback: the plan and its window checker.
+    range: Option<(RangePlan, RangeVerifier)>,
     /// Plaintext of the prefix already released to (and kept by) the driver.
     prefix_kept: u64,
     outcome: Option<Result<DownloadResult, DownloadError>>,
@@ -377,6 +384,7 @@ impl Download {
             prefix_kept: 0,
             windows,
             verified_output,
+            range: None,
             outcome,
         }
     }
@@ -435,6 +443,45 @@ impl Download {
         self.fed = fed;
         self.prefix_kept = self.prefix_kept.saturating_add(released.len() as u64);
         Ok(())
+    }
+
+    /// Makes this a ranged download (a player seeking): only plaintext `start..end` is
+    /// fetched — the ciphertext windows covering it and the block before the first —
+    /// and each window is checked against the streaming sidecar before its plaintext is
+    /// released as [`Output::Verified`]. Needs the sidecar and `file_length` from the
+    /// message; call it before the first poll.
+    ///
+    /// # Errors
+    /// [`DownloadError::BadRange`] without a sidecar, a key or a length, or for an empty
+    /// range.
+    pub fn with_plaintext_range(mut self, start: u64, end: u64) -> Result<Self, DownloadError> {
+        let bad = DownloadError::BadRange;
+        let sidecar = self.spec.streaming_sidecar.clone().ok_or(bad(
+            "a ranged download needs the message's streaming sidecar",
+        ))?;
+        let len = self
+            .spec
+            .expected
+            .file_length
+            .ok_or(bad("a ranged download needs the message's file_length"))?;
+        let key = self
+            .spec
+            .media_key
+            .clone()
+            .ok_or(bad("a ranged download needs the media key"))?;
+        let keys = key.expand(&self.spec.media_type)?;
+        let plan =
+            RangePlan::new(start, end, len).ok_or(bad("the range is empty (or past the end)"))?;
+        if self.next_id > 0 {
+            return Err(bad("a range is set before the first request"));
+        }
+        self.windows = None;
+        self.fed = plan.body_from;
+        self.limit = plan.body_to;
+        self.total = Some(plan.body_to);
+        self.range = Some((plan, RangeVerifier::new(plan, &keys, sidecar)));
+        self.verified_output = true;
+        Ok(self)
     }
 
     /// How many bytes of the plaintext given to [`feed_prefix`](Self::feed_prefix) the
@@ -553,10 +600,17 @@ impl Download {
             return self.give_up("attempt limit reached");
         }
         let mut headers: HeaderMap = base_headers(false, 0);
-        if self.fed > 0 {
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes={}-", self.fed)) {
-                headers.insert(RANGE, v);
-            }
+        let range = match &self.range {
+            Some((plan, _)) => Some(format!(
+                "bytes={}-{}",
+                self.fed,
+                plan.body_to.saturating_sub(1)
+            )),
+            None if self.fed > 0 => Some(format!("bytes={}-", self.fed)),
+            None => None,
+        };
+        if let Some(v) = range.and_then(|r| HeaderValue::from_str(&r).ok()) {
+            headers.insert(RANGE, v);
         }
         self.cursor.attempts = self.cursor.attempts.saturating_add(1);
         let id = RequestId(self.next_id);
@@ -713,7 +767,7 @@ impl Download {
                     .ex
                     .status_before("a body chunk before the response head")?
                 {
-                    200 | 206 => self.on_body(data),
+                    200 | 206 => self.on_body(now, data),
                     _ => push_capped(&mut f.error_body, data, ERROR_BODY_CAP),
                 }
             }
@@ -793,9 +847,13 @@ impl Download {
                 }
             }
         } else {
-            // A 200 to a ranged request carries the whole body: drop what we have.
+            // A 200 to a ranged request carries the whole body: drop what we have (and,
+            // for a ranged download, stop at the range's end).
             f.skip = f.asked_from;
-            f.declared_end = len;
+            f.declared_end = match &self.range {
+                Some((plan, _)) => Some(plan.body_to),
+                None => len,
+            };
         }
         if let Some(end) = f.declared_end {
             if end > self.limit {
@@ -808,7 +866,7 @@ impl Download {
         }
     }
 
-    fn on_body(&mut self, mut data: &[u8]) {
+    fn on_body(&mut self, now: Instant, mut data: &[u8]) {
         let State::InFlight(f) = &mut self.state else {
             return;
         };
@@ -819,6 +877,14 @@ impl Download {
         }
         if data.is_empty() {
             return;
+        }
+        if self.range.is_some() {
+            // A 200 carrying the whole body: keep only what the range needs.
+            let room = self
+                .limit
+                .saturating_sub(self.fed)
+                .saturating_sub(self.carry.len() as u64);
+            data = &data[..usize::try_from(room).map_or(data.len(), |r| r.min(data.len()))];
         }
         let received = self
             .fed
@@ -856,12 +922,25 @@ impl Download {
             self.carry.extend_from_slice(data);
         }
         self.progress = Some(received);
+        // A ranged download has all it asked for (a 200 may carry more): done now.
+        if self.range.is_some() && received >= self.limit && self.outcome.is_none() {
+            if let Some(f) = self.take_in_flight() {
+                self.on_end(now, f);
+            }
+        }
     }
 
     /// Feeds whole-block body bytes to verification. Their plaintext goes out at once,
     /// or, with a sidecar, when its window has been checked. False when a window failed
     /// (the machine is then finished).
     fn absorb(&mut self, body: &[u8]) -> bool {
+        if let Some((_, r)) = self.range.as_mut() {
+            if let Err(window) = r.feed(body, &mut self.plain) {
+                self.finish(Err(IntegrityError::SidecarMismatch { window }.into()));
+                return false;
+            }
+            return true;
+        }
         let Some(v) = self.verifier.as_mut() else {
             return true;
         };
@@ -908,6 +987,10 @@ impl Download {
                 if !self.absorb(&last) {
                     return;
                 }
+                if let Some((plan, r)) = self.range.take() {
+                    self.finish_range(plan, r, f.ex.host);
+                    return;
+                }
                 let Some(v) = self.verifier.take() else {
                     return;
                 };
@@ -928,6 +1011,7 @@ impl Download {
                         self.plain.extend_from_slice(&tail);
                         self.finish(Ok(DownloadResult {
                             verified,
+                            range: None,
                             host: f.ex.host,
                         }));
                     }
@@ -1007,6 +1091,25 @@ impl Download {
                 }));
             }
         }
+    }
+
+    /// A ranged download's bytes all arrived: the last windows are checked.
+    fn finish_range(&mut self, plan: RangePlan, r: RangeVerifier, host: String) {
+        if let Err(window) = r.finish(&mut self.plain) {
+            self.finish(Err(IntegrityError::SidecarMismatch { window }.into()));
+            return;
+        }
+        let e = &self.spec.expected;
+        let verified = Verified {
+            file_sha256: e.file_sha256.unwrap_or_default(),
+            file_enc_sha256: e.file_enc_sha256.unwrap_or_default(),
+            file_length: e.file_length.unwrap_or_default(),
+        };
+        self.finish(Ok(DownloadResult {
+            verified,
+            range: Some(plan.start..plan.end),
+            host,
+        }));
     }
 
     fn throttled(&mut self, f: InFlight, status: u16) {

@@ -358,6 +358,9 @@ pub enum DownloadError {
         /// What was wrong.
         why: &'static str,
     },
+    /// A ranged download that cannot be made (no sidecar, key or length; an empty range).
+    #[error("bad range: {0}")]
+    BadRange(&'static str),
     /// An unencrypted download without the message's `file_sha256`: nothing could verify
     /// it, so it is refused before any request.
     #[error("an unencrypted download needs the message's file_sha256 to verify it")]

@@ -95,6 +95,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod range;
 pub mod retry;
 pub mod sidecar;
 pub mod transfer;
