@@ -16,12 +16,13 @@ fn plaintext(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + 3) as u8).collect()
 }
 
-#[divan::bench(args = SIZES, sample_count = 10)]
-fn encrypt(bencher: Bencher, len: usize) {
+fn encrypt_with(bencher: Bencher, len: usize, sidecar: bool) {
     let plain = plaintext(len);
     let mut out = Vec::with_capacity(CHUNK + 32);
     bencher.counter(BytesCount::new(len)).bench_local(|| {
-        let mut enc = Encryptor::new(MediaKey::from_bytes([1; 32]), &MediaType::Video).unwrap();
+        let mut enc = Encryptor::new(MediaKey::from_bytes([1; 32]), &MediaType::Video)
+            .unwrap()
+            .with_streaming_sidecar(sidecar);
         for chunk in plain.chunks(CHUNK) {
             out.clear();
             enc.update(chunk, &mut out);
@@ -29,6 +30,18 @@ fn encrypt(bencher: Bencher, len: usize) {
         out.clear();
         black_box(enc.finish(&mut out));
     });
+}
+
+/// Encryption with its three hashes and the MAC, no sidecar.
+#[divan::bench(args = SIZES, sample_count = 10)]
+fn encrypt(bencher: Bencher, len: usize) {
+    encrypt_with(bencher, len, false);
+}
+
+/// The same with the streaming sidecar (a fourth SHA-256 chain) in the same pass.
+#[divan::bench(args = SIZES, sample_count = 10)]
+fn encrypt_with_sidecar(bencher: Bencher, len: usize) {
+    encrypt_with(bencher, len, true);
 }
 
 #[divan::bench(args = SIZES, sample_count = 10)]
