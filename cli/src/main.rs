@@ -19,6 +19,7 @@ mod files;
 mod net;
 mod progress;
 mod resume;
+mod session;
 mod upload;
 
 use files::{cannot_read, cannot_write, check_writable, open_in, refuse_same, Atomic};
@@ -90,6 +91,77 @@ enum Cmd {
     Upload(UploadArgs),
     /// Download, verify and decrypt media into OUT (nothing is written on failure).
     Download(DownloadArgs),
+    /// Print the encrypted receipt ({ciphertext, iv}, base64) asking the sender's phone to
+    /// upload the media of a message again (media gone or expired).
+    RetryReceipt {
+        /// The media key from the message.
+        #[arg(long)]
+        media_key: String,
+        /// The message's id.
+        #[arg(long)]
+        message_id: String,
+    },
+    /// Decrypt the phone's media retry notification; print {stanza_id, direct_path,
+    /// result}. Exit 4 when it does not decrypt under this key and message id.
+    RetryNotification {
+        /// The media key from the message.
+        #[arg(long)]
+        media_key: String,
+        /// The message's id.
+        #[arg(long)]
+        message_id: String,
+        /// The notification's IV (base64, 12 bytes).
+        #[arg(long)]
+        iv: String,
+        /// The notification's ciphertext (base64).
+        #[arg(long)]
+        ciphertext: String,
+    },
+    /// Delete a history-sync blob from the CDN; print {host, status}.
+    Delete {
+        /// The blob's direct_path.
+        #[arg(long)]
+        direct_path: String,
+        /// The blob's file_enc_sha256 (base64).
+        #[arg(long)]
+        file_enc_sha256: String,
+        /// The e_handle of the history sync notification.
+        #[arg(long)]
+        handle: Option<String>,
+        /// The companion's user secret (sent only with --handle).
+        #[arg(long, requires = "handle")]
+        companion_secret: Option<String>,
+        #[command(flatten)]
+        net: Net,
+    },
+    /// Serve a remote media's plaintext to a local player on 127.0.0.1, answering Range
+    /// requests with ranged downloads checked window by window against the sidecar; print
+    /// {"url": ...}; serve until stopped.
+    Stream {
+        /// Media type.
+        #[arg(long = "type")]
+        media_type: String,
+        /// The message's direct_path.
+        #[arg(long)]
+        direct_path: String,
+        /// The media key (64 hex characters or base64).
+        #[arg(long)]
+        media_key: String,
+        /// The message's file_length.
+        #[arg(long)]
+        file_length: u64,
+        /// The message's streamingSidecar (base64).
+        #[arg(long)]
+        streaming_sidecar: String,
+        /// The message's file_enc_sha256 (base64), sent as the download's hash.
+        #[arg(long)]
+        file_enc_sha256: Option<String>,
+        /// Where to listen (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: String,
+        #[command(flatten)]
+        net: Net,
+    },
     /// Run the fake CDN on loopback for offline development; print its media connection.
     Serve {
         /// Address to listen on (HOST:PORT; a name such as localhost is resolved; port 0
@@ -135,6 +207,13 @@ struct UploadArgs {
     /// printed with the result.
     #[arg(long)]
     server_thumb_gen: bool,
+    /// Print no `message` object (skip reading the media for its size, duration,
+    /// thumbnail and waveform).
+    #[arg(long)]
+    no_info: bool,
+    /// Use this image (JPEG, PNG or WebP) as the message's thumbnail.
+    #[arg(long, value_name = "FILE")]
+    thumbnail: Option<PathBuf>,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
     /// plaintext beside it as <name>.bin. Use a throwaway file and key.
     #[arg(long)]
@@ -203,7 +282,7 @@ struct Expect {
     file_length: Option<u64>,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct Net {
     /// Run CMD (with sh -c) whenever a media connection is needed; it prints
     /// {"auth","ttl","auth_ttl","hosts"} JSON.
@@ -402,13 +481,16 @@ fn encrypt(
     w.flush().map_err(write_err)?;
     drop(w);
     out.commit()?;
-    let line = serde_json::json!({
+    let mut line = serde_json::json!({
         "media_key": meta.media_key.to_base64(),
         "file_sha256": b64::std(&meta.file_sha256),
         "file_enc_sha256": b64::std(&meta.file_enc_sha256),
         "file_length": meta.file_length,
-    })
-    .to_string();
+    });
+    if let (Some(s), Some(m)) = (&meta.streaming_sidecar, line.as_object_mut()) {
+        m.insert("streaming_sidecar".into(), b64::std(s).into());
+    }
+    let line = line.to_string();
     match json {
         Some(j) => files::write_private(j, format!("{line}\n").as_bytes())?,
         // stdout carries the body: the metadata goes beside it, on stderr.
@@ -507,6 +589,49 @@ fn run(cli: Cli) -> Result<(), Fail> {
             input,
             output,
         } => decrypt(&media_type, &media_key, &expect, &input, &output),
+        Cmd::RetryReceipt {
+            media_key,
+            message_id,
+        } => session::retry_receipt(&media_key, &message_id),
+        Cmd::RetryNotification {
+            media_key,
+            message_id,
+            iv,
+            ciphertext,
+        } => session::retry_notification(&media_key, &message_id, &iv, &ciphertext),
+        Cmd::Delete {
+            direct_path,
+            file_enc_sha256,
+            handle,
+            companion_secret,
+            net,
+        } => session::delete(
+            &direct_path,
+            &file_enc_sha256,
+            handle,
+            companion_secret,
+            &net,
+        ),
+        Cmd::Stream {
+            media_type,
+            direct_path,
+            media_key,
+            file_length,
+            streaming_sidecar,
+            file_enc_sha256,
+            addr,
+            net,
+        } => {
+            let s = session::stream_spec(
+                &media_type,
+                &direct_path,
+                &media_key,
+                file_length,
+                &streaming_sidecar,
+                file_enc_sha256.as_deref(),
+            )?;
+            session::stream(s, &addr, &net)
+        }
         Cmd::Upload(args) => upload::upload(args),
         Cmd::Download(args) => download::download(args),
         Cmd::Serve {

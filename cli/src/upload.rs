@@ -177,6 +177,16 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
     };
     src.seek(SeekFrom::Start(0))
         .map_err(|e| cannot_read(shown, e))?;
+    // What the message needs besides the upload: read before the source goes to the
+    // transport (headers mostly; a voice note is decoded for its waveform).
+    let info = if args.no_info {
+        None
+    } else {
+        let i = analyze(&args, &t, &mut src)?;
+        src.seek(SeekFrom::Start(0))
+            .map_err(|e| cannot_read(shown, e))?;
+        i
+    };
     if let (Some(s), None) = (&state, &saved) {
         if let Err(e) = s.save(&prepared) {
             if !net.quiet {
@@ -306,8 +316,60 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
     if let Some(m) = line.as_object_mut() {
         m.insert("mimetype".into(), guess.mimetype.into());
     }
+    if let Some((kind, info)) = &info {
+        let message = info.message_json(&line, kind.name());
+        if !message.is_null() {
+            if let Some(m) = line.as_object_mut() {
+                m.insert(
+                    "message".into(),
+                    serde_json::json!({ kind.message_field(): message }),
+                );
+            }
+        }
+    }
     println!("{line}");
     Ok(())
+}
+
+/// What the media itself says for the `message` object (wamedia-info): size, duration,
+/// thumbnail, waveform, pages. Metadata that cannot be read is a note on stderr, never a
+/// failure; `None` for types that have no message.
+fn analyze(
+    args: &UploadArgs,
+    t: &MediaType,
+    src: &mut Src,
+) -> Result<Option<(wamedia_info::MediaKind, wamedia_info::MediaInfo)>, Fail> {
+    let Some(kind) = t.name().and_then(wamedia_info::MediaKind::from_name) else {
+        return Ok(None);
+    };
+    let opts = wamedia_info::Options {
+        ffmpeg: Some(wamedia_info::FfmpegOptions::default()),
+        ..wamedia_info::Options::default()
+    };
+    let file_name = Path::new(&args.file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let mut info = match src {
+        Src::File(_) => wamedia_info::analyze_path(kind, Path::new(&args.file), &opts),
+        Src::Spool(s) => {
+            s.seek(SeekFrom::Start(0))
+                .map_err(|e| cannot_read(Path::new("stdin"), e))?;
+            wamedia_info::analyze_reader(kind, s, file_name.as_deref(), &opts)
+        }
+    };
+    if let Some(thumb) = &args.thumbnail {
+        let bytes = std::fs::read(thumb).map_err(|e| cannot_read(thumb, e))?;
+        info.jpeg_thumbnail = Some(
+            wamedia_info::thumbnail_from_image(&bytes, &opts)
+                .map_err(|w| Fail::usage(format!("--thumbnail {}: {w}", thumb.display())))?,
+        );
+    }
+    if !args.net.quiet {
+        for w in &info.warnings {
+            eprintln!("wamedia: note: {}", transfer::escape(&w.to_string()));
+        }
+    }
+    Ok(Some((kind, info)))
 }
 
 /// Proves the round trip on the local CDN: download it back and verify every check

@@ -58,7 +58,13 @@ fn encrypt_then_decrypt_round_trips_with_hex_and_base64_keys() {
     let keys: Vec<_> = meta.as_object().unwrap().keys().cloned().collect();
     assert_eq!(
         keys,
-        ["file_enc_sha256", "file_length", "file_sha256", "media_key"]
+        [
+            "file_enc_sha256",
+            "file_length",
+            "file_sha256",
+            "media_key",
+            "streaming_sidecar"
+        ]
     );
     assert_eq!(meta["file_length"], 100_000);
     let key_b64 = meta["media_key"].as_str().unwrap().to_owned();
@@ -1519,4 +1525,192 @@ fn a_pipe_given_as_a_file_is_read_once_and_uploaded() {
         stderr(&out)
     );
     assert_eq!(json_line(&out)["file_length"], 15801);
+}
+
+#[test]
+fn media_retry_receipts_and_notifications() {
+    let key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let out = run(&[
+        "retry-receipt",
+        "--media-key",
+        key,
+        "--message-id",
+        "3EB0C431B7F5A2D5E7A9",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let a = json_line(&out);
+    let b = json_line(&run(&[
+        "retry-receipt",
+        "--media-key",
+        key,
+        "--message-id",
+        "3EB0C431B7F5A2D5E7A9",
+    ]));
+    assert_ne!(a["iv"], b["iv"], "a fresh IV each time");
+    // The vector of core/tests/data/gen_retry.py (Python's cryptography package).
+    let args = |id: &str| {
+        run(&[
+            "retry-notification",
+            "--media-key",
+            key,
+            "--message-id",
+            id,
+            "--iv",
+            "yMnKy8zNzs/Q0dLT",
+            "--ciphertext",
+            "eOP2bwl3RXUtlnwStXrvMS6LzOuacXqoARY9vTVcDztaNE8lcRenNT1a5eBWWLz2nNXlfnsI9sAaBZ5Dz5XsCUfzn5EHex/eKXcI18OhTaFp33Q/zukHlkCqlGxsI6CC3r9P8UwWc8GN",
+        ])
+    };
+    let out = args("3EB0C431B7F5A2D5E7A9");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let n = json_line(&out);
+    assert_eq!(n["result"], "SUCCESS");
+    assert_eq!(
+        n["direct_path"],
+        "/v/t62.7118-24/12345_67890_n.enc?ccb=11-4&oh=01_AbC&oe=6A000000"
+    );
+    let out = args("ANOTHER-MESSAGE");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not decrypt"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_history_blob_is_deleted_through_the_cli() {
+    let cdn = Serve::start("del-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let blob = dir.path().join("history.bin");
+    std::fs::write(&blob, b"a history sync blob").unwrap();
+    let conn = conn.to_str().unwrap();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--type",
+        "history",
+        "--media-conn",
+        conn,
+        blob.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    let del = [
+        "delete",
+        "--media-conn",
+        conn,
+        "--direct-path",
+        v["direct_path"].as_str().unwrap(),
+        "--file-enc-sha256",
+        v["file_enc_sha256"].as_str().unwrap(),
+    ];
+    let out = run(&del);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json_line(&out)["status"], 200);
+    let out = run(&del);
+    assert_eq!(out.status.code(), Some(3), "gone now: {}", stderr(&out));
+}
+
+/// Child process killed on drop.
+struct Child2(std::process::Child);
+impl Drop for Child2 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(url: &str, range: Option<&str>) -> (String, Vec<u8>) {
+    use std::io::Read as _;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (hostport, path) = rest.split_once('/').unwrap();
+    let mut s = std::net::TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut req = format!("GET /{path} HTTP/1.1\r\nHost: {hostport}\r\n");
+    if let Some(r) = range {
+        req.push_str(&format!("Range: {r}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&all[..split]).into_owned(),
+        all[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn stream_serves_verified_ranges_to_a_local_player() {
+    let cdn = Serve::start("stream-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let conn = conn.to_str().unwrap();
+    let video = dir.path().join("clip.mp4");
+    let plain: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&video, &plain).unwrap();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--no-info",
+        "--type",
+        "video",
+        "--media-conn",
+        conn,
+        video.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    let mut child = Child2(
+        wamedia()
+            .args([
+                "stream",
+                "--quiet",
+                "--type",
+                "video",
+                "--media-conn",
+                conn,
+                "--direct-path",
+                v["direct_path"].as_str().unwrap(),
+                "--media-key",
+                v["media_key"].as_str().unwrap(),
+                "--file-length",
+                "300000",
+                "--streaming-sidecar",
+                v["streaming_sidecar"].as_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = url["url"].as_str().unwrap().to_owned();
+    let (head, body) = http_get(&url, Some("bytes=70000-70099"));
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.contains("Content-Range: bytes 70000-70099/300000"),
+        "{head}"
+    );
+    assert!(body == plain[70_000..70_100]);
+    let (head, body) = http_get(&url, Some("bytes=-5"));
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(body == plain[299_995..]);
+    let (head, body) = http_get(&url, None);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == plain, "{} bytes", body.len());
+    let (head, _) = http_get(&url, Some("bytes=400000-"));
+    assert!(head.starts_with("HTTP/1.1 416"), "{head}");
 }

@@ -168,6 +168,28 @@ impl Client {
         Ok(outcome?)
     }
 
+    /// Plaintext bytes `start..end` of the media (a player seeking), into `out` as they
+    /// are verified: only the ciphertext windows covering them are fetched, each checked
+    /// against the message's streaming sidecar (`spec.streaming_sidecar`, required, with
+    /// `file_length`) before its bytes reach `out`
+    /// ([`Download::with_plaintext_range`]).
+    ///
+    /// # Errors
+    /// [`Error`]: a range that cannot be made, the machine's final error, I/O, the
+    /// provider, or cancellation.
+    pub fn download_range(
+        &self,
+        spec: DownloadSpec,
+        start: u64,
+        end: u64,
+        conn: &mut dyn MediaConnProvider,
+        out: &mut dyn Write,
+        transfer: &mut Transfer<'_>,
+    ) -> Result<DownloadResult, Error> {
+        let mut d = self.download_machine(spec).with_plaintext_range(start, end)?;
+        self.run_download(&mut d, conn, out, transfer)
+    }
+
     /// Deletes a history-sync blob from the CDN (PROTOCOL §6).
     ///
     /// # Errors
