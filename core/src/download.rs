@@ -652,6 +652,14 @@ impl Download {
         if url.contains('\\') || authority.as_str().contains('@') {
             return Err(refuse("it carries credentials or backslashes"));
         }
+        if url
+            .chars()
+            .any(|c| c == '#' || c.is_whitespace() || c.is_control())
+        {
+            return Err(refuse(
+                "it carries a fragment, white space or control characters",
+            ));
+        }
         let host = authority.host().to_ascii_lowercase();
         if self.opts.trust_url
             || (scheme == "https" && (host == "whatsapp.net" || host.ends_with(".whatsapp.net")))
@@ -863,6 +871,9 @@ impl Download {
             if self.total.is_none() {
                 self.total = Some(end);
             }
+            // Nothing past the end the answer declared is taken (progress never passes
+            // the total it reports).
+            self.limit = self.limit.min(end);
         }
     }
 

@@ -1343,3 +1343,36 @@ fn a_plaintext_range_fetches_only_its_windows_verified() {
         Err(DownloadError::BadRange(_))
     ));
 }
+
+#[test]
+fn fuzz_finds_stay_fixed() {
+    // A URL with a fragment after its host (the host http::Uri reads is not the one a
+    // naive split reads): refused.
+    let m = media(10);
+    let e = refused_before_any_request(
+        spec(
+            &m,
+            Source::Url("https://mmg.whatsapp.net#@evil.example/x".into()),
+        ),
+        DownloadOptions::default(),
+    );
+    assert!(matches!(e, DownloadError::UntrustedUrl { .. }), "{e:?}");
+    // A body past the length its answer declared is refused; progress never passes the
+    // total it reports.
+    let t0 = Instant::now();
+    let mut s = spec(&m, Source::DirectPath(PATH.into()));
+    s.expected.file_length = None;
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(200, vec![("content-length", "0".into())], vec![7; 1000])
+    });
+    assert!(
+        matches!(
+            run.outcome,
+            Err(DownloadError::Integrity(IntegrityError::TooLarge { .. }))
+        ),
+        "{:?}",
+        run.outcome
+    );
+    assert!(run.progress.iter().all(|&p| p == 0), "{:?}", run.progress);
+}
