@@ -494,6 +494,7 @@ impl Client {
                 // Content-Length is among the machine's headers: hyper sends exactly that.
                 let stream = BodyStream {
                     next: Next::Start(plaintext.attempt(from, to.saturating_sub(from))),
+                    last: None,
                     progress: progress.clone(),
                     cancel: cancel.clone(),
                 };
@@ -772,13 +773,30 @@ impl Chunks {
             }
         })?;
         self.left = self.left.saturating_sub(n as u64);
+        if self.left == 0 {
+            // The reader's buffers go now, not when the request ends.
+            self.reader = None;
+        }
         Ok(Bytes::from(buf))
     }
 
-    /// Makes the next chunk on the blocking pool.
-    fn spawn(mut self: Box<Self>) -> JoinHandle<(Box<Chunks>, io::Result<Bytes>)> {
+    /// One blocking step: the next chunk, and the last one with it when no more than a
+    /// chunk would be left, so the reader (and its buffers) never waits in the blocking
+    /// pool's queue for the tail of a small body.
+    fn step(&mut self) -> io::Result<(Bytes, Option<Bytes>)> {
+        let first = self.next_chunk()?;
+        let last = if self.left > 0 && self.left <= CHUNK as u64 {
+            Some(self.next_chunk()?)
+        } else {
+            None
+        };
+        Ok((first, last))
+    }
+
+    /// Makes the next chunk (or two) on the blocking pool.
+    fn spawn(mut self: Box<Self>) -> JoinHandle<(Box<Chunks>, Made)> {
         tokio::task::spawn_blocking(move || {
-            let r = self.next_chunk();
+            let r = self.step();
             (self, r)
         })
     }
@@ -792,12 +810,15 @@ struct Progress {
     waker: AtomicWaker,
 }
 
+/// What one blocking step made: a chunk, and maybe the last one too.
+type Made = io::Result<(Bytes, Option<Bytes>)>;
+
 /// Where a body stream is.
 enum Next {
     /// Nothing being made (the first chunk is not asked for yet).
     Start(Box<Chunks>),
     /// A chunk is being made on the blocking pool.
-    Making(JoinHandle<(Box<Chunks>, io::Result<Bytes>)>),
+    Making(JoinHandle<(Box<Chunks>, Made)>),
     /// The end, or a failure already reported.
     Done,
 }
@@ -806,6 +827,8 @@ enum Next {
 /// while the connection sends the current one, so at most two are held at a time.
 struct BodyStream {
     next: Next,
+    /// The body's last chunk, made with the one before it.
+    last: Option<Bytes>,
     progress: Arc<Progress>,
     cancel: Cancel,
 }
@@ -818,6 +841,9 @@ impl futures_core::Stream for BodyStream {
             if self.cancel.is_cancelled() && !matches!(self.next, Next::Done) {
                 self.next = Next::Done;
                 return Poll::Ready(Some(Err(io::Error::other("cancelled"))));
+            }
+            if let Some(bytes) = self.last.take() {
+                return Poll::Ready(Some(Ok(self.handed(bytes))));
             }
             match std::mem::replace(&mut self.next, Next::Done) {
                 Next::Done => return Poll::Ready(None),
@@ -835,20 +861,30 @@ impl futures_core::Stream for BodyStream {
                         }
                     };
                     let bytes = match made {
-                        Ok(b) if b.is_empty() => return Poll::Ready(None),
-                        Ok(b) => b,
+                        Ok((b, _)) if b.is_empty() => return Poll::Ready(None),
+                        Ok((b, last)) => {
+                            self.last = last;
+                            b
+                        }
                         Err(e) => return Poll::Ready(Some(Err(e))),
                     };
                     if chunks.left > 0 {
                         self.next = Next::Making(chunks.spawn());
                     }
-                    let sent = &self.progress.sent;
-                    sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    self.progress.waker.wake();
-                    return Poll::Ready(Some(Ok(bytes)));
+                    return Poll::Ready(Some(Ok(self.handed(bytes))));
                 }
             }
         }
+    }
+}
+
+impl BodyStream {
+    /// Counts `bytes` as handed to the connection and wakes the request's driver.
+    fn handed(&self, bytes: Bytes) -> Bytes {
+        let sent = &self.progress.sent;
+        sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.progress.waker.wake();
+        bytes
     }
 }
 

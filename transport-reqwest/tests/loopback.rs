@@ -915,3 +915,32 @@ async fn a_history_blob_is_deleted_once_and_then_gone() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn bodies_around_the_chunk_size_arrive_whole() {
+    // Upload bodies are made 32 KiB at a time, the last chunk with the one before it:
+    // bodies just under, at and over one and two chunks.
+    let cdn = FakeCdn::start().unwrap();
+    let c = client();
+    let mut conn = StaticConn(cdn.media_conn(Instant::now()));
+    for len in [
+        32_741, 32_742, 32_758, 65_509, 65_510, 65_526, 65_536, 98_278, 98_294,
+    ] {
+        let plain = data(len);
+        let (body, _) =
+            encrypt(MediaKey::from_bytes([5; 32]), &MediaType::Document, &plain).unwrap();
+        let r = c
+            .upload_bytes(
+                plain.clone(),
+                &UploadJob::new(MediaType::Document).with_media_key(MediaKey::from_bytes([5; 32])),
+                &mut conn,
+                &mut Transfer::new(),
+            )
+            .await
+            .unwrap();
+        let stored = cdn
+            .stored(&b64::url_nopad(&r.file_enc_sha256.unwrap()))
+            .unwrap();
+        assert!(stored == body, "{len}: body of {} bytes", body.len());
+    }
+}
