@@ -1714,3 +1714,68 @@ fn stream_serves_verified_ranges_to_a_local_player() {
     let (head, _) = http_get(&url, Some("bytes=400000-"));
     assert!(head.starts_with("HTTP/1.1 416"), "{head}");
 }
+
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../media-info/tests/data")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Uploads `file` as `t` to the embedded CDN and returns the `message` object's inner one.
+fn message_of(t: &str, file: &str, field: &str) -> serde_json::Value {
+    let out = run(&["upload", "--quiet", "--type", t, file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    v["message"][field].clone()
+}
+
+#[test]
+fn a_voice_note_comes_out_with_a_real_waveform_and_its_duration() {
+    let m = message_of("ptt", &fixture("voice.ogg"), "audioMessage");
+    // opusinfo / ffprobe: 4.2 s of Opus (make.sh).
+    assert_eq!(m["seconds"], 4);
+    assert_eq!(m["ptt"], true);
+    assert_eq!(m["mimetype"], "audio/ogg; codecs=opus");
+    let wave = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        m["waveform"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(wave.len(), 64);
+    assert!(wave.iter().all(|&b| b <= 100));
+    let (lo, hi) = (wave.iter().min().unwrap(), wave.iter().max().unwrap());
+    assert!(hi - lo > 20, "not flat: {wave:?}");
+    assert!(m["streamingSidecar"].is_string(), "ptt carries its sidecar");
+}
+
+#[test]
+fn an_image_comes_out_with_its_size_and_a_thumbnail_that_decodes() {
+    let m = message_of("image", &fixture("photo.jpg"), "imageMessage");
+    let (w, h) = (m["width"].as_u64().unwrap(), m["height"].as_u64().unwrap());
+    assert!(w > 0 && h > 0);
+    let thumb = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        m["jpegThumbnail"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&thumb[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    assert_eq!(&thumb[thumb.len() - 2..], &[0xff, 0xd9], "a whole one");
+    // An explicit thumbnail replaces it; --no-info drops the object.
+    let out = run(&["upload", "--quiet", "--no-info", &fixture("photo.jpg")]);
+    assert!(json_line(&out).get("message").is_none());
+}
+
+#[test]
+fn a_video_comes_out_with_its_duration_and_size() {
+    let m = message_of("video", &fixture("video.mp4"), "videoMessage");
+    // ffprobe: h264 176x144, 2.52 s.
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(176), Some(144))
+    );
+    assert_eq!(m["seconds"], 2);
+    assert_eq!(m["mimetype"], "video/mp4");
+}
