@@ -448,6 +448,24 @@ impl Drop for FakeCdn {
     }
 }
 
+/// The checks every upload and delete makes: the auth, and the path's token and the
+/// `token` parameter naming the same SHA-256. `Err((status, why))` otherwise.
+fn authorize(
+    srv: &Server,
+    req: &http::Req,
+    path_token: &str,
+) -> Result<[u8; 32], (u16, &'static str)> {
+    if req.param("auth") != Some(srv.lock().auth.as_str()) {
+        return Err((401, "bad auth"));
+    }
+    let digest = routes::decode_token(path_token)
+        .ok_or((400, "the path's token is not base64url of a SHA-256"))?;
+    if req.param("token").and_then(routes::decode_token) != Some(digest) {
+        return Err((400, "the token parameter differs from the path's"));
+    }
+    Ok(digest)
+}
+
 /// `DELETE /mms/md-msg-hist/{T}?token={T}&d_md=…&auth=…` (PROTOCOL §6): removes a stored
 /// history blob; 404 when there is none.
 fn delete<R: io::BufRead>(
@@ -459,20 +477,10 @@ fn delete<R: io::BufRead>(
     let Some(token) = req.path.strip_prefix("/mms/md-msg-hist/") else {
         return http::reject(w, body, 404, "only history blobs are deleted");
     };
-    if req.param("auth") != Some(srv.lock().auth.as_str()) {
-        return http::reject(w, body, 401, "bad auth");
-    }
-    let Some(digest) = routes::decode_token(token) else {
-        return http::reject(
-            w,
-            body,
-            400,
-            "the path's token is not base64url of a SHA-256",
-        );
+    let digest = match authorize(srv, req, token) {
+        Ok(d) => d,
+        Err((status, why)) => return http::reject(w, body, status, why),
     };
-    if req.param("token").and_then(routes::decode_token) != Some(digest) {
-        return http::reject(w, body, 400, "the token parameter differs from the path's");
-    }
     if req.param("d_md").is_none_or(|d| d.is_empty()) {
         return http::reject(w, body, 400, "d_md (the direct path, base64url) is missing");
     }

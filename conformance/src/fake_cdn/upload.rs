@@ -39,21 +39,10 @@ pub(super) fn serve<R: BufRead>(
     let Some((route, path_token)) = routes::upload_route(&req.path) else {
         return http::reject(w, body, 404, "unknown upload path");
     };
-    let auth_ok = req.param("auth") == Some(srv.lock().auth.as_str());
-    if !auth_ok {
-        return http::reject(w, body, 401, "bad auth");
-    }
-    let Some(digest) = routes::decode_token(path_token) else {
-        return http::reject(
-            w,
-            body,
-            400,
-            "the path's token is not base64url of a SHA-256",
-        );
+    let digest = match super::authorize(srv, req, path_token) {
+        Ok(d) => d,
+        Err((status, why)) => return http::reject(w, body, status, why),
     };
-    if req.param("token").and_then(routes::decode_token) != Some(digest) {
-        return http::reject(w, body, 400, "the token parameter differs from the path's");
-    }
     if req
         .param("media_id")
         .is_some_and(|m| !routes::valid_media_id(m))
