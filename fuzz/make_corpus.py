@@ -10,7 +10,8 @@ media connection per NeedMediaConn, an answer per request, an interjection per W
 Every table's first entry is the cooperative choice, so a zero byte (or the end of the
 input) means "behave". The scenarios below mirror the machines' documented paths; a
 seed that drifts from its intent is still a valid input, only a less pointed one.
-media_conn seeds are connection JSON; cassette seeds are copies of library cassettes.
+media_conn seeds are connection JSON; cassette seeds are copies of library cassettes;
+the inputs in fuzz/artifacts-found/ are copied in as found-* regression seeds.
 """
 
 import json
@@ -314,6 +315,13 @@ def main():
     for name, doc in media_conns():
         write("media_conn", name + ".json", json.dumps(doc).encode())
     write("media_conn", "not-json", b"{\"auth\":")
+    # Inputs that once broke the core (fuzz/artifacts-found/), now regression seeds.
+    found = os.path.join(ROOT, "artifacts-found")
+    for name in sorted(os.listdir(found)):
+        target = name.split("-")[0]
+        if target in ("upload", "download", "decryptor", "cassette") and "." not in name:
+            with open(os.path.join(found, name), "rb") as f:
+                write(target, "found-" + name[len(target) + 1:], f.read())
     for c in CASSETTES:
         with open(os.path.join(REPO, "conformance/cassettes", c + ".json"), "rb") as f:
             write("cassette", c + ".json", f.read())

@@ -11,7 +11,7 @@ use wamedia::{
 };
 
 use crate::conns::AUTH;
-use crate::drive::{check_no_auth, drive, known_bug, Action, Cdn};
+use crate::drive::{check_no_auth, drive, Action, Cdn};
 use crate::script::{self, Clock, Script, JUMPS};
 use crate::upload::{pieces, retry, status};
 
@@ -74,8 +74,6 @@ struct DownloadCdn {
     /// The real body (encrypted, or the plaintext for unencrypted media).
     body: Vec<u8>,
     encrypted: bool,
-    /// The message gives `file_length` (so the total is the message's, never an answer's).
-    length_in_message: bool,
     /// The path or URL (from the input) spells the auth token.
     source_has_auth: bool,
     source: Source,
@@ -323,14 +321,8 @@ impl Cdn for DownloadCdn {
             uri.scheme_str().expect("a scheme"),
             uri.authority().expect("an authority")
         );
-        // Known core bug: `url_origin` ends the host at `/` or `?` only, so a URL whose
-        // host is followed by a `#` names a `Request::host` that is not its host
-        // (fuzz/artifacts-found/download-url-origin-fragment).
-        let fragment_bug = matches!(self.source, Source::Url(_))
-            && req.host.contains('#')
-            && known_bug("download-url-origin-fragment");
         assert!(
-            origin.eq_ignore_ascii_case(&host_base(&req.host)) || fragment_bug,
+            origin.eq_ignore_ascii_case(&host_base(&req.host)),
             "{} is not on {}",
             req.redacted_url(),
             req.host
@@ -384,12 +376,6 @@ impl Cdn for DownloadCdn {
 
     fn input_spells_auth(&self) -> bool {
         self.source_has_auth
-    }
-
-    fn tolerates_progress_past_total(&self) -> bool {
-        // fuzz/artifacts-found/download-progress-past-total: a 206 declaring
-        // `bytes 0-0/*`, then 15 bytes: `Progress { done: 15, total: Some(1) }`.
-        !self.length_in_message && known_bug("download-progress-past-total")
     }
 }
 
@@ -490,7 +476,6 @@ pub(crate) fn run(data: &[u8]) {
             Some(sc)
         }
     });
-    let length_in_message = expected.file_length.is_some();
     // A path or URL from the input may spell the token itself: then errors quoting it do.
     let source_has_auth = match &source {
         Source::DirectPath(p) | Source::Url(p) => p.contains(AUTH),
@@ -512,7 +497,6 @@ pub(crate) fn run(data: &[u8]) {
     let cdn = DownloadCdn {
         body,
         encrypted: key.is_some(),
-        length_in_message,
         source_has_auth,
         source,
         trust_url,

@@ -47,12 +47,6 @@ pub(crate) trait Cdn {
     fn input_spells_auth(&self) -> bool {
         false
     }
-    /// Known core bug (see `known_bug`): a download whose message gives no `file_length`
-    /// takes its total from the first answer's `Content-Length`, then reports progress
-    /// past it when a body runs longer.
-    fn tolerates_progress_past_total(&self) -> bool {
-        false
-    }
     /// The machine may drop its in-flight request on its own after the head (a download's
     /// 206 at the wrong offset), so that later inputs for it are ignored, not refused.
     const DROPS_AFTER_HEAD: bool;
@@ -193,21 +187,6 @@ impl<O: Debug> Out<O> {
     }
 }
 
-/// Core bugs these targets found, reported and not fixed yet: each has its input in
-/// `fuzz/artifacts-found/<name>`. While listed, the invariant it breaks is not checked
-/// (in the narrow case the bug covers), so CI stays green; `FUZZ_STRICT=1` checks it
-/// anyway, which is how the artifacts reproduce. Delete an entry once the core is fixed.
-const KNOWN_BUGS: &[&str] = &[
-    "download-progress-past-total",
-    "download-url-origin-fragment",
-];
-
-/// True when the named known bug is to be tolerated.
-pub(crate) fn known_bug(name: &str) -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    KNOWN_BUGS.contains(&name) && !*STRICT.get_or_init(|| std::env::var_os("FUZZ_STRICT").is_some())
-}
-
 /// `FUZZ_TRACE=1` prints every output and input (to replay one failing input).
 fn trace() -> bool {
     static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -280,10 +259,7 @@ where
             }
             Out::Progress(done, total) => {
                 if let Some(total) = total {
-                    assert!(
-                        done <= total || self.cdn.tolerates_progress_past_total(),
-                        "progress {done} of {total}"
-                    );
+                    assert!(done <= total, "progress {done} of {total}");
                 }
             }
             Out::Plaintext(p) => {

@@ -170,8 +170,8 @@ fn cassette_random() {
 
 /// Replays one file, when asked:
 /// `FUZZ_REPLAY=download:fuzz/artifacts-found/<name> cargo test -p wamedia-fuzz-targets
-/// --test corpus replay_one` (add `FUZZ_TRACE=1` to see every output and input, and
-/// `FUZZ_STRICT=1` to check the invariants of known bugs too). Without it, nothing.
+/// --test corpus replay_one` (add `FUZZ_TRACE=1` and `--nocapture` to see every output
+/// and input). Without it, nothing.
 #[test]
 fn replay_one() {
     let Ok(spec) = std::env::var("FUZZ_REPLAY") else {
