@@ -186,7 +186,9 @@ impl Client {
         out: &mut dyn Write,
         transfer: &mut Transfer<'_>,
     ) -> Result<DownloadResult, Error> {
-        let mut d = self.download_machine(spec).with_plaintext_range(start, end)?;
+        let mut d = self
+            .download_machine(spec)
+            .with_plaintext_range(start, end)?;
         self.run_download(&mut d, conn, out, transfer)
     }
 
