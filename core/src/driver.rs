@@ -399,7 +399,9 @@ impl Partial {
         use std::io::{Seek as _, SeekFrom};
         self.file.seek(SeekFrom::Start(0))?;
         let mut buf = vec![0u8; 1 << 20];
-        loop {
+        // A partial that fails verification on the way (a window of its sidecar) ends
+        // the machine: stop feeding, and let its outcome say why.
+        while !crate::transfer::Machine::is_finished(download) {
             let n = self.file.read(&mut buf)?;
             if n == 0 {
                 break;

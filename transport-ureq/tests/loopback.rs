@@ -432,9 +432,11 @@ fn an_interrupted_download_resumes_from_its_partial_file_verified_whole() {
     let range = first.headers.iter().find(|(k, _)| k == "range");
     assert!(range.is_some_and(|(_, v)| v != "bytes=0-"), "{first:?}");
 
-    // A partial whose bytes were changed fails the MAC: removed, nothing published.
+    // A partial whose bytes were changed fails verification (over 1 MiB, so a sidecar
+    // window fails while the partial is still being fed): removed, nothing published.
     std::fs::remove_file(&out).unwrap();
-    download_cancelled(&cdn, r.download_spec(), &out, 1 << 20);
+    download_cancelled(&cdn, r.download_spec(), &out, 2 << 20);
+    assert!(std::fs::metadata(&partial).unwrap().len() > 1 << 20);
     let mut bytes = std::fs::read(&partial).unwrap();
     bytes[100] ^= 1;
     std::fs::write(&partial, &bytes).unwrap();
