@@ -333,13 +333,9 @@ impl Client {
         // read and decrypt: blocking work.
         let (partial, d, resumed) = blocking(move || {
             let mut partial = Partial::open(&path, &spec)?;
-            let resumed = match partial.resume(&mut d) {
-                // The prefix itself settled the download (a tampered partial failing its
-                // sidecar window, say) and `resume` fed it on: the machine's own outcome,
-                // which the drive loop returns at once, is the one to report.
-                Err(Error::Misuse(wamedia::Misuse::Finished)) if d.outcome().is_some() => Ok(0),
-                other => other,
-            };
+            // When the prefix itself settles the download (a tampered partial failing a
+            // sidecar window), `resume` stops feeding and the drive loop reports it.
+            let resumed = partial.resume(&mut d);
             Ok((partial, d, resumed))
         })
         .await?;
