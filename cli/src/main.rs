@@ -4,10 +4,12 @@
 //! retries; 4 integrity failure. stdout carries JSON, or the body or plaintext when OUT
 //! is `-`; errors are one line on stderr and never contain an auth token or a media key.
 
+#[cfg(not(feature = "ureq"))]
+compile_error!("wamedia-cli needs its `ureq` feature: every command uses the blocking transport");
+
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use wamedia::driver::Error as TransferError;
@@ -16,6 +18,7 @@ use wamedia::*;
 mod detect;
 mod download;
 mod files;
+mod local;
 mod net;
 mod progress;
 mod resume;
@@ -175,7 +178,7 @@ enum Cmd {
         #[arg(long)]
         store: Option<PathBuf>,
         /// The largest upload body taken, in bytes; larger ones are answered 413.
-        #[arg(long, value_name = "BYTES", default_value_t = wamedia_conformance::fake_cdn::MAX_BODY)]
+        #[arg(long, value_name = "BYTES", default_value_t = local::DEFAULT_MAX_BODY)]
         max_body: u64,
     },
 }
@@ -298,8 +301,10 @@ struct Net {
     /// Repeat it for more hosts (--host a --host b).
     #[arg(long, requires = "auth")]
     host: Vec<String>,
-    /// ureq (blocking) or surf (async).
-    #[arg(long, default_value = "ureq", value_parser = ["ureq", "surf"])]
+    /// The HTTP transport: ureq (blocking, the default); surf (async-std) and reqwest
+    /// (Tokio) when built with the `surf` / `reqwest` features. Only those built in are
+    /// accepted.
+    #[arg(long, default_value = "ureq", value_parser = clap::builder::PossibleValuesParser::new(net::TRANSPORTS))]
     transport: String,
     /// Give up after this many seconds: bounds the whole transfer, every retry and
     /// wait included (default 30 minutes).
@@ -542,23 +547,8 @@ fn serve(addr: &str, auth: String, store: Option<PathBuf>, max_body: u64) -> Res
     addrs.sort_by_key(|a| !a.is_ipv4());
     let mut last = None;
     for a in addrs {
-        match wamedia_conformance::FakeCdn::with_config(wamedia_conformance::CdnConfig {
-            auth: auth.clone(),
-            store_dir: store.clone(),
-            addr: a,
-            max_body,
-        }) {
-            Ok(cdn) => {
-                println!("{}", cdn.media_conn_json());
-                let _ = io::stdout().flush();
-                eprintln!(
-                    "wamedia: fake CDN listening on {} (Ctrl-C to stop)",
-                    cdn.host()
-                );
-                loop {
-                    std::thread::sleep(Duration::from_secs(3600));
-                }
-            }
+        match local::serve(a, auth.clone(), store.clone(), max_body) {
+            Ok(never) => match never {},
             Err(e) => last = Some(format!("cannot listen on {a} (--addr {addr}): {e}")),
         }
     }

@@ -174,7 +174,43 @@ pub fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
     o
 }
 
+/// The transports this binary was built with (`--transport`).
+pub const TRANSPORTS: &[&str] = &[
+    "ureq",
+    #[cfg(feature = "surf")]
+    "surf",
+    #[cfg(feature = "reqwest")]
+    "reqwest",
+];
+
+/// Runs `f` to completion on a one-thread Tokio runtime (the reqwest transport).
+#[cfg(feature = "reqwest")]
+pub fn block_on_tokio<T>(
+    f: impl std::future::Future<Output = Result<T, TransferError>>,
+) -> Result<T, TransferError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(TransferError::Io)?
+        .block_on(f)
+}
+
+/// The same settings for the reqwest transport.
+#[cfg(feature = "reqwest")]
+pub fn reqwest_client(
+    o: wamedia_ureq::ClientOptions,
+) -> Result<wamedia_reqwest::Client, TransferError> {
+    wamedia_reqwest::Client::try_new(wamedia_reqwest::ClientOptions {
+        upload: o.upload,
+        download: o.download,
+        user_agent: o.user_agent,
+        ..Default::default()
+    })
+    .map_err(TransferError::Io)
+}
+
 /// The same settings for the surf transport.
+#[cfg(feature = "surf")]
 pub fn surf_opts(o: wamedia_ureq::ClientOptions) -> wamedia_surf::ClientOptions {
     wamedia_surf::ClientOptions {
         upload: o.upload,
@@ -195,11 +231,19 @@ pub fn run_download(
 ) -> Result<DownloadResult, TransferError> {
     let mut o = client_opts(net, false);
     o.download.trust_url = trust_url;
-    if net.transport == "surf" {
-        let client = wamedia_surf::Client::new(surf_opts(o));
-        return async_std::task::block_on(client.download_to_path(spec, provider, out, transfer));
+    match net.transport.as_str() {
+        #[cfg(feature = "surf")]
+        "surf" => {
+            let client = wamedia_surf::Client::new(surf_opts(o));
+            async_std::task::block_on(client.download_to_path(spec, provider, out, transfer))
+        }
+        #[cfg(feature = "reqwest")]
+        "reqwest" => {
+            let client = reqwest_client(o)?;
+            block_on_tokio(client.download_to_path(spec, provider, out, transfer))
+        }
+        _ => wamedia_ureq::Client::new(o).download_to_path(spec, provider, out, transfer),
     }
-    wamedia_ureq::Client::new(o).download_to_path(spec, provider, out, transfer)
 }
 
 #[cfg(test)]

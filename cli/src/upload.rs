@@ -12,7 +12,7 @@ use wamedia_conformance::record::{outcome_of_upload, Recorder};
 
 use crate::files::{cannot_read, cannot_write, private_file};
 use crate::net::{
-    bin_path, check_record_path, client_opts, conn_provider, hex, run_download, stem, surf_opts,
+    bin_path, check_record_path, client_opts, conn_provider, hex, run_download, stem,
     write_cassette, Inspect, Provider,
 };
 use crate::{detect, media_key, media_type, progress, resume, Fail, Net, UploadArgs};
@@ -211,10 +211,7 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
         None => None,
     };
     let local = match &provider {
-        None => Some(
-            wamedia_conformance::FakeCdn::start()
-                .map_err(|e| Fail::usage(format!("cannot start the embedded local CDN: {e}")))?,
-        ),
+        None => Some(crate::local::start()?),
         Some(_) => None,
     };
     let mut provider: Provider = match (provider, &local) {
@@ -240,21 +237,32 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
         let mut transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
             .observe(&mut watch);
-        if net.transport == "surf" {
-            let client = wamedia_surf::Client::new(surf_opts(o));
-            async_std::task::block_on(client.upload_prepared(
+        match net.transport.as_str() {
+            #[cfg(feature = "surf")]
+            "surf" => {
+                let client = crate::net::surf_opts(o);
+                async_std::task::block_on(wamedia_surf::Client::new(client).upload_prepared(
+                    &prepared,
+                    src,
+                    &mut *provider,
+                    &mut transfer,
+                ))
+            }
+            #[cfg(feature = "reqwest")]
+            "reqwest" => crate::net::reqwest_client(o).and_then(|client| {
+                crate::net::block_on_tokio(client.upload_prepared(
+                    &prepared,
+                    src,
+                    &mut *provider,
+                    &mut transfer,
+                ))
+            }),
+            _ => wamedia_ureq::Client::new(o).upload_prepared(
                 &prepared,
                 src,
                 &mut *provider,
                 &mut transfer,
-            ))
-        } else {
-            wamedia_ureq::Client::new(o).upload_prepared(
-                &prepared,
-                src,
-                &mut *provider,
-                &mut transfer,
-            )
+            ),
         }
     };
     bar.finish(result.is_ok());
@@ -374,11 +382,7 @@ fn analyze(
 
 /// Proves the round trip on the local CDN: download it back and verify every check
 /// (the MAC and both hashes, or the SHA-256 of unencrypted media).
-fn verify_back(
-    net: &Net,
-    result: &UploadResult,
-    cdn: &wamedia_conformance::FakeCdn,
-) -> Result<(), Fail> {
+fn verify_back(net: &Net, result: &UploadResult, cdn: &crate::local::LocalCdn) -> Result<(), Fail> {
     let spec = result.download_spec();
     let dir = tempfile::tempdir().map_err(|e| {
         Fail::usage(format!(

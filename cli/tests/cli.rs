@@ -4,6 +4,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+/// The transports this build has (`--features surf,reqwest` adds theirs).
+const TRANSPORTS: &[&str] = &[
+    "ureq",
+    #[cfg(feature = "surf")]
+    "surf",
+    #[cfg(feature = "reqwest")]
+    "reqwest",
+];
+
 fn wamedia() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_wamedia"));
     // Each run gets a cache folder of its own, so no test resumes another's upload (nor
@@ -304,7 +313,7 @@ fn bad_input_exits_2_with_a_clear_line() {
 #[test]
 fn upload_without_a_connection_uses_the_embedded_cdn() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
-    for transport in ["ureq", "surf"] {
+    for transport in TRANSPORTS.iter().copied() {
         let out = run(&["upload", "--transport", transport, root.to_str().unwrap()]);
         assert!(out.status.success(), "{}", stderr(&out));
         let v = json_line(&out);
@@ -408,7 +417,7 @@ fn serve_then_upload_and_download_with_each_connection_option() {
             "--file-sha256",
             v["file_sha256"].as_str().unwrap(),
             "--transport",
-            if i == 1 { "surf" } else { "ureq" },
+            TRANSPORTS[i % TRANSPORTS.len()],
         ];
         args.extend(opt);
         args.push(dest.to_str().unwrap());
@@ -710,7 +719,7 @@ fn capture_one() -> (String, std::thread::JoinHandle<String>) {
 #[test]
 fn a_user_agent_is_sent_only_when_asked() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
-    for transport in ["ureq", "surf"] {
+    for transport in TRANSPORTS.iter().copied() {
         for ua in [None, Some("MyBot/1.0")] {
             let (host, seen) = capture_one();
             let mut args = vec![
@@ -877,7 +886,7 @@ fn timeout_bounds_the_whole_transfer_even_against_a_silent_cdn() {
         }
     });
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/media/sample.png");
-    for transport in ["ureq", "surf"] {
+    for transport in TRANSPORTS.iter().copied() {
         let out = run(&[
             "upload",
             "--quiet",
@@ -943,7 +952,7 @@ fn serve_max_body_answers_too_large_and_store_keeps_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.bin");
     std::fs::write(&big, vec![1u8; 200_000]).unwrap();
-    for transport in ["ureq", "surf"] {
+    for transport in TRANSPORTS.iter().copied() {
         let out = run(&[
             "upload",
             "--quiet",

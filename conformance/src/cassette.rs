@@ -547,6 +547,19 @@ pub enum Outcome {
     },
 }
 
+/// The error's variant, e.g. `AuthRejected` or `Integrity.MacMismatch`, from its `Debug`.
+pub fn error_kind(debug: &str) -> String {
+    let name: String = debug.chars().take_while(|c| c.is_alphanumeric()).collect();
+    if name == "Integrity" {
+        let inner: String = debug["Integrity(".len().min(debug.len())..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        return format!("Integrity.{inner}");
+    }
+    name
+}
+
 impl Cassette {
     /// Reads a cassette file.
     ///

@@ -377,8 +377,8 @@ pub fn outcome_of_download(r: &Result<wamedia::DownloadResult, wamedia::driver::
 fn error_outcome(e: &wamedia::driver::Error) -> Outcome {
     use wamedia::driver::Error;
     let kind = match e {
-        Error::Upload(u) => crate::replay::error_kind(&format!("{u:?}")),
-        Error::Download(d) => crate::replay::error_kind(&format!("{d:?}")),
+        Error::Upload(u) => crate::cassette::error_kind(&format!("{u:?}")),
+        Error::Download(d) => crate::cassette::error_kind(&format!("{d:?}")),
         other => format!("Transport: {other}"),
     };
     Outcome::Error {

@@ -254,18 +254,7 @@ fn to_headers(list: &[(String, String)]) -> Result<http::HeaderMap, String> {
     Ok(h)
 }
 
-/// The error's variant, e.g. `AuthRejected` or `Integrity.MacMismatch`.
-pub fn error_kind(debug: &str) -> String {
-    let name: String = debug.chars().take_while(|c| c.is_alphanumeric()).collect();
-    if name == "Integrity" {
-        let inner: String = debug["Integrity(".len().min(debug.len())..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric())
-            .collect();
-        return format!("Integrity.{inner}");
-    }
-    name
-}
+pub use crate::cassette::error_kind;
 
 /// Runs the machine of `kind` against `script` on a virtual clock.
 ///

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use wamedia_conformance::{CdnConfig, FakeCdn, Fault, On};
+use wamedia_fake_cdn::{CdnConfig, FakeCdn, Fault, On};
 
 struct Answer {
     status: u16,

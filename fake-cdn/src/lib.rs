@@ -57,6 +57,9 @@
 //! (named by unpadded token; partial uploads as `{token}.part`), which is not re-read on
 //! start.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod download;
 mod http;
 mod routes;
