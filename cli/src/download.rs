@@ -205,10 +205,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         expected: Some(msg.expected),
     };
     let bar = progress::Bar::new(net.quiet, "download", "connecting to the CDN");
-    let max_attempts = wamedia_ureq::ClientOptions::default()
-        .download
-        .retry
-        .max_attempts;
+    let max_attempts = DownloadOptions::default().retry.max_attempts;
     let result = {
         let mut watch = bar.watch(
             max_attempts,

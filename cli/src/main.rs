@@ -4,9 +4,6 @@
 //! retries; 4 integrity failure. stdout carries JSON, or the body or plaintext when OUT
 //! is `-`; errors are one line on stderr and never contain an auth token or a media key.
 
-#[cfg(not(feature = "ureq"))]
-compile_error!("wamedia-cli needs its `ureq` feature: every command uses the blocking transport");
-
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -301,11 +298,11 @@ struct Net {
     /// Repeat it for more hosts (--host a --host b).
     #[arg(long, requires = "auth")]
     host: Vec<String>,
-    /// The HTTP transport: ureq (blocking, the default); surf (async-std) and reqwest
-    /// (Tokio) when built with the `surf` / `reqwest` features. Only those built in are
-    /// accepted.
-    #[arg(long, default_value = "ureq", value_parser = clap::builder::PossibleValuesParser::new(net::TRANSPORTS))]
-    transport: String,
+    /// The HTTP transport: ureq (blocking, the default build's only one); reqwest
+    /// (Tokio) and surf (async-std) when built with the `reqwest` / `surf` features.
+    /// Only those built in are accepted; the default is the first of them.
+    #[arg(long, value_enum, default_value_t = net::Transport::default())]
+    transport: net::Transport,
     /// Give up after this many seconds: bounds the whole transfer, every retry and
     /// wait included (default 30 minutes).
     #[arg(long)]

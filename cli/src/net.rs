@@ -162,11 +162,24 @@ pub fn hex(k: &MediaKey) -> String {
     k.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What the flags set, for whichever transport runs the transfer.
+pub struct Opts {
+    /// Upload behaviour (retries, resume).
+    pub upload: UploadOptions,
+    /// Download behaviour (retries, size limit, trust in a URL).
+    pub download: DownloadOptions,
+    /// The `User-Agent` header, if one is to be sent.
+    pub user_agent: Option<String>,
+}
+
 /// The transports' options from the flags.
-pub fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
-    let mut o = wamedia_ureq::ClientOptions::default();
+pub fn client_opts(net: &Net, no_resume: bool) -> Opts {
+    let mut o = Opts {
+        upload: UploadOptions::default(),
+        download: DownloadOptions::default(),
+        user_agent: net.user_agent.clone(),
+    };
     o.upload.resume = !no_resume;
-    o.user_agent = net.user_agent.clone();
     if let Some(s) = net.timeout {
         o.upload.retry.total_timeout = Duration::from_secs(s);
         o.download.retry.total_timeout = Duration::from_secs(s);
@@ -174,14 +187,45 @@ pub fn client_opts(net: &Net, no_resume: bool) -> wamedia_ureq::ClientOptions {
     o
 }
 
-/// The transports this binary was built with (`--transport`).
-pub const TRANSPORTS: &[&str] = &[
-    "ureq",
-    #[cfg(feature = "surf")]
-    "surf",
+#[cfg(not(any(feature = "ureq", feature = "surf", feature = "reqwest")))]
+compile_error!("wamedia-cli needs at least one transport feature: `ureq`, `surf` or `reqwest`");
+
+/// The HTTP transports this binary was built with (`--transport`); the first one built
+/// in is the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// ureq: blocking (feature `ureq`, on by default).
+    #[cfg(feature = "ureq")]
+    Ureq,
+    /// reqwest on a one-thread Tokio runtime (feature `reqwest`).
     #[cfg(feature = "reqwest")]
-    "reqwest",
-];
+    Reqwest,
+    /// surf on async-std (feature `surf`; dormant upstream, see the README).
+    #[cfg(feature = "surf")]
+    Surf,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        #[cfg(feature = "ureq")]
+        return Transport::Ureq;
+        #[cfg(all(not(feature = "ureq"), feature = "reqwest"))]
+        return Transport::Reqwest;
+        #[cfg(all(not(feature = "ureq"), not(feature = "reqwest"), feature = "surf"))]
+        return Transport::Surf;
+    }
+}
+
+/// The ureq client for these settings.
+#[cfg(feature = "ureq")]
+pub fn ureq_client(o: Opts) -> wamedia_ureq::Client {
+    wamedia_ureq::Client::new(wamedia_ureq::ClientOptions {
+        upload: o.upload,
+        download: o.download,
+        user_agent: o.user_agent,
+        ..Default::default()
+    })
+}
 
 /// Runs `f` to completion on a one-thread Tokio runtime (the reqwest transport).
 #[cfg(feature = "reqwest")]
@@ -197,9 +241,7 @@ pub fn block_on_tokio<T>(
 
 /// The same settings for the reqwest transport.
 #[cfg(feature = "reqwest")]
-pub fn reqwest_client(
-    o: wamedia_ureq::ClientOptions,
-) -> Result<wamedia_reqwest::Client, TransferError> {
+pub fn reqwest_client(o: Opts) -> Result<wamedia_reqwest::Client, TransferError> {
     wamedia_reqwest::Client::try_new(wamedia_reqwest::ClientOptions {
         upload: o.upload,
         download: o.download,
@@ -211,13 +253,13 @@ pub fn reqwest_client(
 
 /// The same settings for the surf transport.
 #[cfg(feature = "surf")]
-pub fn surf_opts(o: wamedia_ureq::ClientOptions) -> wamedia_surf::ClientOptions {
-    wamedia_surf::ClientOptions {
+pub fn surf_client(o: Opts) -> wamedia_surf::Client {
+    wamedia_surf::Client::new(wamedia_surf::ClientOptions {
         upload: o.upload,
         download: o.download,
         user_agent: o.user_agent,
         ..Default::default()
-    }
+    })
 }
 
 /// Downloads `spec` into `out` (published only once verified) over the chosen transport.
@@ -231,18 +273,17 @@ pub fn run_download(
 ) -> Result<DownloadResult, TransferError> {
     let mut o = client_opts(net, false);
     o.download.trust_url = trust_url;
-    match net.transport.as_str() {
+    match net.transport {
         #[cfg(feature = "surf")]
-        "surf" => {
-            let client = wamedia_surf::Client::new(surf_opts(o));
-            async_std::task::block_on(client.download_to_path(spec, provider, out, transfer))
-        }
+        Transport::Surf => async_std::task::block_on(
+            surf_client(o).download_to_path(spec, provider, out, transfer),
+        ),
         #[cfg(feature = "reqwest")]
-        "reqwest" => {
-            let client = reqwest_client(o)?;
-            block_on_tokio(client.download_to_path(spec, provider, out, transfer))
+        Transport::Reqwest => {
+            block_on_tokio(reqwest_client(o)?.download_to_path(spec, provider, out, transfer))
         }
-        _ => wamedia_ureq::Client::new(o).download_to_path(spec, provider, out, transfer),
+        #[cfg(feature = "ureq")]
+        Transport::Ureq => ureq_client(o).download_to_path(spec, provider, out, transfer),
     }
 }
 

@@ -2,14 +2,23 @@
 //! receipt and notification (asking the sender's phone to upload gone media again),
 //! deleting a history-sync blob, and streaming verified playback to a local player.
 
+#[cfg(feature = "ureq")]
 use std::io::{BufRead, BufReader, Write};
+#[cfg(feature = "ureq")]
 use std::net::{TcpListener, TcpStream};
+#[cfg(feature = "ureq")]
 use std::time::{Duration, Instant};
 
 use wamedia::retry::{decrypt_retry_notification, encrypt_retry_receipt};
 use wamedia::*;
 
-use crate::net::{client_opts, conn_provider};
+#[cfg(feature = "surf")]
+use crate::net::surf_client;
+#[cfg(feature = "ureq")]
+use crate::net::ureq_client;
+#[cfg(feature = "reqwest")]
+use crate::net::{block_on_tokio, reqwest_client};
+use crate::net::{client_opts, conn_provider, Transport};
 use crate::{media_key, media_type, Fail, Net};
 
 fn b64_arg(flag: &str, s: &str) -> Result<Vec<u8>, Fail> {
@@ -79,8 +88,20 @@ pub fn delete(
         handle,
         companion_secret,
     };
-    let client = wamedia_ureq::Client::new(client_opts(net, false));
-    let r = client.delete(spec, &mut *provider, &mut Transfer::new())?;
+    let o = client_opts(net, false);
+    let mut transfer = Transfer::new();
+    let r = match net.transport {
+        #[cfg(feature = "surf")]
+        Transport::Surf => {
+            async_std::task::block_on(surf_client(o).delete(spec, &mut *provider, &mut transfer))
+        }
+        #[cfg(feature = "reqwest")]
+        Transport::Reqwest => {
+            block_on_tokio(reqwest_client(o)?.delete(spec, &mut *provider, &mut transfer))
+        }
+        #[cfg(feature = "ureq")]
+        Transport::Ureq => ureq_client(o).delete(spec, &mut *provider, &mut transfer),
+    }?;
     println!(
         "{}",
         serde_json::json!({ "host": r.host, "status": r.status })
@@ -89,6 +110,8 @@ pub fn delete(
 }
 
 /// What `wamedia stream` serves.
+// Read only by the ureq-backed server; the flags are still checked without it.
+#[cfg_attr(not(feature = "ureq"), allow(dead_code))]
 pub struct Stream {
     /// The media, with its sidecar and length.
     pub spec: DownloadSpec,
@@ -138,6 +161,7 @@ pub fn stream_spec(
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` → `a..b+1` within `len`; `None` when unsatisfiable.
+#[cfg(feature = "ureq")]
 fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
     let r = v.trim().strip_prefix("bytes=")?;
     if r.contains(',') {
@@ -158,9 +182,18 @@ fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
     (a < b && a < len).then_some((a, b))
 }
 
+/// `wamedia stream` without the ureq transport: ranged downloads are ureq's alone so far.
+#[cfg(not(feature = "ureq"))]
+pub fn stream(_: Stream, _: &str, _: &Net) -> Result<(), Fail> {
+    Err(Fail::usage(
+        "stream needs the ureq transport; this wamedia was built without the `ureq` feature",
+    ))
+}
+
 /// `wamedia stream`: serves the media's plaintext on `addr` (loopback), answering `Range`
 /// requests from ranged downloads whose every window is checked against the sidecar
 /// before a byte goes to the player. Prints `{"url": …}` and serves until stopped.
+#[cfg(feature = "ureq")]
 pub fn stream(s: Stream, addr: &str, net: &Net) -> Result<(), Fail> {
     let listener = TcpListener::bind(addr)
         .map_err(|e| Fail::usage(format!("cannot listen on --addr {addr}: {e}")))?;
@@ -197,6 +230,7 @@ pub fn stream(s: Stream, addr: &str, net: &Net) -> Result<(), Fail> {
     Ok(())
 }
 
+#[cfg(feature = "ureq")]
 fn serve_player(conn: TcpStream, s: &Stream, net: &Net) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut w = conn.try_clone()?;
@@ -251,7 +285,7 @@ fn serve_player(conn: TcpStream, s: &Stream, net: &Net) -> std::io::Result<()> {
     let Ok(Some(mut provider)) = conn_provider(net) else {
         return Ok(());
     };
-    let client = wamedia_ureq::Client::new(client_opts(net, false));
+    let client = ureq_client(client_opts(net, false));
     let started = Instant::now();
     let r = client.download_range(
         s.spec.clone(),
@@ -272,7 +306,7 @@ fn serve_player(conn: TcpStream, s: &Stream, net: &Net) -> std::io::Result<()> {
     w.flush()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ureq"))]
 mod tests {
     use super::parse_range;
 

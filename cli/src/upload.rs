@@ -237,11 +237,10 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
         let mut transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
             .observe(&mut watch);
-        match net.transport.as_str() {
+        match net.transport {
             #[cfg(feature = "surf")]
-            "surf" => {
-                let client = crate::net::surf_opts(o);
-                async_std::task::block_on(wamedia_surf::Client::new(client).upload_prepared(
+            crate::net::Transport::Surf => {
+                async_std::task::block_on(crate::net::surf_client(o).upload_prepared(
                     &prepared,
                     src,
                     &mut *provider,
@@ -249,7 +248,7 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
                 ))
             }
             #[cfg(feature = "reqwest")]
-            "reqwest" => crate::net::reqwest_client(o).and_then(|client| {
+            crate::net::Transport::Reqwest => crate::net::reqwest_client(o).and_then(|client| {
                 crate::net::block_on_tokio(client.upload_prepared(
                     &prepared,
                     src,
@@ -257,7 +256,8 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
                     &mut transfer,
                 ))
             }),
-            _ => wamedia_ureq::Client::new(o).upload_prepared(
+            #[cfg(feature = "ureq")]
+            crate::net::Transport::Ureq => crate::net::ureq_client(o).upload_prepared(
                 &prepared,
                 src,
                 &mut *provider,

@@ -1593,34 +1593,44 @@ fn a_history_blob_is_deleted_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let conn = dir.path().join("conn.json");
     std::fs::write(&conn, &cdn.conn).unwrap();
-    let blob = dir.path().join("history.bin");
-    std::fs::write(&blob, b"a history sync blob").unwrap();
     let conn = conn.to_str().unwrap();
-    let out = run(&[
-        "upload",
-        "--quiet",
-        "--type",
-        "history",
-        "--media-conn",
-        conn,
-        blob.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let v = json_line(&out);
-    let del = [
-        "delete",
-        "--media-conn",
-        conn,
-        "--direct-path",
-        v["direct_path"].as_str().unwrap(),
-        "--file-enc-sha256",
-        v["file_enc_sha256"].as_str().unwrap(),
-    ];
-    let out = run(&del);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json_line(&out)["status"], 200);
-    let out = run(&del);
-    assert_eq!(out.status.code(), Some(3), "gone now: {}", stderr(&out));
+    // Each transport built in deletes its own blob, and then finds it gone.
+    for transport in TRANSPORTS.iter().copied() {
+        let blob = dir.path().join(format!("history-{transport}.bin"));
+        std::fs::write(&blob, format!("a history sync blob for {transport}")).unwrap();
+        let out = run(&[
+            "upload",
+            "--quiet",
+            "--type",
+            "history",
+            "--media-conn",
+            conn,
+            blob.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = json_line(&out);
+        let del = [
+            "delete",
+            "--transport",
+            transport,
+            "--media-conn",
+            conn,
+            "--direct-path",
+            v["direct_path"].as_str().unwrap(),
+            "--file-enc-sha256",
+            v["file_enc_sha256"].as_str().unwrap(),
+        ];
+        let out = run(&del);
+        assert!(out.status.success(), "{transport}: {}", stderr(&out));
+        assert_eq!(json_line(&out)["status"], 200, "{transport}");
+        let out = run(&del);
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{transport}: gone now: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// Child process killed on drop.
