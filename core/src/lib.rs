@@ -61,7 +61,7 @@
 //! An async driver is the same loop with `.await` on the HTTP call and on the runtime's
 //! timer (this is what `wamedia-surf` does):
 //!
-//! ```ignore
+//! ```text
 //! loop {
 //!     match up.poll_output(Instant::now()) {
 //!         Output::Transmit(req) => {
