@@ -4,7 +4,6 @@
 //! retries; 4 integrity failure. stdout carries JSON, or the body or plaintext when OUT
 //! is `-`; errors are one line on stderr and never contain an auth token or a media key.
 
-use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -46,8 +45,33 @@ struct Cli {
     /// Print error details (chains of causes) on stderr.
     #[arg(long, global = true)]
     verbose: bool,
+    /// Threads for the crypto of encrypt, decrypt and upload's first pass: auto (a second
+    /// thread from 8 MiB on, when there is a second core), one (least CPU per byte), two.
+    #[arg(long, global = true, value_enum, default_value_t = ThreadsArg::Auto)]
+    threads: ThreadsArg,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `--threads`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ThreadsArg {
+    /// A second thread from 8 MiB on, when the machine has a second core.
+    Auto,
+    /// Everything on one thread.
+    One,
+    /// A second thread from the first byte.
+    Two,
+}
+
+impl From<ThreadsArg> for Threads {
+    fn from(t: ThreadsArg) -> Threads {
+        match t {
+            ThreadsArg::Auto => Threads::Auto,
+            ThreadsArg::One => Threads::One,
+            ThreadsArg::Two => Threads::Two,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -435,9 +459,10 @@ fn encrypt(
     t: &str,
     k: Option<&str>,
     json: Option<&Path>,
-    input: &str,
-    output: &str,
+    io: (&str, &str),
+    threads: Threads,
 ) -> Result<(), Fail> {
+    let (input, output) = io;
     let t = media_type(t)?;
     let key = match k {
         Some(k) => media_key("--media-key", k)?,
@@ -458,30 +483,15 @@ fn encrypt(
             return Err(Fail::usage("--json and OUT are the same path"));
         }
     }
-    let mut enc = Encryptor::new(key, &t).map_err(|e| Fail::usage(e.to_string()))?;
-    let mut r = open_in(input)?;
+    let enc = Encryptor::new(key, &t).map_err(|e| Fail::usage(e.to_string()))?;
+    let r = open_in(input)?;
     let mut out = Atomic::new(output)?;
     let shown = PathBuf::from(if output == "-" { "stdout" } else { output });
-    let write_err = |e: io::Error| cannot_write(&shown, e);
-    let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut ct = Vec::with_capacity((1 << 20) + 32);
-    loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| cannot_read(Path::new(input), e))?;
-        if n == 0 {
-            break;
-        }
-        ct.clear();
-        enc.update(&buf[..n], &mut ct);
-        w.write_all(&ct).map_err(write_err)?;
-    }
-    ct.clear();
-    let meta = enc.finish(&mut ct);
-    w.write_all(&ct).map_err(write_err)?;
-    w.flush().map_err(write_err)?;
-    drop(w);
+    let meta = encrypt_stream(enc, r, out.file(), threads).map_err(|e| match e {
+        StreamError::Read(e) => cannot_read(Path::new(input), e),
+        StreamError::Write(e) => cannot_write(&shown, e),
+        StreamError::Integrity(e) => Fail::integrity(e),
+    })?;
     out.commit()?;
     let mut line = serde_json::json!({
         "media_key": meta.media_key.to_base64(),
@@ -502,35 +512,28 @@ fn encrypt(
     Ok(())
 }
 
-fn decrypt(t: &str, k: &str, expect: &Expect, input: &str, output: &str) -> Result<(), Fail> {
+fn decrypt(
+    t: &str,
+    k: &str,
+    expect: &Expect,
+    (input, output): (&str, &str),
+    threads: Threads,
+) -> Result<(), Fail> {
     let t = media_type(t)?;
     let key = media_key("--media-key", k)?;
     let expected = expect.parse()?;
     check_in_out(input, output)?;
-    let mut dec = Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
-    let mut r = open_in(input)?;
+    let dec = Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
+    let r = open_in(input)?;
     let mut out = Atomic::new(output)?;
     let shown = PathBuf::from(if output == "-" { "stdout" } else { output });
-    let write_err = |e: io::Error| cannot_write(&shown, e);
-    let mut w = io::BufWriter::with_capacity(1 << 20, out.file());
-    let mut buf = vec![0u8; 1 << 20];
-    let mut plain = Vec::with_capacity((1 << 20) + 64);
-    loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| cannot_read(Path::new(input), e))?;
-        if n == 0 {
-            break;
-        }
-        plain.clear();
-        dec.update_unverified(&buf[..n], &mut plain);
-        w.write_all(&plain).map_err(write_err)?;
-    }
-    plain.clear();
-    dec.finish(&mut plain).map_err(Fail::integrity)?;
-    w.write_all(&plain).map_err(write_err)?;
-    w.flush().map_err(write_err)?;
-    drop(w);
+    // The temporary holds unverified plaintext until decrypt_stream returns Ok; on any
+    // error `out` is dropped and removes it.
+    decrypt_stream(dec, r, out.file(), threads).map_err(|e| match e {
+        StreamError::Read(e) => cannot_read(Path::new(input), e),
+        StreamError::Write(e) => cannot_write(&shown, e),
+        StreamError::Integrity(e) => Fail::integrity(e),
+    })?;
     out.commit()
 }
 
@@ -566,8 +569,8 @@ fn run(cli: Cli) -> Result<(), Fail> {
             &media_type,
             media_key.as_deref(),
             json.as_deref(),
-            &input,
-            &output,
+            (&input, &output),
+            cli.threads.into(),
         ),
         Cmd::Decrypt {
             media_type,
@@ -575,7 +578,13 @@ fn run(cli: Cli) -> Result<(), Fail> {
             expect,
             input,
             output,
-        } => decrypt(&media_type, &media_key, &expect, &input, &output),
+        } => decrypt(
+            &media_type,
+            &media_key,
+            &expect,
+            (&input, &output),
+            cli.threads.into(),
+        ),
         Cmd::RetryReceipt {
             media_key,
             message_id,
@@ -619,7 +628,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             )?;
             session::stream(s, &addr, &net)
         }
-        Cmd::Upload(args) => upload::upload(args),
+        Cmd::Upload(args) => upload::upload(args, cli.threads.into()),
         Cmd::Download(args) => download::download(args),
         Cmd::Serve {
             addr,

@@ -80,7 +80,7 @@ fn open_source(file: &str) -> Result<(Src, u64, Vec<u8>), Fail> {
 }
 
 /// Runs `wamedia upload`.
-pub fn upload(args: UploadArgs) -> Result<(), Fail> {
+pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     let net = &args.net;
     let file = args.file.as_str();
     let path = PathBuf::from(file);
@@ -132,7 +132,7 @@ pub fn upload(args: UploadArgs) -> Result<(), Fail> {
         .as_ref()
         .filter(|_| !args.fresh)
         .and_then(resume::State::load);
-    let mut job = UploadJob::new(t.clone());
+    let mut job = UploadJob::new(t.clone()).with_threads(threads);
     if let Some(k) = given_key {
         job = job.with_media_key(k);
     }

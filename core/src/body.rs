@@ -10,15 +10,18 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::encrypt::{BodyGenerator, EncryptedMedia, Encryptor, PlainHasher};
+use crate::encrypt::{BodyGenerator, EncryptedMedia, Encryptor, PlainHasher, LANE_GROUP};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
+use crate::pipeline::{encrypt_stream, Threads};
 
 const CHUNK: usize = 256 * 1024;
 
-/// The plaintext read per step while regenerating a body to send: big enough that a
-/// read costs nothing beside the AES of its bytes, small enough to keep many in flight.
-const SEND_CHUNK: usize = 32 * 1024;
+/// The plaintext read per step while regenerating a body to send: one group of
+/// [`LANES`](crate::encrypt::LANES) segments, so the AES runs on every lane at once.
+/// Bodies smaller than that get a buffer their size, so many small uploads in flight
+/// stay small.
+const SEND_CHUNK: usize = LANE_GROUP;
 
 /// The first read buffer of a pass over a reader of unknown length: small inputs (and a
 /// thousand of them at once) stay small; the buffer doubles while reads fill it.
@@ -26,15 +29,15 @@ const FIRST_CHUNK: usize = 16 * 1024;
 
 /// A read buffer that starts at [`FIRST_CHUNK`] and doubles up to [`CHUNK`] while the
 /// reader keeps filling it.
-struct Grow(Vec<u8>);
+pub(crate) struct Grow(Vec<u8>);
 
 impl Grow {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Grow(vec![0; FIRST_CHUNK])
     }
 
     /// Reads into the buffer; returns the bytes read.
-    fn read<R: Read>(&mut self, r: &mut R) -> io::Result<&[u8]> {
+    pub(crate) fn read<R: Read>(&mut self, r: &mut R) -> io::Result<&[u8]> {
         let n = read_some(r, &mut self.0)?;
         let full = n == self.0.len();
         if full && self.0.len() < CHUNK {
@@ -55,21 +58,23 @@ impl Grow {
 pub fn encrypt_reader<R: Read>(
     media_key: MediaKey,
     media_type: &MediaType,
-    mut reader: R,
+    reader: R,
 ) -> io::Result<EncryptedMedia> {
-    let mut enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
-    let mut buf = Grow::new();
-    let mut out = Vec::new();
-    loop {
-        let chunk = buf.read(&mut reader)?;
-        if chunk.is_empty() {
-            break;
-        }
-        out.clear();
-        enc.update(chunk, &mut out);
-    }
-    out.clear();
-    Ok(enc.finish(&mut out))
+    encrypt_reader_threads(media_key, media_type, reader, Threads::Auto)
+}
+
+/// [`encrypt_reader`] on as many threads as `threads` allows (see [`crate::pipeline`]).
+///
+/// # Errors
+/// Read errors of `reader`.
+pub fn encrypt_reader_threads<R: Read>(
+    media_key: MediaKey,
+    media_type: &MediaType,
+    reader: R,
+    threads: Threads,
+) -> io::Result<EncryptedMedia> {
+    let enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
+    Ok(encrypt_stream(enc, reader, io::sink(), threads)?)
 }
 
 /// `(file_sha256, file_length)` of newsletter media read from `reader`.
@@ -95,6 +100,18 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
             other => return other,
         }
     }
+}
+
+/// Reads until `buf` is full or the reader ends.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match read_some(r, &mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Upload body bytes `from..` as a `Read`, produced from a seekable plaintext.
@@ -131,8 +148,8 @@ impl<R: Read + Seek> BodyReader<R> {
             .body_from(media_type, from)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         inner.seek(SeekFrom::Start(plain_from))?;
-        // Buffers sized to the body and at most SEND_CHUNK: a thousand uploads in flight
-        // at once must not cost a thousand times 512 KiB.
+        // Buffers sized to the body and at most SEND_CHUNK: a thousand small uploads in
+        // flight at once must not cost a thousand times 512 KiB.
         let left = media.file_length.saturating_sub(plain_from);
         let chunk = usize::try_from(left)
             .unwrap_or(SEND_CHUNK)
@@ -189,7 +206,7 @@ impl<R: Read> Read for BodyReader<R> {
             }
             self.buf.clear();
             self.pos = 0;
-            let n = read_some(&mut self.inner, &mut self.plain)?;
+            let n = read_full(&mut self.inner, &mut self.plain)?;
             let changed = |e| io::Error::new(io::ErrorKind::InvalidData, e);
             if n == 0 {
                 gen.finish(&mut self.buf).map_err(changed)?;

@@ -54,22 +54,73 @@ pub struct Verified {
 /// Bytes held back at the end of the stream: the last block (padding) and the MAC.
 const HOLD: usize = 16 + MAC_LEN;
 
-/// Streaming, verifying decryptor.
-pub struct Decryptor {
-    cipher: CbcDec,
+/// The half of decryption that reads the body as it arrives: its SHA-256, the HMAC, and
+/// the hold-back of the last block and the MAC.
+pub(crate) struct BodyHalf {
     mac: Hmac<Sha256>,
     enc_hash: Sha256,
-    plain_hash: Sha256,
-    expected: Expected,
     held: Vec<u8>,
     body_len: u64,
+}
+
+impl BodyHalf {
+    /// Feeds the next body bytes; appends the ciphertext blocks now known not to be the
+    /// last one to `out`, MAC'd but not decrypted.
+    pub(crate) fn absorb(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        self.enc_hash.update(body);
+        self.body_len = self.body_len.saturating_add(body.len() as u64);
+        if self.held.len().saturating_add(body.len()) <= HOLD {
+            self.held.extend_from_slice(body);
+            return;
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.held);
+        out.extend_from_slice(body);
+        // At least HOLD + 1 bytes were appended just above.
+        let avail = out.len().saturating_sub(start).saturating_sub(HOLD);
+        let n = avail.saturating_sub(avail % 16);
+        self.held.clear();
+        let end = start.saturating_add(n);
+        self.held.extend_from_slice(&out[end..]);
+        out.truncate(end);
+        self.mac.update(&out[start..]);
+    }
+}
+
+/// The half of decryption that makes plaintext: AES-CBC and the plaintext's SHA-256.
+pub(crate) struct PlainHalf {
+    cipher: CbcDec,
+    plain_hash: Sha256,
     plain_len: u64,
+}
+
+impl PlainHalf {
+    /// Decrypts whole blocks in place (in body order) and hashes the plaintext.
+    pub(crate) fn decrypt(&mut self, region: &mut [u8]) {
+        let (blocks, _) = InOutBuf::from(&mut region[..]).into_chunks();
+        self.cipher.decrypt_blocks_inout_mut(blocks);
+        self.plain_hash.update(&*region);
+        self.plain_len = self.plain_len.saturating_add(region.len() as u64);
+    }
+}
+
+/// Streaming, verifying decryptor.
+///
+/// Its work is two halves: the body's SHA-256 and the HMAC over what arrives, and AES-CBC
+/// with the plaintext's SHA-256. [`decrypt_stream`] runs them on two threads for large
+/// inputs; this type runs both on the caller's.
+///
+/// [`decrypt_stream`]: crate::pipeline::decrypt_stream
+pub struct Decryptor {
+    body: BodyHalf,
+    plain: PlainHalf,
+    expected: Expected,
 }
 
 impl std::fmt::Debug for Decryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decryptor")
-            .field("body_len", &self.body_len)
+            .field("body_len", &self.body.body_len)
             .field("expected", &self.expected)
             .finish_non_exhaustive()
     }
@@ -89,47 +140,37 @@ impl Decryptor {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&keys.mac_key).expect("any key length");
         mac.update(&keys.iv);
         Ok(Decryptor {
-            cipher: CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into()),
-            mac,
-            enc_hash: Sha256::new(),
-            plain_hash: Sha256::new(),
+            body: BodyHalf {
+                mac,
+                enc_hash: Sha256::new(),
+                held: Vec::with_capacity(HOLD + 16),
+                body_len: 0,
+            },
+            plain: PlainHalf {
+                cipher: CbcDec::new((&keys.cipher_key).into(), (&keys.iv).into()),
+                plain_hash: Sha256::new(),
+                plain_len: 0,
+            },
             expected,
-            held: Vec::with_capacity(HOLD + 16),
-            body_len: 0,
-            plain_len: 0,
         })
     }
 
     /// Body bytes fed so far.
     pub fn body_len(&self) -> u64 {
-        self.body_len
+        self.body.body_len
     }
 
     /// Feeds the next body bytes and appends the plaintext of the blocks now decryptable to
     /// `out`. **That plaintext is unverified** until [`finish`](Self::finish) returns `Ok`.
     pub fn update_unverified(&mut self, body: &[u8], out: &mut Vec<u8>) {
-        self.enc_hash.update(body);
-        self.body_len = self.body_len.saturating_add(body.len() as u64);
-        if self.held.len().saturating_add(body.len()) <= HOLD {
-            self.held.extend_from_slice(body);
-            return;
-        }
         let start = out.len();
-        out.extend_from_slice(&self.held);
-        out.extend_from_slice(body);
-        // At least HOLD + 1 bytes were appended just above.
-        let avail = out.len().saturating_sub(start).saturating_sub(HOLD);
-        let n = avail.saturating_sub(avail % 16);
-        self.held.clear();
-        let end = start.saturating_add(n);
-        self.held.extend_from_slice(&out[end..]);
-        out.truncate(end);
-        let region = &mut out[start..];
-        self.mac.update(region);
-        let (blocks, _) = InOutBuf::from(&mut region[..]).into_chunks();
-        self.cipher.decrypt_blocks_inout_mut(blocks);
-        self.plain_hash.update(&out[start..]);
-        self.plain_len = self.plain_len.saturating_add(n as u64);
+        self.body.absorb(body, out);
+        self.plain.decrypt(&mut out[start..]);
+    }
+
+    /// Splits the decryptor into its halves (the expectations stay in `self`).
+    pub(crate) fn split(&mut self) -> (&mut BodyHalf, &mut PlainHalf) {
+        (&mut self.body, &mut self.plain)
     }
 
     /// Checks everything and appends the last plaintext bytes (without padding) to `out`.
@@ -137,7 +178,7 @@ impl Decryptor {
     /// # Errors
     /// The first failed check, in PROTOCOL order.
     pub fn finish(mut self, out: &mut Vec<u8>) -> Result<Verified, IntegrityError> {
-        let len = self.body_len;
+        let len = self.body.body_len;
         if len < MIN_BODY_LEN {
             return Err(IntegrityError::TooShort { len });
         }
@@ -145,26 +186,26 @@ impl Decryptor {
             return Err(IntegrityError::BadLength { len });
         }
         // With a valid shape the held tail is exactly the last block and the MAC.
-        debug_assert_eq!(self.held.len(), HOLD);
-        let file_enc_sha256: [u8; 32] = self.enc_hash.finalize().into();
+        debug_assert_eq!(self.body.held.len(), HOLD);
+        let file_enc_sha256: [u8; 32] = self.body.enc_hash.finalize().into();
         if let Some(want) = self.expected.file_enc_sha256 {
             if want != file_enc_sha256 {
                 return Err(IntegrityError::EncHashMismatch);
             }
         }
         let mut last = [0u8; 16];
-        last.copy_from_slice(&self.held[..16]);
-        self.mac.update(&last);
-        let tag = self.mac.finalize().into_bytes();
-        if !bool::from(tag[..MAC_LEN].ct_eq(&self.held[16..HOLD])) {
+        last.copy_from_slice(&self.body.held[..16]);
+        self.body.mac.update(&last);
+        let tag = self.body.mac.finalize().into_bytes();
+        if !bool::from(tag[..MAC_LEN].ct_eq(&self.body.held[16..HOLD])) {
             return Err(IntegrityError::MacMismatch);
         }
-        self.cipher.decrypt_block_mut((&mut last).into());
+        self.plain.cipher.decrypt_block_mut((&mut last).into());
         let unpadded = unpad(&last)?;
-        self.plain_hash.update(unpadded);
+        self.plain.plain_hash.update(unpadded);
         out.extend_from_slice(unpadded);
-        let file_length = self.plain_len.saturating_add(unpadded.len() as u64);
-        let file_sha256: [u8; 32] = self.plain_hash.finalize().into();
+        let file_length = self.plain.plain_len.saturating_add(unpadded.len() as u64);
+        let file_sha256: [u8; 32] = self.plain.plain_hash.finalize().into();
         check_plain(&self.expected, &file_sha256, file_length)?;
         Ok(Verified {
             file_sha256,

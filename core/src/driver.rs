@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::body::{encrypt_reader, hash_reader, BodyReader};
+use crate::body::{encrypt_reader_threads, hash_reader, BodyReader};
 use crate::conn::MediaConn;
 use crate::encrypt::EncryptedMedia;
 use crate::error::{DownloadError, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
+use crate::pipeline::Threads;
 use crate::upload::{MediaId, UploadSpec};
 
 /// Where a transport gets media connections: asked on first use, on expiry, and with
@@ -174,6 +175,9 @@ pub struct UploadJob {
     pub media_id: Option<MediaId>,
     /// Newsletter (channel) media: uploaded unencrypted on the newsletter path.
     pub newsletter: bool,
+    /// Threads the first pass's crypto may use ([`Threads::Auto`]: a second one from
+    /// 8 MiB on; [`Threads::One`] for the least CPU per byte).
+    pub threads: Threads,
 }
 
 impl UploadJob {
@@ -186,6 +190,7 @@ impl UploadJob {
             media_key_timestamp: None,
             media_id: None,
             newsletter: false,
+            threads: Threads::Auto,
         }
     }
     /// Reuses `key` instead of a fresh one.
@@ -201,6 +206,11 @@ impl UploadJob {
     /// Uses this `media_id` (to resume an upload with the id it had).
     pub fn with_media_id(mut self, id: MediaId) -> Self {
         self.media_id = Some(id);
+        self
+    }
+    /// Lets the first pass use `threads` (see [`crate::pipeline`]).
+    pub fn with_threads(mut self, threads: Threads) -> Self {
+        self.threads = threads;
         self
     }
     /// Makes it a newsletter (unencrypted) upload.
@@ -235,7 +245,7 @@ impl UploadJob {
             Some(k) => (k.clone(), true),
             None => (MediaKey::generate().map_err(io::Error::other)?, false),
         };
-        let media = encrypt_reader(key, &self.media_type, source)?;
+        let media = encrypt_reader_threads(key, &self.media_type, source, self.threads)?;
         let mut spec = UploadSpec::encrypted(self.media_type.clone(), &media, media_id)
             .with_key_reused(reused);
         spec.media_key_timestamp = if reused {

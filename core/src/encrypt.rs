@@ -10,9 +10,10 @@
 // checked where they enter (download.rs, upload.rs, transfer.rs, conn.rs).
 #![allow(clippy::arithmetic_side_effects)]
 
+use aes::cipher::BlockEncrypt;
 use aes::Aes256;
 use cbc::cipher::inout::InOutBuf;
-use cbc::cipher::{BlockEncryptMut, KeyIvInit};
+use cbc::cipher::{BlockEncryptMut, KeyInit, KeyIvInit};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -23,9 +24,19 @@ use crate::sidecar::SidecarHasher;
 
 type CbcEnc = cbc::Encryptor<Aes256>;
 
-/// Bytes of plaintext between two checkpoints. A multiple of 16; 1 MiB keeps a 4 GiB
-/// file's checkpoints at 64 KiB and bounds the re-read before a resume offset to 1 MiB.
-pub const CHECKPOINT_INTERVAL: u64 = 1 << 20;
+/// Bytes of plaintext between two checkpoints. A multiple of 16. 64 KiB keeps a 1 GiB
+/// file's checkpoints at 256 KiB, bounds the re-read before a resume offset to 64 KiB,
+/// and lets the body be regenerated [`LANES`] segments at a time.
+pub const CHECKPOINT_INTERVAL: u64 = 64 << 10;
+
+/// CBC chains a [`BodyGenerator`] encrypts side by side: each checkpoint starts a chain
+/// of its own, so the second pass runs AES on 8 independent blocks at once (what AES-NI
+/// pipelines) instead of one block after the other.
+pub const LANES: usize = 8;
+
+/// Plaintext a [`BodyGenerator`] encrypts in one go on [`LANES`] chains: feed it chunks of
+/// this size, starting at the offset [`EncryptedMedia::body_from`] gives, to get that.
+pub const LANE_GROUP: usize = LANES * CHECKPOINT_INTERVAL as usize;
 
 /// Length of the truncated HMAC appended to the ciphertext.
 pub const MAC_LEN: usize = 10;
@@ -95,27 +106,81 @@ impl CbcStream {
     }
 }
 
+/// The half of encryption that reads the plaintext: its SHA-256 and AES-CBC.
+pub(crate) struct CipherHalf {
+    cbc: CbcStream,
+    plain_hash: Sha256,
+    file_length: u64,
+}
+
+impl CipherHalf {
+    /// Hashes and encrypts `plaintext`, appending the completed blocks to `out`.
+    pub(crate) fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
+        self.plain_hash.update(plaintext);
+        self.file_length += plaintext.len() as u64;
+        self.cbc.update(plaintext, out);
+    }
+
+    /// Appends the padded last block to `out`.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        self.cbc.finish(out);
+    }
+}
+
+/// The half of encryption that reads the ciphertext: the HMAC, the body's SHA-256, the
+/// streaming sidecar and the checkpoints.
+pub(crate) struct AuthHalf {
+    enc_hash: Sha256,
+    mac: Hmac<Sha256>,
+    sidecar: Option<SidecarHasher>,
+    cipher_len: u64,
+    checkpoints: Vec<[u8; 16]>,
+}
+
+impl AuthHalf {
+    /// Absorbs the next ciphertext bytes, in order.
+    pub(crate) fn absorb(&mut self, ct: &[u8]) {
+        self.enc_hash.update(ct);
+        self.mac.update(ct);
+        if let Some(s) = self.sidecar.as_mut() {
+            s.update(ct);
+        }
+        // Record the chaining block at every interval boundary this region crosses.
+        let start = self.cipher_len;
+        let end = start + ct.len() as u64;
+        let mut boundary = (start / CHECKPOINT_INTERVAL + 1) * CHECKPOINT_INTERVAL;
+        while boundary <= end {
+            let at = (boundary - start) as usize;
+            let mut block = [0u8; 16];
+            block.copy_from_slice(&ct[at - 16..at]);
+            self.checkpoints.push(block);
+            boundary += CHECKPOINT_INTERVAL;
+        }
+        self.cipher_len = end;
+    }
+}
+
 /// Streaming encryptor: feed plaintext with [`update`](Self::update), then
 /// [`finish`](Self::finish). The ciphertext is identical however the input is chunked.
+///
+/// Its work is two independent halves: AES-CBC with the plaintext's SHA-256, and the HMAC
+/// with the body's SHA-256 (and the sidecar) over the ciphertext. [`encrypt_stream`]
+/// runs them on two threads for large inputs; this type runs both on the caller's.
+///
+/// [`encrypt_stream`]: crate::pipeline::encrypt_stream
 pub struct Encryptor {
     media_key: MediaKey,
     /// The IV and MAC key, kept to start a sidecar on request (zeroized on drop).
     sidecar_keys: zeroize::Zeroizing<[u8; 48]>,
-    sidecar: Option<SidecarHasher>,
-    cbc: CbcStream,
-    plain_hash: Sha256,
-    enc_hash: Sha256,
-    mac: Hmac<Sha256>,
-    file_length: u64,
-    cipher_len: u64,
-    checkpoints: Vec<[u8; 16]>,
+    cipher: CipherHalf,
+    auth: AuthHalf,
 }
 
 impl std::fmt::Debug for Encryptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encryptor")
             .field("media_key", &self.media_key)
-            .field("file_length", &self.file_length)
+            .field("file_length", &self.cipher.file_length)
             .finish_non_exhaustive()
     }
 }
@@ -134,15 +199,19 @@ impl Encryptor {
         sidecar_keys[16..].copy_from_slice(&keys.mac_key);
         let enc = Encryptor {
             sidecar_keys,
-            sidecar: None,
-            cbc: CbcStream::new(&keys.cipher_key, &keys.iv),
+            cipher: CipherHalf {
+                cbc: CbcStream::new(&keys.cipher_key, &keys.iv),
+                plain_hash: Sha256::new(),
+                file_length: 0,
+            },
+            auth: AuthHalf {
+                enc_hash: Sha256::new(),
+                mac,
+                sidecar: None,
+                cipher_len: 0,
+                checkpoints: Vec::new(),
+            },
             media_key,
-            plain_hash: Sha256::new(),
-            enc_hash: Sha256::new(),
-            mac,
-            file_length: 0,
-            cipher_len: 0,
-            checkpoints: Vec::new(),
         };
         Ok(enc.with_streaming_sidecar(media_type.has_streaming_sidecar()))
     }
@@ -151,7 +220,7 @@ impl Encryptor {
     /// default for the types v2 gives one (audio, ptt, video, gif, ptv); any type may ask.
     /// Call it before the first [`update`](Self::update).
     pub fn with_streaming_sidecar(mut self, on: bool) -> Self {
-        self.sidecar = match (on, self.cipher_len) {
+        self.auth.sidecar = match (on, self.auth.cipher_len) {
             (true, 0) => {
                 let mut mac_key = [0u8; 32];
                 mac_key.copy_from_slice(&self.sidecar_keys[16..]);
@@ -165,60 +234,59 @@ impl Encryptor {
         self
     }
 
+    /// Plaintext bytes fed so far.
+    pub fn file_length(&self) -> u64 {
+        self.cipher.file_length
+    }
+
     /// Encrypts `plaintext` and appends the ciphertext of every completed block to `out`
     /// (at most `plaintext.len() + 15` bytes). `out` is not cleared: reuse it by clearing
     /// it yourself after you have written its contents.
     pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
-        self.plain_hash.update(plaintext);
-        self.file_length += plaintext.len() as u64;
         let start = out.len();
-        self.cbc.update(plaintext, out);
-        self.absorb_ciphertext(&out[start..]);
+        self.cipher.update(plaintext, out);
+        self.auth.absorb(&out[start..]);
     }
 
     /// Appends the last block and the 10-byte MAC to `out` and returns the summary.
     pub fn finish(mut self, out: &mut Vec<u8>) -> EncryptedMedia {
+        self.finish_cipher(out);
+        self.seal(out)
+    }
+
+    /// Appends the padded last block to `out` (through both halves).
+    pub(crate) fn finish_cipher(&mut self, out: &mut Vec<u8>) {
         let start = out.len();
-        self.cbc.finish(out);
-        self.absorb_ciphertext(&out[start..]);
-        let tag = self.mac.finalize().into_bytes();
+        self.cipher.finish(out);
+        self.auth.absorb(&out[start..]);
+    }
+
+    /// Splits the encryptor into its halves (the rest stays in `self`).
+    pub(crate) fn split(&mut self) -> (&mut CipherHalf, &mut AuthHalf) {
+        (&mut self.cipher, &mut self.auth)
+    }
+
+    /// After the last block went through both halves: appends the MAC to `out` and
+    /// returns the summary.
+    pub(crate) fn seal(mut self, out: &mut Vec<u8>) -> EncryptedMedia {
+        let tag = self.auth.mac.finalize().into_bytes();
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&tag[..MAC_LEN]);
         out.extend_from_slice(&mac);
-        self.enc_hash.update(mac);
-        let streaming_sidecar = self.sidecar.take().map(|mut s| {
+        self.auth.enc_hash.update(mac);
+        let streaming_sidecar = self.auth.sidecar.take().map(|mut s| {
             s.update(&mac);
             s.finish()
         });
         EncryptedMedia {
             media_key: self.media_key,
-            file_sha256: self.plain_hash.finalize().into(),
-            file_enc_sha256: self.enc_hash.finalize().into(),
-            file_length: self.file_length,
+            file_sha256: self.cipher.plain_hash.finalize().into(),
+            file_enc_sha256: self.auth.enc_hash.finalize().into(),
+            file_length: self.cipher.file_length,
             mac,
-            checkpoints: self.checkpoints,
+            checkpoints: self.auth.checkpoints,
             streaming_sidecar,
         }
-    }
-
-    fn absorb_ciphertext(&mut self, ct: &[u8]) {
-        self.enc_hash.update(ct);
-        self.mac.update(ct);
-        if let Some(s) = self.sidecar.as_mut() {
-            s.update(ct);
-        }
-        // Record the chaining block at every interval boundary this region crosses.
-        let start = self.cipher_len;
-        let end = start + ct.len() as u64;
-        let mut boundary = (start / CHECKPOINT_INTERVAL + 1) * CHECKPOINT_INTERVAL;
-        while boundary <= end {
-            let at = (boundary - start) as usize;
-            let mut block = [0u8; 16];
-            block.copy_from_slice(&ct[at - 16..at]);
-            self.checkpoints.push(block);
-            boundary += CHECKPOINT_INTERVAL;
-        }
-        self.cipher_len = end;
     }
 }
 
@@ -268,7 +336,7 @@ impl EncryptedMedia {
         }
         let keys = self.media_key.expand(media_type)?;
         // The ciphertext of the last block depends on plaintext bytes up to file_length.
-        let block_start = (body_offset.min(body_len - MAC_LEN as u64) / 16) * 16;
+        let block_start = (body_offset.min(body_len - MAC_LEN as u64 - 16) / 16) * 16;
         let cp = (block_start / CHECKPOINT_INTERVAL) as usize;
         let cp = cp.min(self.checkpoints.len());
         let (plain_start, iv) = if cp == 0 {
@@ -277,7 +345,11 @@ impl EncryptedMedia {
             (cp as u64 * CHECKPOINT_INTERVAL, self.checkpoints[cp - 1])
         };
         let gen = BodyGenerator {
-            cbc: CbcStream::new(&keys.cipher_key, &iv),
+            aes: Aes256::new((&keys.cipher_key).into()),
+            chain: iv,
+            pending: [0; 16],
+            pending_len: 0,
+            checkpoints: self.checkpoints.clone(),
             skip: body_offset - plain_start,
             plain_pos: plain_start,
             file_length: self.file_length,
@@ -290,8 +362,18 @@ impl EncryptedMedia {
 
 /// Regenerates the upload body from an offset, fed the plaintext from the offset that
 /// [`EncryptedMedia::body_from`] returned.
+///
+/// It knows the CBC chaining block at every checkpoint, so whole groups of [`LANES`]
+/// segments ([`LANE_GROUP`] bytes fed at a checkpoint) are encrypted on [`LANES`] chains
+/// at once, and each segment's last block is checked against the first pass's: a file
+/// that changed since is caught here, before the CDN would refuse the body's hash.
 pub struct BodyGenerator {
-    cbc: CbcStream,
+    aes: Aes256,
+    /// The last ciphertext block produced (the IV before any).
+    chain: [u8; 16],
+    pending: [u8; 16],
+    pending_len: usize,
+    checkpoints: Vec<[u8; 16]>,
     skip: u64,
     plain_pos: u64,
     file_length: u64,
@@ -308,20 +390,126 @@ impl std::fmt::Debug for BodyGenerator {
     }
 }
 
+fn xor16(block: &mut [u8], with: &[u8; 16]) {
+    for (b, w) in block.iter_mut().zip(with) {
+        *b ^= w;
+    }
+}
+
 impl BodyGenerator {
     /// Feeds the next plaintext bytes; appends the body bytes they complete to `out`.
     ///
     /// # Errors
-    /// [`BodyError::PlaintextChanged`] when more plaintext arrives than the first pass saw.
-    pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
+    /// [`BodyError::PlaintextChanged`] when more plaintext arrives than the first pass saw,
+    /// or a segment's ciphertext ends otherwise than in the first pass.
+    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
         if self.finished || self.plain_pos + plaintext.len() as u64 > self.file_length {
             return Err(BodyError::PlaintextChanged);
         }
-        self.plain_pos += plaintext.len() as u64;
         let start = out.len();
-        self.cbc.update(plaintext, out);
+        if self.pending_len > 0 {
+            let take = (16 - self.pending_len).min(plaintext.len());
+            self.pending[self.pending_len..self.pending_len + take]
+                .copy_from_slice(&plaintext[..take]);
+            self.pending_len += take;
+            self.plain_pos += take as u64;
+            plaintext = &plaintext[take..];
+            if self.pending_len < 16 {
+                return Ok(());
+            }
+            let at = out.len();
+            out.extend_from_slice(&self.pending);
+            self.pending_len = 0;
+            self.serial(&mut out[at..])?;
+        }
+        while plaintext.len() >= LANE_GROUP && self.plain_pos % CHECKPOINT_INTERVAL == 0 {
+            let first = (self.plain_pos / CHECKPOINT_INTERVAL) as usize;
+            // Chains start at segments first..first + LANES: known when their checkpoints are.
+            if first + LANES - 1 > self.checkpoints.len() {
+                break;
+            }
+            let at = out.len();
+            out.extend_from_slice(&plaintext[..LANE_GROUP]);
+            self.lanes(first, &mut out[at..])?;
+            self.plain_pos += LANE_GROUP as u64;
+            plaintext = &plaintext[LANE_GROUP..];
+        }
+        let whole = plaintext.len() / 16 * 16;
+        let at = out.len();
+        out.extend_from_slice(&plaintext[..whole]);
+        self.plain_pos += whole as u64;
+        self.serial(&mut out[at..])?;
+        let rest = &plaintext[whole..];
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+        self.plain_pos += rest.len() as u64;
         self.skip_front(out, start);
         Ok(())
+    }
+
+    /// CBC on one chain over whole blocks that end at `plain_pos - pending_len`.
+    fn serial(&mut self, blocks: &mut [u8]) -> Result<(), BodyError> {
+        let end = self.plain_pos - self.pending_len as u64;
+        let begin = end - blocks.len() as u64;
+        for (i, block) in blocks.chunks_exact_mut(16).enumerate() {
+            xor16(block, &self.chain);
+            self.aes.encrypt_block(block.into());
+            self.chain.copy_from_slice(block);
+            let block_end = begin + 16 * (i as u64 + 1);
+            if block_end % CHECKPOINT_INTERVAL == 0 {
+                self.check(block_end)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CBC on [`LANES`] chains: `group` is segments `first..first + LANES`, whole.
+    fn lanes(&mut self, first: usize, group: &mut [u8]) -> Result<(), BodyError> {
+        let seg = CHECKPOINT_INTERVAL as usize;
+        let mut chains = [0u128; LANES];
+        chains[0] = u128::from_ne_bytes(self.chain);
+        for (l, c) in chains.iter_mut().enumerate().skip(1) {
+            *c = u128::from_ne_bytes(self.checkpoints[first + l - 1]);
+        }
+        let mut segments = group.chunks_exact_mut(seg);
+        let mut lanes: [std::slice::ChunksExactMut<'_, u8>; LANES] = std::array::from_fn(|_| {
+            segments
+                .next()
+                .expect("a group is LANES segments")
+                .chunks_exact_mut(16)
+        });
+        let mut blocks = [aes::Block::default(); LANES];
+        for _ in 0..seg / 16 {
+            let mut at: [&mut [u8]; LANES] =
+                std::array::from_fn(|l| lanes[l].next().expect("segments are whole blocks"));
+            for ((b, p), c) in blocks.iter_mut().zip(at.iter()).zip(&chains) {
+                let p = u128::from_ne_bytes((&**p).try_into().expect("16 bytes"));
+                b.copy_from_slice(&(p ^ c).to_ne_bytes());
+            }
+            self.aes.encrypt_blocks(&mut blocks);
+            for ((b, p), c) in blocks.iter().zip(at.iter_mut()).zip(chains.iter_mut()) {
+                p.copy_from_slice(b);
+                *c = u128::from_ne_bytes((*b).into());
+            }
+        }
+        self.chain = chains[LANES - 1].to_ne_bytes();
+        for (l, c) in chains.iter().enumerate() {
+            if let Some(want) = self.checkpoints.get(first + l) {
+                if *want != c.to_ne_bytes() {
+                    return Err(BodyError::PlaintextChanged);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// At a checkpoint offset: the chain must be the first pass's.
+    fn check(&self, plain_offset: u64) -> Result<(), BodyError> {
+        let i = (plain_offset / CHECKPOINT_INTERVAL) as usize;
+        match i.checked_sub(1).and_then(|i| self.checkpoints.get(i)) {
+            Some(want) if *want != self.chain => Err(BodyError::PlaintextChanged),
+            _ => Ok(()),
+        }
     }
 
     /// Ends the plaintext: appends the last block and the MAC.
@@ -335,8 +523,14 @@ impl BodyGenerator {
         }
         self.finished = true;
         let start = out.len();
-        self.cbc.finish(out);
+        let pad = 16 - self.pending_len;
+        let mut block = self.pending;
+        block[self.pending_len..].fill(pad as u8);
+        xor16(&mut block, &self.chain);
+        self.aes.encrypt_block((&mut block).into());
+        out.extend_from_slice(&block);
         out.extend_from_slice(&self.mac);
+        self.pending_len = 0;
         self.skip_front(out, start);
         Ok(())
     }

@@ -9,6 +9,8 @@
 //! - [`MediaKey`]: 32 secret bytes, redacted in `Debug`, zeroized on drop.
 //! - [`Encryptor`] / [`Decryptor`]: streaming encryption and verified decryption;
 //!   [`encrypt()`] / [`decrypt()`] for data in memory.
+//! - [`encrypt_stream`] / [`decrypt_stream`]: a whole reader to a writer, with the hash
+//!   chains split across two threads for large inputs ([`pipeline`], [`Threads`]).
 //! - [`EncryptedMedia::body_from`]: regenerate the upload body from any offset.
 //! - [`Upload`] / [`Download`]: one state machine per transfer (PROTOCOL §3–5). They
 //!   decide every request, host, retry, resume and renewal; you move the bytes. The
@@ -95,13 +97,14 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod pipeline;
 pub mod range;
 pub mod retry;
 pub mod sidecar;
 pub mod transfer;
 pub mod upload;
 
-pub use body::{encrypt_reader, hash_reader, BodyReader};
+pub use body::{encrypt_reader, encrypt_reader_threads, hash_reader, BodyReader};
 pub use conn::{Host, HostRole, MediaConn};
 pub use decrypt::{decrypt, Decryptor, Expected, PlainVerifier, Verified};
 pub use delete::{Delete, DeleteResult, DeleteSpec};
@@ -116,5 +119,6 @@ pub use error::{
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
+pub use pipeline::{decrypt_stream, encrypt_stream, StreamError, Threads};
 pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
 pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};

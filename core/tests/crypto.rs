@@ -6,7 +6,7 @@
 use aes::cipher::{BlockEncryptMut, KeyIvInit};
 use hmac::Mac;
 use serde::Deserialize;
-use wamedia::encrypt::{body_len, CHECKPOINT_INTERVAL};
+use wamedia::encrypt::{body_len, CHECKPOINT_INTERVAL, LANES, LANE_GROUP};
 use wamedia::*;
 
 #[derive(Deserialize)]
@@ -271,6 +271,67 @@ fn body_regenerates_from_any_offset() {
     let (body, meta) = encrypt(key(5), &t, &small).unwrap();
     for off in 0..=body.len() as u64 {
         assert_eq!(regenerate(&meta, &t, &small, off, 7), &body[off as usize..]);
+    }
+}
+
+#[test]
+fn body_regenerates_on_lanes_as_on_one_chain() {
+    let mut rng = Rng(8);
+    let i = CHECKPOINT_INTERVAL;
+    let len = (2 * LANES as u64 + 3) * i + 777;
+    let plain = rng.bytes(len as usize);
+    let t = MediaType::Video;
+    let (body, meta) = encrypt(key(8), &t, &plain).unwrap();
+    let n = body.len() as u64;
+    let mut offsets = vec![
+        0,
+        1,
+        16,
+        i,
+        i + 5,
+        8 * i,
+        9 * i - 1,
+        16 * i,
+        n - 30,
+        n - 10,
+        n,
+    ];
+    offsets.extend((0..12).map(|_| rng.below(n + 1)));
+    for off in offsets {
+        // Whole groups (the lanes), groups off by a block, and odd sizes (one chain).
+        for chunk in [
+            LANE_GROUP,
+            2 * LANE_GROUP + 16,
+            LANE_GROUP + 16,
+            1 + rng.below(300_000) as usize,
+        ] {
+            assert!(
+                regenerate(&meta, &t, &plain, off, chunk) == body[off as usize..],
+                "offset {off}, chunk {chunk}"
+            );
+        }
+    }
+}
+
+#[test]
+fn regeneration_notices_a_plaintext_changed_in_place() {
+    let i = CHECKPOINT_INTERVAL as usize;
+    let plain = vec![5u8; 10 * i + 3];
+    let t = MediaType::Document;
+    let (_, meta) = encrypt(key(10), &t, &plain).unwrap();
+    let mut changed = plain.clone();
+    changed[3 * i + 100] ^= 0x80;
+    for chunk in [LANE_GROUP, 4096, 333] {
+        let (from, mut gen) = meta.body_from(&t, 0).unwrap();
+        let mut out = Vec::new();
+        let mut seen = Ok(());
+        for c in changed[from as usize..].chunks(chunk) {
+            seen = gen.update(c, &mut out);
+            if seen.is_err() {
+                break;
+            }
+        }
+        assert_eq!(seen, Err(BodyError::PlaintextChanged), "chunk {chunk}");
     }
 }
 
