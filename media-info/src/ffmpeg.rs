@@ -22,22 +22,87 @@ pub(crate) enum NoFrame {
 
 /// Runs ffmpeg on `path` and returns the PNG bytes of the first video frame.
 pub(crate) fn first_frame(path: &Path, opts: &FfmpegOptions) -> Result<Vec<u8>, NoFrame> {
+    let args = [
+        "-map",
+        "0:v:0",
+        "-frames:v",
+        "1",
+        "-vf",
+        "scale=w='min(512,iw)':h='min(512,ih)':force_original_aspect_ratio=decrease",
+        "-f",
+        "image2pipe",
+        "-c:v",
+        "png",
+        "-",
+    ];
+    let out = run(path, &args, opts, |stdout| {
+        let mut out = Vec::new();
+        let _ = stdout.take(MAX_OUTPUT).read_to_end(&mut out);
+        out
+    })?;
+    if out.is_empty() {
+        return Err(NoFrame::Failed("ffmpeg wrote no frame".into()));
+    }
+    Ok(out)
+}
+
+/// Decodes the first audio stream of `path` to 48 kHz 16-bit PCM of its first channel and
+/// hands each piece of samples to `each` (which returns `false` to stop reading).
+pub(crate) fn pcm_channel0(
+    path: &Path,
+    opts: &FfmpegOptions,
+    mut each: impl FnMut(&[i16]) -> bool + Send,
+) -> Result<(), NoFrame> {
+    let args = [
+        "-map",
+        "0:a:0",
+        "-af",
+        "pan=mono|c0=c0",
+        "-ar",
+        "48000",
+        "-f",
+        "s16le",
+        "-c:a",
+        "pcm_s16le",
+        "-",
+    ];
+    run(path, &args, opts, |mut stdout| {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut samples = Vec::with_capacity(32 << 10);
+        let mut odd: Option<u8> = None;
+        loop {
+            let n = match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            samples.clear();
+            let mut bytes = &buf[..n];
+            if let (Some(lo), Some((&hi, rest))) = (odd.take(), bytes.split_first()) {
+                samples.push(i16::from_le_bytes([lo, hi]));
+                bytes = rest;
+            }
+            let pairs = bytes.chunks_exact(2);
+            odd = pairs.remainder().first().copied();
+            samples.extend(pairs.map(|p| i16::from_le_bytes([p[0], p[1]])));
+            if !each(&samples) {
+                return;
+            }
+        }
+    })
+}
+
+/// Runs `ffmpeg -nostdin -v error -i PATH ARGS…`, hands its stdout to `consume` on a
+/// thread of its own, and stops ffmpeg at the time limit or once `consume` returned.
+fn run<T: Send>(
+    path: &Path,
+    args: &[&str],
+    opts: &FfmpegOptions,
+    consume: impl FnOnce(std::process::ChildStdout) -> T + Send,
+) -> Result<T, NoFrame> {
     let mut child = Command::new(&opts.program)
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args([
-            "-map",
-            "0:v:0",
-            "-frames:v",
-            "1",
-            "-vf",
-            "scale=w='min(512,iw)':h='min(512,ih)':force_original_aspect_ratio=decrease",
-            "-f",
-            "image2pipe",
-            "-c:v",
-            "png",
-            "-",
-        ])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -46,49 +111,57 @@ pub(crate) fn first_frame(path: &Path, opts: &FfmpegOptions) -> Result<Vec<u8>, 
             std::io::ErrorKind::NotFound => NoFrame::Missing,
             _ => NoFrame::Failed(format!("could not start ffmpeg: {e}")),
         })?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(s) = stdout {
-            let _ = s.take(MAX_OUTPUT).read_to_end(&mut out);
-        }
-        out
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(s) = stderr {
-            let _ = s.take(4096).read_to_string(&mut text);
-        }
-        text
-    });
-    let deadline = Instant::now().checked_add(opts.timeout);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(NoFrame::Failed(format!(
-                    "ffmpeg took longer than {:?}; stopped",
-                    opts.timeout
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => break Err(NoFrame::Failed(format!("waiting for ffmpeg failed: {e}"))),
-        }
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(NoFrame::Failed("ffmpeg's output could not be read".into()));
     };
-    let out = reader.join().unwrap_or_default();
-    let errors = errors.join().unwrap_or_default();
-    let status = status?;
-    if !status.success() || out.is_empty() {
-        let why = errors
-            .lines()
-            .next()
-            .unwrap_or("no frame written")
-            .trim()
-            .to_string();
-        return Err(NoFrame::Failed(format!("ffmpeg failed ({status}): {why}")));
-    }
-    Ok(out)
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || consume(stdout));
+        let errors = s.spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.take(4096).read_to_string(&mut text);
+            text
+        });
+        let deadline = Instant::now().checked_add(opts.timeout);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(Some(status)),
+                // The consumer has what it wanted: ffmpeg's remaining work is not needed.
+                Ok(None) if reader.is_finished() => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Ok(None);
+                }
+                Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(NoFrame::Failed(format!(
+                        "ffmpeg took longer than {:?}; stopped",
+                        opts.timeout
+                    )));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(NoFrame::Failed(format!("waiting for ffmpeg failed: {e}")));
+                }
+            }
+        };
+        let out = reader
+            .join()
+            .map_err(|_| NoFrame::Failed("reading ffmpeg's output panicked".into()))?;
+        let errors = errors.join().unwrap_or_default();
+        match status? {
+            Some(status) if !status.success() => {
+                let why = errors.lines().next().unwrap_or("no reason given").trim();
+                Err(NoFrame::Failed(format!(
+                    "ffmpeg failed ({status}): {}",
+                    why
+                )))
+            }
+            _ => Ok(out),
+        }
+    })
 }

@@ -201,14 +201,18 @@ pub struct Options {
     /// their width and height are still reported). Default 50 000 000 (a 50 MP photo);
     /// decoding needs up to 4 bytes a pixel.
     pub max_pixels: u64,
-    /// Voice notes longer than this get no waveform. Default 1800 s (half an hour), about
-    /// a second of decoding.
+    /// Voice notes longer than this get no waveform. Default 1800 s (half an hour): ~3 s
+    /// of decoding with ffmpeg.
     pub max_waveform_seconds: u32,
+    /// Without ffmpeg (not installed, disabled, or no path), a voice note is decoded in
+    /// process by a pure-Rust decoder that manages only ~3 s of audio per second of CPU;
+    /// after this long it stops and there is no waveform. Default 5 s (notes up to ~15 s).
+    pub waveform_time_limit: Duration,
     /// At most this many bytes are read to count a PDF's pages or walk an MP3 or AAC
     /// stream's frames. Default 64 MiB.
     pub max_scan_bytes: u64,
-    /// `ffmpeg` for a video's first-frame thumbnail ([`analyze_path`] only), or `None` never
-    /// to run it.
+    /// `ffmpeg` for a video's first-frame thumbnail and a voice note's decoding
+    /// ([`analyze_path`] only), or `None` never to run it.
     pub ffmpeg: Option<FfmpegOptions>,
 }
 
@@ -218,6 +222,7 @@ impl Default for Options {
             thumbnail: ThumbnailOptions::default(),
             max_pixels: 50_000_000,
             max_waveform_seconds: 1800,
+            waveform_time_limit: Duration::from_secs(5),
             max_scan_bytes: 64 << 20,
             ffmpeg: Some(FfmpegOptions::default()),
         }
@@ -449,7 +454,7 @@ fn analyze<R: Read + Seek>(
             video(kind, format, mp4, path, opts, &mut info)
         }
         MediaKind::Audio | MediaKind::Ptt => {
-            audio(kind, format, mp4, &mut src, len, opts, &mut info)
+            audio(kind, format, mp4, &mut src, (len, path), opts, &mut info)
         }
         MediaKind::Document => {
             if format == Format::Pdf {
@@ -628,7 +633,7 @@ fn audio<S: Read + Seek>(
     format: Format,
     mp4: Option<mp4::Mp4>,
     src: &mut BufReader<S>,
-    len: u64,
+    (len, path): (u64, Option<&Path>),
     opts: &Options,
     info: &mut MediaInfo,
 ) {
@@ -675,7 +680,13 @@ fn audio<S: Read + Seek>(
         return;
     }
     let bars = match (format, wav_info) {
-        (Format::Ogg(OggCodec::Opus), _) => waveform::opus(src, len, opts.max_waveform_seconds),
+        (Format::Ogg(OggCodec::Opus), _) => waveform::opus(
+            src,
+            len,
+            opts.max_waveform_seconds,
+            opts.waveform_time_limit,
+            path.zip(opts.ffmpeg.as_ref()),
+        ),
         (Format::Wav, Some(w)) => waveform::wav(src, &w, opts.max_waveform_seconds),
         _ => {
             Err("waveforms are computed for OGG Opus voice notes (and 16-bit PCM WAV)".to_string())

@@ -178,6 +178,58 @@ fn an_opus_voice_note_has_its_length_and_waveform() {
     }
 }
 
+fn close_to_voice_waveform(info: &MediaInfo, within: u8) {
+    let wave = info
+        .waveform
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", info.warnings));
+    for (i, (ours, theirs)) in wave.iter().zip(VOICE_WAVEFORM).enumerate() {
+        assert!(
+            ours.abs_diff(theirs) <= within,
+            "bar {i}: {ours} vs {theirs}\n{wave:?}"
+        );
+    }
+}
+
+#[test]
+fn a_voice_note_is_decoded_by_ffmpeg_when_installed_else_in_process() {
+    let info = analyze_path(MediaKind::Ptt, &path("voice.ogg"), &Options::default());
+    let ffmpeg_here = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok();
+    // The expected bars come from ffmpeg's (libopus') decoding: with it, exactly them;
+    // without it, the in-process decoder's, within a step.
+    close_to_voice_waveform(&info, if ffmpeg_here { 0 } else { 1 });
+    // An ffmpeg that is not there: the in-process decoder takes over.
+    let opts = Options {
+        ffmpeg: Some(FfmpegOptions {
+            program: "/nonexistent/ffmpeg".into(),
+            ..FfmpegOptions::default()
+        }),
+        ..Options::default()
+    };
+    let info = analyze_path(MediaKind::Ptt, &path("voice.ogg"), &opts);
+    close_to_voice_waveform(&info, 1);
+}
+
+#[test]
+fn the_in_process_decoder_stops_at_its_time_limit() {
+    let opts = Options {
+        waveform_time_limit: std::time::Duration::ZERO,
+        ..no_ffmpeg()
+    };
+    let info = analyze_bytes(MediaKind::Ptt, &data("voice.ogg"), None, &opts);
+    assert_eq!(info.waveform, None);
+    assert_eq!(info.seconds, Some(4), "the length does not need decoding");
+    let w = info
+        .warnings
+        .iter()
+        .find(|w| w.field == "waveform")
+        .unwrap();
+    assert!(w.message.contains("longer than"), "{w}");
+}
+
 #[test]
 fn audio_files_have_their_lengths() {
     // ffprobe: 3.030204 s = 116 frames × 1152 / 44100, the encoder delay and padding
