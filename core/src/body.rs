@@ -118,9 +118,11 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 pub struct BodyReader<R> {
     inner: R,
     gen: Option<BodyGenerator>,
+    /// Plaintext read in, turned into body bytes in place, then handed out from `pos`.
     buf: Vec<u8>,
     pos: usize,
-    plain: Vec<u8>,
+    /// Plaintext bytes read per step.
+    chunk: usize,
     /// Plaintext bytes still to pass through (newsletter bodies).
     passthrough: u64,
 }
@@ -160,7 +162,7 @@ impl<R: Read + Seek> BodyReader<R> {
             gen: Some(gen),
             buf: Vec::with_capacity(chunk + 32),
             pos: 0,
-            plain: vec![0; chunk],
+            chunk,
             passthrough: 0,
         })
     }
@@ -176,7 +178,7 @@ impl<R: Read + Seek> BodyReader<R> {
             gen: None,
             buf: Vec::new(),
             pos: 0,
-            plain: Vec::new(),
+            chunk: 0,
             passthrough: len.saturating_sub(from),
         })
     }
@@ -198,21 +200,20 @@ impl<R: Read> Read for BodyReader<R> {
         };
         while self.pos == self.buf.len() {
             if gen.is_finished() {
-                // Done: give the buffers back while the answer is awaited.
+                // Done: give the buffer back while the answer is awaited.
                 self.buf = Vec::new();
-                self.plain = Vec::new();
                 self.pos = 0;
                 return Ok(0);
             }
-            self.buf.clear();
             self.pos = 0;
-            let n = read_full(&mut self.inner, &mut self.plain)?;
+            self.buf.resize(self.chunk, 0);
+            let n = read_full(&mut self.inner, &mut self.buf)?;
+            self.buf.truncate(n);
             let changed = |e| io::Error::new(io::ErrorKind::InvalidData, e);
             if n == 0 {
                 gen.finish(&mut self.buf).map_err(changed)?;
             } else {
-                gen.update(&self.plain[..n], &mut self.buf)
-                    .map_err(changed)?;
+                gen.update_in_place(&mut self.buf).map_err(changed)?;
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);

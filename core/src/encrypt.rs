@@ -402,55 +402,66 @@ impl BodyGenerator {
     /// # Errors
     /// [`BodyError::PlaintextChanged`] when more plaintext arrives than the first pass saw,
     /// or a segment's ciphertext ends otherwise than in the first pass.
-    pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
+    pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
         if self.finished || self.plain_pos + plaintext.len() as u64 > self.file_length {
             return Err(BodyError::PlaintextChanged);
         }
         let start = out.len();
-        if self.pending_len > 0 {
-            let take = (16 - self.pending_len).min(plaintext.len());
-            self.pending[self.pending_len..self.pending_len + take]
-                .copy_from_slice(&plaintext[..take]);
-            self.pending_len += take;
-            self.plain_pos += take as u64;
-            plaintext = &plaintext[take..];
-            if self.pending_len < 16 {
-                return Ok(());
-            }
-            let at = out.len();
-            out.extend_from_slice(&self.pending);
-            self.pending_len = 0;
-            self.serial(&mut out[at..])?;
+        out.extend_from_slice(plaintext);
+        self.encrypt_tail(out, start)
+    }
+
+    /// [`update`](Self::update) in place: `buf` holds the next plaintext bytes and is
+    /// turned into the body bytes they complete. Fed whole groups at a checkpoint, as
+    /// [`BodyReader`](crate::BodyReader) does, no byte is moved: one buffer serves.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn update_in_place(&mut self, buf: &mut Vec<u8>) -> Result<(), BodyError> {
+        if self.finished || self.plain_pos + buf.len() as u64 > self.file_length {
+            return Err(BodyError::PlaintextChanged);
         }
-        while plaintext.len() >= LANE_GROUP && self.plain_pos % CHECKPOINT_INTERVAL == 0 {
-            let first = (self.plain_pos / CHECKPOINT_INTERVAL) as usize;
+        self.encrypt_tail(buf, 0)
+    }
+
+    /// Turns the plaintext `buf[start..]` (just fed, following any pending bytes) into
+    /// the body bytes it completes, less any still to skip.
+    fn encrypt_tail(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<(), BodyError> {
+        self.plain_pos += (buf.len() - start) as u64;
+        if self.pending_len > 0 {
+            // The held partial block goes in front (a move of the buffer; it happens only
+            // when a feed ended off a block boundary).
+            buf.splice(
+                start..start,
+                self.pending[..self.pending_len].iter().copied(),
+            );
+            self.pending_len = 0;
+        }
+        let whole = (buf.len() - start) / 16 * 16;
+        let rest = buf.len() - start - whole;
+        self.pending[..rest].copy_from_slice(&buf[start + whole..]);
+        self.pending_len = rest;
+        buf.truncate(start + whole);
+        // Blocks start at this plaintext offset.
+        let mut pos = self.plain_pos - (whole + rest) as u64;
+        let mut at = start;
+        while buf.len() - at >= LANE_GROUP && pos % CHECKPOINT_INTERVAL == 0 {
+            let first = (pos / CHECKPOINT_INTERVAL) as usize;
             // Chains start at segments first..first + LANES: known when their checkpoints are.
             if first + LANES - 1 > self.checkpoints.len() {
                 break;
             }
-            let at = out.len();
-            out.extend_from_slice(&plaintext[..LANE_GROUP]);
-            self.lanes(first, &mut out[at..])?;
-            self.plain_pos += LANE_GROUP as u64;
-            plaintext = &plaintext[LANE_GROUP..];
+            self.lanes(first, &mut buf[at..at + LANE_GROUP])?;
+            at += LANE_GROUP;
+            pos += LANE_GROUP as u64;
         }
-        let whole = plaintext.len() / 16 * 16;
-        let at = out.len();
-        out.extend_from_slice(&plaintext[..whole]);
-        self.plain_pos += whole as u64;
-        self.serial(&mut out[at..])?;
-        let rest = &plaintext[whole..];
-        self.pending[..rest.len()].copy_from_slice(rest);
-        self.pending_len = rest.len();
-        self.plain_pos += rest.len() as u64;
-        self.skip_front(out, start);
+        self.serial(pos, &mut buf[at..])?;
+        self.skip_front(buf, start);
         Ok(())
     }
 
-    /// CBC on one chain over whole blocks that end at `plain_pos - pending_len`.
-    fn serial(&mut self, blocks: &mut [u8]) -> Result<(), BodyError> {
-        let end = self.plain_pos - self.pending_len as u64;
-        let begin = end - blocks.len() as u64;
+    /// CBC on one chain over whole blocks from plaintext offset `begin`.
+    fn serial(&mut self, begin: u64, blocks: &mut [u8]) -> Result<(), BodyError> {
         for (i, block) in blocks.chunks_exact_mut(16).enumerate() {
             xor16(block, &self.chain);
             self.aes.encrypt_block(block.into());

@@ -274,6 +274,27 @@ fn body_regenerates_from_any_offset() {
     }
 }
 
+/// The same, in place: each chunk of plaintext becomes the body bytes it completes.
+fn regenerate_in_place(
+    meta: &EncryptedMedia,
+    t: &MediaType,
+    plain: &[u8],
+    offset: u64,
+    chunk: usize,
+) -> Vec<u8> {
+    let (from, mut gen) = meta.body_from(t, offset).unwrap();
+    let mut out = Vec::new();
+    for c in plain[from as usize..].chunks(chunk) {
+        let mut buf = c.to_vec();
+        gen.update_in_place(&mut buf).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    let mut last = Vec::new();
+    gen.finish(&mut last).unwrap();
+    out.extend_from_slice(&last);
+    out
+}
+
 #[test]
 fn body_regenerates_on_lanes_as_on_one_chain() {
     let mut rng = Rng(8);
@@ -308,6 +329,10 @@ fn body_regenerates_on_lanes_as_on_one_chain() {
             assert!(
                 regenerate(&meta, &t, &plain, off, chunk) == body[off as usize..],
                 "offset {off}, chunk {chunk}"
+            );
+            assert!(
+                regenerate_in_place(&meta, &t, &plain, off, chunk) == body[off as usize..],
+                "in place: offset {off}, chunk {chunk}"
             );
         }
     }
