@@ -99,6 +99,71 @@ fn encrypt_then_decrypt_round_trips_with_hex_and_base64_keys() {
 }
 
 #[test]
+fn every_threads_setting_gives_the_same_bytes_and_the_same_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.bin");
+    let plain: Vec<u8> = (0..700_001u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(&input, &plain).unwrap();
+    let mut bodies = vec![];
+    let mut lines = vec![];
+    for threads in ["one", "two", "auto"] {
+        let body = dir.path().join(format!("body.{threads}"));
+        let out = run(&[
+            "--threads",
+            threads,
+            "encrypt",
+            "--type",
+            "ptt",
+            "--media-key",
+            KEY_HEX,
+            input.to_str().unwrap(),
+            body.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{threads}: {}", stderr(&out));
+        lines.push(json_line(&out));
+        bodies.push(std::fs::read(&body).unwrap());
+    }
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "bodies differ");
+    assert!(lines.iter().all(|l| *l == lines[0]), "{lines:?}");
+    let meta = &lines[0];
+    let body = dir.path().join("body.one");
+    let decrypt = |threads: &str, body: &Path, out: &Path| {
+        run(&[
+            "decrypt",
+            "--threads",
+            threads,
+            "--type",
+            "ptt",
+            "--media-key",
+            KEY_HEX,
+            "--file-sha256",
+            meta["file_sha256"].as_str().unwrap(),
+            "--file-enc-sha256",
+            meta["file_enc_sha256"].as_str().unwrap(),
+            body.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ])
+    };
+    let outdir = tempfile::tempdir().unwrap();
+    let back = outdir.path().join("back");
+    let out = decrypt("two", &body, &back);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read(&back).unwrap() == plain);
+    std::fs::remove_file(&back).unwrap();
+    // Tampered: the two-thread path fails the same check and leaves nothing behind.
+    let mut bad = bodies[0].clone();
+    bad[500_000] ^= 1;
+    let bad_path = dir.path().join("bad");
+    std::fs::write(&bad_path, &bad).unwrap();
+    let out = decrypt("two", &bad_path, &back);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("file_enc_sha256"), "{}", stderr(&out));
+    assert!(leftovers(outdir.path()).is_empty());
+    let out = run(&["--threads", "three", "encrypt", "--type", "ptt", "-", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn stdin_and_stdout_with_dash() {
     let mut child = wamedia()
         .args([
