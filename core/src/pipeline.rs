@@ -158,20 +158,56 @@ fn encrypt_two<R: Read, W: Write + Send>(
     buf: &mut Grow,
 ) -> Result<bool, StreamError> {
     let (cipher, auth) = enc.split();
+    two_stages(
+        "wamedia-mac",
+        |out| {
+            let chunk = buf.read(reader)?;
+            if chunk.is_empty() {
+                cipher.finish(out);
+                return Ok(Step::SendLast);
+            }
+            cipher.update(chunk, out);
+            Ok(Step::Send)
+        },
+        |ct| {
+            auth.absorb(ct);
+            writer.write_all(ct)
+        },
+    )
+}
+
+/// What the reading side made of a buffer.
+enum Step {
+    /// Hand it over; more follow.
+    Send,
+    /// Hand it over; it is the last.
+    SendLast,
+    /// Nothing more (the buffer is empty).
+    End,
+}
+
+/// The two-stage pipeline: `produce` fills buffers on the calling thread (reading),
+/// `consume` takes them in order on a second thread (writing), [`IN_FLIGHT`] buffers
+/// going round. `Ok(false)`: no thread could be started and `produce` never ran.
+fn two_stages(
+    name: &str,
+    mut produce: impl FnMut(&mut Vec<u8>) -> io::Result<Step>,
+    mut consume: impl FnMut(&mut Vec<u8>) -> io::Result<()> + Send,
+) -> Result<bool, StreamError> {
     let (full_tx, full_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
     thread::scope(|s| {
-        let worker = thread::Builder::new()
-            .name("wamedia-mac".into())
-            .spawn_scoped(s, move || -> io::Result<()> {
-                for ct in full_rx {
-                    auth.absorb(&ct);
-                    writer.write_all(&ct)?;
-                    // Never blocks: the channel holds every buffer there is.
-                    let _ = free_tx.send(ct);
-                }
-                Ok(())
-            });
+        let worker =
+            thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, move || -> io::Result<()> {
+                    for mut b in full_rx {
+                        consume(&mut b)?;
+                        // Never blocks: the channel holds every buffer there is.
+                        let _ = free_tx.send(b);
+                    }
+                    Ok(())
+                });
         let Ok(worker) = worker else {
             return Ok(false);
         };
@@ -188,18 +224,18 @@ fn encrypt_two<R: Read, W: Write + Send>(
                 }
             };
             out.clear();
-            let chunk = match buf.read(reader) {
-                Ok(c) => c,
+            match produce(&mut out) {
                 Err(e) => break Err(e),
-            };
-            let last = chunk.is_empty();
-            if last {
-                cipher.finish(&mut out);
-            } else {
-                cipher.update(chunk, &mut out);
-            }
-            if full_tx.send(out).is_err() || last {
-                break Ok(());
+                Ok(Step::End) => break Ok(()),
+                Ok(Step::SendLast) => {
+                    let _ = full_tx.send(out);
+                    break Ok(());
+                }
+                Ok(Step::Send) => {
+                    if full_tx.send(out).is_err() {
+                        break Ok(());
+                    }
+                }
             }
         };
         drop(full_tx);
@@ -263,54 +299,19 @@ fn decrypt_two<R: Read, W: Write + Send>(
     buf: &mut Grow,
 ) -> Result<bool, StreamError> {
     let (body, plain) = dec.split();
-    let (full_tx, full_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
-    thread::scope(|s| {
-        let worker = thread::Builder::new()
-            .name("wamedia-aes".into())
-            .spawn_scoped(s, move || -> io::Result<()> {
-                for mut region in full_rx {
-                    plain.decrypt(&mut region);
-                    writer.write_all(&region)?;
-                    // Never blocks: the channel holds every buffer there is.
-                    let _ = free_tx.send(region);
-                }
-                Ok(())
-            });
-        let Ok(worker) = worker else {
-            return Ok(false);
-        };
-        let mut unallocated = IN_FLIGHT;
-        let read = loop {
-            let mut out = if unallocated > 0 {
-                unallocated = unallocated.saturating_sub(1);
-                Vec::new()
-            } else {
-                match free_rx.recv() {
-                    Ok(b) => b,
-                    // The worker stopped: its error says why.
-                    Err(_) => break Ok(()),
-                }
-            };
-            out.clear();
-            let chunk = match buf.read(reader) {
-                Ok(c) => c,
-                Err(e) => break Err(e),
-            };
+    two_stages(
+        "wamedia-aes",
+        |out| {
+            let chunk = buf.read(reader)?;
             if chunk.is_empty() {
-                break Ok(());
+                return Ok(Step::End);
             }
-            body.absorb(chunk, &mut out);
-            if full_tx.send(out).is_err() {
-                break Ok(());
-            }
-        };
-        drop(full_tx);
-        let wrote = worker
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        wrote.map_err(StreamError::Write)?;
-        read.map_err(StreamError::Read)?;
-        Ok(true)
-    })
+            body.absorb(chunk, out);
+            Ok(Step::Send)
+        },
+        |region| {
+            plain.decrypt(region);
+            writer.write_all(region)
+        },
+    )
 }

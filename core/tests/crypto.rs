@@ -287,11 +287,9 @@ fn regenerate_in_place(
     for c in plain[from as usize..].chunks(chunk) {
         let mut buf = c.to_vec();
         gen.update_in_place(&mut buf).unwrap();
-        out.extend_from_slice(&buf);
+        out.append(&mut buf);
     }
-    let mut last = Vec::new();
-    gen.finish(&mut last).unwrap();
-    out.extend_from_slice(&last);
+    gen.finish(&mut out).unwrap();
     out
 }
 
