@@ -44,6 +44,17 @@ impl Read for Choppy<'_> {
     }
 }
 
+/// Runs `f` on a thread of its own and fails the test if it has not returned after five
+/// minutes (a deadlock between the pipeline's threads would otherwise hang the run).
+fn within_minutes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(300))
+        .expect("no result after 5 minutes (or a panic): a deadlock between the threads?")
+}
+
 fn plaintext(rng: &mut Rng, len: usize) -> Vec<u8> {
     (0..len).map(|_| rng.next() as u8).collect()
 }
@@ -111,6 +122,10 @@ fn check(rng: &mut Rng, t: &MediaType, len: usize, max_read: usize, threads: Thr
 
 #[test]
 fn two_threads_are_byte_identical_to_one_on_random_cases() {
+    within_minutes(two_threads_are_byte_identical_to_one);
+}
+
+fn two_threads_are_byte_identical_to_one() {
     let mut rng = Rng(0x5eed_cafe_f00d_0001);
     let interval = CHECKPOINT_INTERVAL as usize;
     let mut lengths = vec![
@@ -162,6 +177,10 @@ fn auto_crosses_to_two_threads_mid_stream_with_the_same_result() {
 
 #[test]
 fn a_tampered_body_fails_on_two_threads_as_on_one() {
+    within_minutes(a_tampered_body_fails);
+}
+
+fn a_tampered_body_fails() {
     let mut rng = Rng(0x5eed_cafe_f00d_0003);
     let plain = plaintext(&mut rng, 2 << 20);
     let key = MediaKey::from_bytes([9; 32]);
@@ -224,6 +243,10 @@ impl Write for FailingWriter {
 
 #[test]
 fn read_and_write_failures_end_either_side_with_their_own_error() {
+    within_minutes(read_and_write_failures);
+}
+
+fn read_and_write_failures() {
     let key = MediaKey::from_bytes([4; 32]);
     for threads in [Threads::One, Threads::Two] {
         let enc = Encryptor::new(key.clone(), &MediaType::Document).unwrap();
