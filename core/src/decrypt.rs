@@ -67,14 +67,6 @@ impl BodyHalf {
     /// Feeds the next body bytes; appends the ciphertext blocks now known not to be the
     /// last one to `out`, MAC'd but not decrypted.
     pub(crate) fn absorb(&mut self, body: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        self.cut(body, out);
-        self.mac.update(&out[start..]);
-    }
-
-    /// [`absorb`](Self::absorb) without the MAC: the caller feeds the region to the MAC
-    /// (this one, or one moved elsewhere with [`take_mac`](Self::take_mac)) in order.
-    pub(crate) fn cut(&mut self, body: &[u8], out: &mut Vec<u8>) {
         self.enc_hash.update(body);
         self.body_len = self.body_len.saturating_add(body.len() as u64);
         if self.held.len().saturating_add(body.len()) <= HOLD {
@@ -91,18 +83,7 @@ impl BodyHalf {
         let end = start.saturating_add(n);
         self.held.extend_from_slice(&out[end..]);
         out.truncate(end);
-    }
-
-    /// Moves the MAC out (to run on another thread); [`put_mac`](Self::put_mac) brings it
-    /// back. Meanwhile a MAC under an empty key stands in.
-    pub(crate) fn take_mac(&mut self) -> Hmac<Sha256> {
-        let stand_in = <Hmac<Sha256> as Mac>::new_from_slice(&[]).expect("any key length");
-        std::mem::replace(&mut self.mac, stand_in)
-    }
-
-    /// Puts the MAC back.
-    pub(crate) fn put_mac(&mut self, mac: Hmac<Sha256>) {
-        self.mac = mac;
+        self.mac.update(&out[start..]);
     }
 }
 
