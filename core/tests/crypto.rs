@@ -9,6 +9,10 @@ use serde::Deserialize;
 use wamedia::encrypt::{body_len, CHECKPOINT_INTERVAL, LANES, LANE_GROUP};
 use wamedia::*;
 
+mod support;
+/// splitmix64: a tiny seeded generator, so failures reproduce.
+use support::Rng;
+
 #[derive(Deserialize)]
 struct Kat {
     r#type: String,
@@ -33,24 +37,6 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn kats() -> Vec<Kat> {
     serde_json::from_str(include_str!("data/kat.json")).unwrap()
-}
-
-/// splitmix64: a tiny seeded generator, so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
 }
 
 fn key(seed: u8) -> MediaKey {
@@ -215,6 +201,19 @@ fn regenerate(
     offset: u64,
     chunk: usize,
 ) -> Vec<u8> {
+    regenerate_with(meta, t, plain, offset, chunk, false)
+}
+
+/// The same, `in_place` or not: with `update_in_place` each chunk of plaintext becomes
+/// the body bytes it completes.
+fn regenerate_with(
+    meta: &EncryptedMedia,
+    t: &MediaType,
+    plain: &[u8],
+    offset: u64,
+    chunk: usize,
+    in_place: bool,
+) -> Vec<u8> {
     let (from, mut gen) = meta.body_from(t, offset).unwrap();
     assert!(
         from <= offset && offset - from <= CHECKPOINT_INTERVAL + 16,
@@ -222,7 +221,13 @@ fn regenerate(
     );
     let mut out = Vec::new();
     for c in plain[from as usize..].chunks(chunk) {
-        gen.update(c, &mut out).unwrap();
+        if in_place {
+            let mut buf = c.to_vec();
+            gen.update_in_place(&mut buf).unwrap();
+            out.append(&mut buf);
+        } else {
+            gen.update(c, &mut out).unwrap();
+        }
     }
     gen.finish(&mut out).unwrap();
     out
@@ -274,25 +279,6 @@ fn body_regenerates_from_any_offset() {
     }
 }
 
-/// The same, in place: each chunk of plaintext becomes the body bytes it completes.
-fn regenerate_in_place(
-    meta: &EncryptedMedia,
-    t: &MediaType,
-    plain: &[u8],
-    offset: u64,
-    chunk: usize,
-) -> Vec<u8> {
-    let (from, mut gen) = meta.body_from(t, offset).unwrap();
-    let mut out = Vec::new();
-    for c in plain[from as usize..].chunks(chunk) {
-        let mut buf = c.to_vec();
-        gen.update_in_place(&mut buf).unwrap();
-        out.append(&mut buf);
-    }
-    gen.finish(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn body_regenerates_on_lanes_as_on_one_chain() {
     let mut rng = Rng(8);
@@ -329,7 +315,7 @@ fn body_regenerates_on_lanes_as_on_one_chain() {
                 "offset {off}, chunk {chunk}"
             );
             assert!(
-                regenerate_in_place(&meta, &t, &plain, off, chunk) == body[off as usize..],
+                regenerate_with(&meta, &t, &plain, off, chunk, true) == body[off as usize..],
                 "in place: offset {off}, chunk {chunk}"
             );
         }

@@ -12,20 +12,9 @@ use wamedia::{
     IntegrityError, MediaKey, MediaType,
 };
 
-/// xorshift64*: a fixed seed keeps every run the same case list.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod support;
+/// splitmix64: a fixed seed keeps every run the same case list.
+use support::Rng;
 
 /// A reader that returns reads of random sizes (1 ..= max), sometimes zero-copy short.
 struct Choppy<'a> {
@@ -55,10 +44,6 @@ fn within_minutes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("no result after 5 minutes (or a panic): a deadlock between the threads?")
 }
 
-fn plaintext(rng: &mut Rng, len: usize) -> Vec<u8> {
-    (0..len).map(|_| rng.next() as u8).collect()
-}
-
 fn same_summary(a: &EncryptedMedia, b: &EncryptedMedia) {
     assert_eq!(a.media_key.as_bytes(), b.media_key.as_bytes());
     assert_eq!(a.file_sha256, b.file_sha256);
@@ -72,14 +57,14 @@ fn same_summary(a: &EncryptedMedia, b: &EncryptedMedia) {
 /// One case: encrypt and decrypt `len` random bytes of `t` with `threads`, read in
 /// random pieces of at most `max_read`, and compare with the in-memory reference.
 fn check(rng: &mut Rng, t: &MediaType, len: usize, max_read: usize, threads: Threads) {
-    let plain = plaintext(rng, len);
+    let plain = rng.bytes(len);
     let key = MediaKey::from_bytes([rng.next() as u8; 32]);
     let (want_body, want) = encrypt(key.clone(), t, &plain).unwrap();
 
     let mut body = Vec::new();
     let reader = Choppy {
         data: &plain,
-        rng: Rng(rng.next() | 1),
+        rng: Rng(rng.next()),
         max: max_read,
     };
     let got = encrypt_stream(
@@ -106,7 +91,7 @@ fn check(rng: &mut Rng, t: &MediaType, len: usize, max_read: usize, threads: Thr
     let mut back = Vec::new();
     let reader = Choppy {
         data: &body,
-        rng: Rng(rng.next() | 1),
+        rng: Rng(rng.next()),
         max: max_read,
     };
     let dec = Decryptor::new(&key, t, expected).unwrap();
@@ -182,7 +167,7 @@ fn a_tampered_body_fails_on_two_threads_as_on_one() {
 
 fn a_tampered_body_fails() {
     let mut rng = Rng(0x5eed_cafe_f00d_0003);
-    let plain = plaintext(&mut rng, 2 << 20);
+    let plain = rng.bytes(2 << 20);
     let key = MediaKey::from_bytes([9; 32]);
     let (mut body, _) = encrypt(key.clone(), &MediaType::Image, &plain).unwrap();
     body[1 << 20] ^= 1;
