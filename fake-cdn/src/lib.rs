@@ -381,10 +381,11 @@ impl FakeCdn {
         self.server.lock().faults.push_back((on, fault));
     }
 
-    /// Every request seen so far. Waits (up to 2 s) for connections still being handled,
-    /// so that an answer the client already has is in the log.
+    /// Every request seen so far. Waits (up to 30 s: a loaded machine can be slow to run
+    /// the server thread's last step) for connections still being handled, so that an
+    /// answer the client already has is in the log.
     pub fn seen(&self) -> Vec<SeenRequest> {
-        for _ in 0..200 {
+        for _ in 0..3000 {
             if self.server.lock().active == 0 {
                 break;
             }
