@@ -63,11 +63,12 @@ pub fn hidden_name(name: &str, suffix: &str) -> String {
     let digest = sha2::Sha256::digest(name.as_bytes());
     let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     // "." + prefix + "-" + 16 hex + suffix
-    let room = NAME_MAX.saturating_sub(1 + 1 + tag.len() + suffix.len());
-    let mut cut = room.min(name.len());
-    while cut > 0 && !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let fixed = tag.len().saturating_add(suffix.len()).saturating_add(2);
+    let room = NAME_MAX.saturating_sub(fixed);
+    let cut = (0..=room.min(name.len()))
+        .rev()
+        .find(|&i| name.is_char_boundary(i))
+        .unwrap_or(0);
     format!(".{}-{tag}{suffix}", &name[..cut])
 }
 

@@ -378,7 +378,7 @@ impl MediaConn {
 
 /// True when `h` takes uploads of the type `name` and is not in `skip`.
 fn allows(h: &Host, name: Option<&str>, skip: &[String]) -> bool {
-    Host::takes(&h.upload, name) && !skip.iter().any(|s| *s == h.hostname)
+    Host::takes(&h.upload, name) && !skip.contains(&h.hostname)
 }
 
 /// A host name as given, when it is non-empty and has no spaces or control characters.

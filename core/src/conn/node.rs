@@ -69,7 +69,7 @@ impl<'a> Node<'a> {
             Some(Value::Array(a)) => a
                 .iter()
                 .filter(|c| c.is_object())
-                .map(|c| Node::read(c, depth + 1))
+                .map(|c| Node::read(c, depth.saturating_add(1)))
                 .collect::<Result<_, _>>()?,
             // Text or bytes content, or none: no children.
             _ => Vec::new(),
