@@ -293,11 +293,13 @@ impl fmt::Display for Refusal {
             } => {
                 write!(
                     f,
-                    "{found} is not a {kind} phones accept (a {kind} is one of: {})",
+                    "{found} is not {} phones accept ({} is one of: {})",
+                    a(*kind),
+                    a(*kind),
                     allowed.join(", ")
                 )?;
                 match conversion {
-                    Some(c) => write!(f, "; it converts to {}", c.describe()),
+                    Some(c) => write!(f, "; ffmpeg converts it: {}", c.describe()),
                     None => write!(f, "; no conversion is known for it"),
                 }
             }
@@ -309,7 +311,9 @@ impl fmt::Display for Refusal {
             } => {
                 write!(
                     f,
-                    "this is {content}, not a {given}: send it as a {suggestion}"
+                    "this is {content}, not {}: send it as {}",
+                    a(*given),
+                    a(*suggestion)
                 )?;
                 if let Some(c) = conversion {
                     write!(f, " (converted to {})", c.describe())?;
@@ -318,8 +322,9 @@ impl fmt::Display for Refusal {
             }
             Refusal::Unrecognised { kind, allowed } => write!(
                 f,
-                "the content is no format wamedia-info recognises; a {kind} is one of: {} \
+                "the content is no format wamedia-info recognises; {} is one of: {} \
                  (send anything else as a document)",
+                a(*kind),
                 allowed.join(", ")
             ),
         }
@@ -327,6 +332,14 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// "an image", "a video", "an audio": the type with its article.
+fn a(kind: MediaKind) -> String {
+    match kind {
+        MediaKind::Image | MediaKind::Audio => format!("an {kind}"),
+        _ => format!("a {kind}"),
+    }
+}
 
 /// Checks content against the type it is to be sent as: `Ok` with the mimetype to send
 /// (one of [`allowed_mimetypes`]; for a document, whatever the content is, or
@@ -605,7 +618,7 @@ mod tests {
         let r = check(MediaKind::Image, &mp4).unwrap_err();
         assert_eq!(
             r.to_string(),
-            "this is a video (video/mp4), not a image: send it as a video"
+            "this is a video (video/mp4), not an image: send it as a video"
         );
         let r = check(MediaKind::Ptt, &of(Format::Mp3)).unwrap_err();
         let text = r.to_string();
@@ -616,7 +629,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("converts to audio/mpeg → audio/ogg; codecs=opus"),
+            text.contains("ffmpeg converts it: audio/mpeg → audio/ogg; codecs=opus"),
             "{text}"
         );
         let r = check(MediaKind::Video, &of(Format::Unknown)).unwrap_err();
