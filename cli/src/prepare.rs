@@ -40,6 +40,14 @@ fn kind_of(t: &MediaType) -> Option<MediaKind> {
     t.name().and_then(MediaKind::from_name)
 }
 
+/// "an image", "a video": the type with its article.
+fn a(kind: MediaKind) -> String {
+    match kind {
+        MediaKind::Image | MediaKind::Audio => format!("an {kind}"),
+        _ => format!("a {kind}"),
+    }
+}
+
 /// What to run to fix a refusal, for its message.
 fn remedy(refusal: &Refusal, file: &str, kind: MediaKind) -> String {
     let file = transfer::escape(file);
@@ -73,14 +81,15 @@ fn refused(refusal: &Refusal, file: &str, kind: MediaKind) -> Fail {
 
 /// The mimetype an upload's JSON says: for media with a message, the one the check
 /// accepts (a file outside WhatsApp's list, or of another kind than `t`, is refused
-/// here, before any work); documents and types with no message keep the guess.
+/// here, before any work); for documents, whatever the content is; types with no
+/// message keep the guess.
 pub fn accepted_mimetype<S: Read + Seek>(
     args: &UploadArgs,
     t: &MediaType,
     src: &mut S,
     guess: &Guess,
 ) -> Result<&'static str, Fail> {
-    let Some(kind) = kind_of(t).filter(|k| *k != MediaKind::Document) else {
+    let Some(kind) = kind_of(t) else {
         return Ok(guess.mimetype);
     };
     let shown = if args.file == "-" {
@@ -95,6 +104,11 @@ pub fn accepted_mimetype<S: Read + Seek>(
         .map_err(|e| cannot_read(Path::new(shown), e))?;
     src.seek(SeekFrom::Start(0))
         .map_err(|e| cannot_read(Path::new(shown), e))?;
+    if kind == MediaKind::Document {
+        // Any type, sent as it is: what the content says (a .mov is video/quicktime, a
+        // .docx its Office type), or the guess when it says nothing.
+        return Ok(content.mimetype.unwrap_or(guess.mimetype));
+    }
     check(kind, &content).map_err(|r| refused(&r, shown, kind))
 }
 
@@ -177,14 +191,18 @@ fn run_step(
             let mut f = File::open(input).map_err(|e| cannot_read(input, e))?;
             io::copy(&mut f, out_file).map_err(|e| cannot_write(out, e))?;
             if !quiet {
-                eprintln!("wamedia: {shown} is already a {kind} phones accept ({mimetype}); copied as it is");
+                eprintln!(
+                    "wamedia: {shown} is already {} phones accept ({mimetype}); copied as it is",
+                    a(kind)
+                );
             }
             Ok(mimetype)
         }
         Plan::Convert(c) => {
             if !quiet {
                 eprintln!(
-                    "wamedia: converting {shown} with ffmpeg for a {kind}: {}",
+                    "wamedia: converting {shown} with ffmpeg for {}: {}",
+                    a(kind),
                     c.describe()
                 );
             }
