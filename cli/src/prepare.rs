@@ -55,6 +55,13 @@ fn remedy(refusal: &Refusal, file: &str, kind: MediaKind) -> String {
         Refusal::NotAccepted {
             conversion: Some(_),
             ..
+        } if file == "stdin" => format!(
+            "; save it to a file and convert it with `wamedia prepare FILE OUT --type {kind}`, \
+             or upload the file with --convert"
+        ),
+        Refusal::NotAccepted {
+            conversion: Some(_),
+            ..
         } => format!(
             "; convert it with `wamedia prepare {file} OUT --type {kind}`, or upload with --convert"
         ),
@@ -113,7 +120,9 @@ pub fn accepted_mimetype<S: Read + Seek>(
 }
 
 /// A converted upload source: removed when dropped.
-pub struct Converted(#[allow(dead_code)] tempfile::TempPath);
+pub struct Converted {
+    _file: tempfile::TempPath,
+}
 
 /// `upload --convert`: when the file needs it, converts it (or fits an image) into a
 /// private temporary named `wamedia-convert-*` and returns the arguments with that file
@@ -173,7 +182,7 @@ pub fn convert_for_upload(mut args: UploadArgs) -> Result<(UploadArgs, Option<Co
     args.file = path.to_string_lossy().into_owned();
     args.media_type = Some(kind.name().to_owned());
     args.no_resume = true;
-    Ok((args, Some(Converted(path))))
+    Ok((args, Some(Converted { _file: path })))
 }
 
 /// Runs one step of a plan from `input` into `out` (already created, private): ffmpeg, or
