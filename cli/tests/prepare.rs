@@ -425,6 +425,19 @@ fn content_of_another_kind_is_refused_naming_what_it_is() {
         "{err}"
     );
     assert!(err.contains("audio/mpeg → audio/ogg; codecs=opus"), "{err}");
+    // From stdin there is no file to name: the fix says to save one.
+    let out = wamedia()
+        .args(["upload", "--type", "ptt", "-"])
+        .stdin(std::fs::File::open(fixture("audio.mp3")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin: audio/mpeg is not a ptt")
+            && stderr(&out).contains("save it to a file"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["upload", "--type", "video", &fixture("photo.jpg")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
