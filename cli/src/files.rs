@@ -137,6 +137,11 @@ impl Atomic {
         Ok(Atomic { tmp, dest })
     }
 
+    /// The temporary's path (for a program that writes the file itself).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// Where the bytes go meanwhile.
     pub fn file(&mut self) -> &mut File {
         self.tmp.as_file_mut()

@@ -16,6 +16,7 @@ mod download;
 mod files;
 mod local;
 mod net;
+mod prepare;
 mod progress;
 mod resume;
 mod session;
@@ -115,6 +116,12 @@ enum Cmd {
     Upload(UploadArgs),
     /// Download, verify and decrypt media into OUT (nothing is written on failure).
     Download(DownloadArgs),
+    /// Make IN a file every phone plays as --type T, into OUT: converted with ffmpeg when
+    /// its format is not one WhatsApp's receivers take (MOV/MKV/WebM/AVI/GIF → MP4;
+    /// WAV/FLAC/MP3/M4A → Ogg/Opus voice note; PNG/JPEG/GIF → 512×512 WebP sticker), an
+    /// image over the limits resized to a JPEG, else copied; print
+    /// {"type","mimetype","action"}.
+    Prepare(PrepareArgs),
     /// Print the encrypted receipt ({ciphertext, iv}, base64) asking the sender's phone to
     /// upload the media of a message again (media gone or expired).
     RetryReceipt {
@@ -235,6 +242,11 @@ struct UploadArgs {
     /// thumbnail and waveform).
     #[arg(long)]
     no_info: bool,
+    /// Convert a file phones do not play (a MOV video, a WAV voice note, a PNG sticker,
+    /// …) with ffmpeg into a temporary and upload that, as `wamedia prepare` would; an
+    /// image over 1600 px or 1024 KiB is resized. Without it such a file is refused.
+    #[arg(long)]
+    convert: bool,
     /// Use this image (JPEG, PNG or WebP) as the message's thumbnail.
     #[arg(long, value_name = "FILE")]
     thumbnail: Option<PathBuf>,
@@ -246,6 +258,27 @@ struct UploadArgs {
     net: Net,
     /// The file to upload, or - for stdin.
     file: String,
+}
+
+#[derive(Args)]
+struct PrepareArgs {
+    /// The media type to prepare for: image, sticker, video, gif, ptv, audio, ptt,
+    /// document.
+    #[arg(long = "type")]
+    media_type: String,
+    /// Images: the longest side, in pixels (the account's image_max_edge; 2048 for HD).
+    #[arg(long, value_name = "N", default_value_t = 1600)]
+    image_max_edge: u32,
+    /// Images: the largest file, in KiB (the account's image_max_kbytes).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    image_max_kbytes: u32,
+    /// No notes on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// The file to prepare.
+    input: String,
+    /// Where to write the result (through a temporary beside it), or - for stdout.
+    output: String,
 }
 
 #[derive(Args)]
@@ -632,6 +665,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
         }
         Cmd::Upload(args) => upload::upload(args, cli.threads.into()),
         Cmd::Download(args) => download::download(args),
+        Cmd::Prepare(args) => prepare::prepare(args),
         Cmd::Serve {
             addr,
             auth,

@@ -81,6 +81,8 @@ fn open_source(file: &str) -> Result<(Src, u64, Vec<u8>), Fail> {
 
 /// Runs `wamedia upload`.
 pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
+    // --convert: a file phones would not play is converted into a temporary, sent instead.
+    let (args, _converted) = crate::prepare::convert_for_upload(args)?;
     let net = &args.net;
     let file = args.file.as_str();
     let path = PathBuf::from(file);
@@ -118,6 +120,8 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         t.upload_path()
     };
     path_check.map_err(|e| Fail::usage(e.to_string()))?;
+    // Media outside what phones play (or of another kind than the type) is refused here.
+    let mimetype = crate::prepare::accepted_mimetype(&args, &t, &mut src, &guess)?;
 
     // An interrupted upload of this very file is resumed: same key, same media_id.
     let state = match (&src, &given_key) {
@@ -322,7 +326,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     }
     let mut line = result.to_json();
     if let Some(m) = line.as_object_mut() {
-        m.insert("mimetype".into(), guess.mimetype.into());
+        m.insert("mimetype".into(), mimetype.into());
     }
     if let Some((kind, info)) = &info {
         let message = info.message_json(&line, kind.name());

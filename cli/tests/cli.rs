@@ -444,11 +444,8 @@ fn serve_then_upload_and_download_with_each_connection_option() {
     let cdn = Serve::start("s3cret-auth");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("voice.ogg");
-    let plain: Vec<u8> = b"OggS"
-        .iter()
-        .copied()
-        .chain((0..50_000u32).map(|i| (i * 7 % 256) as u8))
-        .collect();
+    // A real Ogg/Opus voice note: an upload of media phones could not play is refused.
+    let plain = std::fs::read(fixture("voice.ogg")).unwrap();
     std::fs::write(&file, &plain).unwrap();
     let conn_file = dir.path().join("conn.json");
     std::fs::write(&conn_file, &cdn.conn).unwrap();
@@ -741,6 +738,8 @@ fn newsletter_media_goes_up_and_comes_back_unencrypted() {
     let conn = dir.path().join("conn.json");
     std::fs::write(&conn, &cdn.conn).unwrap();
     let conn = conn.to_str().unwrap();
+    // A sticker is a WebP (a PNG is refused as one; see the prepare tests).
+    let sticker = fixture("sticker.webp");
     let out = run(&[
         "upload",
         "--quiet",
@@ -749,7 +748,7 @@ fn newsletter_media_goes_up_and_comes_back_unencrypted() {
         "sticker",
         "--media-conn",
         conn,
-        file,
+        &sticker,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json_line(&out);
@@ -774,7 +773,7 @@ fn newsletter_media_goes_up_and_comes_back_unencrypted() {
     ]);
     let out = run(&args);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&root).unwrap());
+    assert!(std::fs::read(&dest).unwrap() == std::fs::read(&sticker).unwrap());
     // Without the hash there is nothing to verify it by: refused, nothing written.
     let dest2 = dir.path().join("unverified.png");
     let mut args = base.to_vec();
@@ -1778,9 +1777,12 @@ fn stream_serves_verified_ranges_to_a_local_player() {
     std::fs::write(&conn, &cdn.conn).unwrap();
     let conn = conn.to_str().unwrap();
     let video = dir.path().join("clip.mp4");
-    let plain: Vec<u8> = (0..300_000u32)
+    let mut plain: Vec<u8> = (0..300_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
+    // An MP4's first box, so the upload's check takes it for the video/mp4 it claims to
+    // be; the rest is bytes for the sidecar to check window by window.
+    plain[..24].copy_from_slice(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2");
     std::fs::write(&video, &plain).unwrap();
     let out = run(&[
         "upload",

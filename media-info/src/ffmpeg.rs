@@ -165,3 +165,77 @@ fn run<T: Send>(
         }
     })
 }
+
+/// Why a run that writes a file failed.
+pub(crate) enum RunError {
+    /// ffmpeg is not installed (or not where the options say).
+    Missing,
+    /// Stopped at the time limit.
+    TimedOut,
+    /// It could not be started or waited for.
+    Io(std::io::Error),
+    /// It exited unsuccessfully: the exit status and the head of what it wrote on stderr.
+    Failed(std::process::ExitStatus, String),
+}
+
+/// The most bytes of ffmpeg's stderr kept for an error (the rest is read and dropped, so
+/// a chatty ffmpeg never blocks on a full pipe).
+const MAX_STDERR: u64 = 4096;
+
+/// Runs `ffmpeg ARGS…` (the arguments name the input and the output file), with no stdin
+/// and no stdout, waits for it to exit, and stops it at the time limit.
+pub(crate) fn run_to_file(
+    args: &[std::ffi::OsString],
+    opts: &FfmpegOptions,
+) -> Result<(), RunError> {
+    let mut child = Command::new(&opts.program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RunError::Missing,
+            _ => RunError::Io(e),
+        })?;
+    let Some(stderr) = child.stderr.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(RunError::Io(std::io::Error::other(
+            "ffmpeg's stderr could not be read",
+        )));
+    };
+    std::thread::scope(|s| {
+        let errors = s.spawn(move || {
+            let mut stderr = stderr;
+            let mut text = Vec::new();
+            let _ = (&mut stderr).take(MAX_STDERR).read_to_end(&mut text);
+            let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let deadline = Instant::now().checked_add(opts.timeout);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(RunError::TimedOut);
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break Err(RunError::Io(e));
+                }
+            }
+        };
+        let errors = errors.join().unwrap_or_default();
+        let status = status?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(RunError::Failed(status, errors))
+        }
+    })
+}

@@ -30,6 +30,27 @@
 //! println!("{audio_message}");
 //! ```
 //!
+//! ## What phones play
+//!
+//! A receiving phone plays only some formats (PROTOCOL §8). [`identify_path`] reads what a
+//! file is; [`check`] answers with the mimetype to send, one of [`allowed_mimetypes`], or a
+//! [`Refusal`] naming what the content is and the [`Conversion`] that fixes it; [`plan`]
+//! adds what the account's [`ImageLimits`] ask of images ([`fit_image`], in process). A
+//! conversion runs ffmpeg only when its [`Conversion::run`] is called:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use wamedia_info::{identify_path, plan, FfmpegOptions, ImageLimits, MediaKind, Plan};
+//!
+//! let content = identify_path(Path::new("clip.mov"))?;
+//! match plan(MediaKind::Video, &content, &ImageLimits::default()) {
+//!     Ok(Plan::Convert(c)) => c.run(Path::new("clip.mov"), Path::new("clip.mp4"), &FfmpegOptions::default())?,
+//!     Ok(other) => println!("{other:?}"),
+//!     Err(refusal) => eprintln!("{refusal}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Which values are WhatsApp's own and where they come from is written beside each field
 //! of [`MediaInfo`] and in the README ("Sending the message").
 
@@ -44,7 +65,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+mod accept;
 mod bytes;
+mod convert;
 mod ffmpeg;
 mod flac;
 mod message;
@@ -52,6 +75,7 @@ mod mp3;
 mod mp4;
 mod ogg;
 mod pdf;
+mod prepare;
 mod sniff;
 mod thumbnail;
 mod wav;
@@ -59,6 +83,13 @@ mod waveform;
 mod webp;
 
 use sniff::{Format, OggCodec};
+
+pub use accept::{
+    allowed_mimetypes, check, identify_bytes, identify_path, identify_reader, Content,
+    ContentClass, Refusal,
+};
+pub use convert::{Conversion, ConversionError, Target};
+pub use prepare::{fit_image, plan, FitError, FittedImage, ImageLimits, Plan};
 
 /// The media types that have a message, by wamedia's names for them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

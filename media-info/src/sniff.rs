@@ -25,6 +25,12 @@ pub(crate) enum Format {
     Matroska {
         webm: bool,
     },
+    /// RIFF `AVI `.
+    Avi,
+    /// AMR speech (`#!AMR`), narrowband or wideband (`#!AMR-WB`).
+    Amr {
+        wideband: bool,
+    },
     Zip,
     Cfb,
     Text,
@@ -56,6 +62,12 @@ pub(crate) fn detect(head: &[u8]) -> Format {
         Format::Webp
     } else if starts(b"RIFF") && at(8, b"WAVE") {
         Format::Wav
+    } else if starts(b"RIFF") && at(8, b"AVI ") {
+        Format::Avi
+    } else if starts(b"#!AMR-WB\n") {
+        Format::Amr { wideband: true }
+    } else if starts(b"#!AMR\n") {
+        Format::Amr { wideband: false }
     } else if at(4, b"ftyp") {
         Format::IsoBmff
     } else if starts(b"OggS") {
@@ -64,7 +76,7 @@ pub(crate) fn detect(head: &[u8]) -> Format {
         Format::Flac
     } else if starts(b"\x1A\x45\xDF\xA3") {
         Format::Matroska {
-            webm: head.windows(4).any(|w| w == b"webm"),
+            webm: ebml_doctype(head) == Some(&b"webm"[..]),
         }
     } else if starts(b"PK\x03\x04") {
         Format::Zip
@@ -82,6 +94,19 @@ pub(crate) fn detect(head: &[u8]) -> Format {
     } else {
         Format::Unknown
     }
+}
+
+/// The `DocType` of an EBML header (`matroska`, `webm`): element `42 82`, a one-byte
+/// size (`0x80 | n`), then `n` bytes, looked for within the header's first 64 bytes.
+fn ebml_doctype(head: &[u8]) -> Option<&[u8]> {
+    let search = head.get(4..head.len().min(64))?;
+    let at = search.windows(2).position(|w| w == [0x42, 0x82])?;
+    let rest = search.get(at.checked_add(2)?..)?;
+    let (&size, body) = rest.split_first()?;
+    if size & 0x80 == 0 {
+        return None; // a longer size field: no doctype is that long
+    }
+    body.get(..usize::from(size & 0x7F))
 }
 
 /// The codec named by the first packet of the first Ogg page.
@@ -155,6 +180,9 @@ pub(crate) fn mimetype(
         Format::Pdf => "application/pdf",
         Format::Matroska { webm: true } => "video/webm",
         Format::Matroska { webm: false } => "video/x-matroska",
+        Format::Avi => "video/x-msvideo",
+        Format::Amr { wideband: false } => "audio/amr",
+        Format::Amr { wideband: true } => "audio/amr-wb",
         Format::Zip => match ext {
             Some("docx") => {
                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -241,5 +269,140 @@ mod tests {
     #[test]
     fn a_pdf_header_may_follow_junk() {
         assert_eq!(detect(b"junk\n%PDF-1.4\n"), Format::Pdf);
+    }
+
+    /// An `ftyp` box with `brand`, then an empty `free` box.
+    fn ftyp(brand: &[u8; 4]) -> Vec<u8> {
+        let mut v = b"\0\0\0\x14ftyp".to_vec();
+        v.extend_from_slice(brand);
+        v.extend_from_slice(b"\0\0\0\0isom\0\0\0\x08free");
+        v
+    }
+
+    fn ogg(first_packet: &[u8]) -> Vec<u8> {
+        let mut v = b"OggS\0\x02".to_vec();
+        v.extend_from_slice(&[0; 20]);
+        v.push(1);
+        v.push(first_packet.len() as u8);
+        v.extend_from_slice(first_packet);
+        v
+    }
+
+    #[test]
+    fn every_signature_the_acceptance_table_needs() {
+        let ebml = |doctype: &[u8]| {
+            let mut v = b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81\x01\x42\x82".to_vec();
+            v.push(0x80 | doctype.len() as u8);
+            v.extend_from_slice(doctype);
+            v
+        };
+        let rows: Vec<(Vec<u8>, Format, Option<&str>)> = vec![
+            (
+                b"\xFF\xD8\xFF\xE0".to_vec(),
+                Format::Jpeg,
+                Some("image/jpeg"),
+            ),
+            (
+                b"\x89PNG\r\n\x1A\n\0".to_vec(),
+                Format::Png,
+                Some("image/png"),
+            ),
+            (
+                b"GIF89a\x01\0\x01\0".to_vec(),
+                Format::Gif,
+                Some("image/gif"),
+            ),
+            (
+                b"RIFF\0\0\0\0WEBPVP8 ".to_vec(),
+                Format::Webp,
+                Some("image/webp"),
+            ),
+            (
+                b"RIFF\0\0\0\0WAVEfmt ".to_vec(),
+                Format::Wav,
+                Some("audio/wav"),
+            ),
+            (
+                b"RIFF\0\0\0\0AVI LIST".to_vec(),
+                Format::Avi,
+                Some("video/x-msvideo"),
+            ),
+            (
+                b"#!AMR\n\x3c".to_vec(),
+                Format::Amr { wideband: false },
+                Some("audio/amr"),
+            ),
+            (
+                b"#!AMR-WB\n\x04".to_vec(),
+                Format::Amr { wideband: true },
+                Some("audio/amr-wb"),
+            ),
+            (
+                ebml(b"webm"),
+                Format::Matroska { webm: true },
+                Some("video/webm"),
+            ),
+            (
+                ebml(b"matroska"),
+                Format::Matroska { webm: false },
+                Some("video/x-matroska"),
+            ),
+            (
+                ogg(b"OpusHead\x01\x01"),
+                Format::Ogg(OggCodec::Opus),
+                Some("audio/ogg; codecs=opus"),
+            ),
+            (
+                ogg(b"\x01vorbis\0\0"),
+                Format::Ogg(OggCodec::Vorbis),
+                Some("audio/ogg"),
+            ),
+            (b"fLaC\0\0\0\x22".to_vec(), Format::Flac, Some("audio/flac")),
+            (
+                b"ID3\x04\0\0\0\0\0\0".to_vec(),
+                Format::Mp3,
+                Some("audio/mpeg"),
+            ),
+        ];
+        for (head, format, mime) in rows {
+            assert_eq!(detect(&head), format, "{head:x?}");
+            assert_eq!(mimetype(format, None, None), mime, "{format:?}");
+        }
+        // "webm" elsewhere in a Matroska header (a title, a codec name) is not the doctype.
+        let mut mkv = ebml(b"matroska");
+        mkv.extend_from_slice(b"\x7B\xA9\x84webm");
+        assert_eq!(detect(&mkv), Format::Matroska { webm: false });
+    }
+
+    #[test]
+    fn iso_files_are_told_apart_by_brand_and_tracks() {
+        for brand in [
+            b"qt  ", b"3gp4", b"3gp6", b"3g2a", b"M4A ", b"isom", b"mp42",
+        ] {
+            assert_eq!(detect(&ftyp(brand)), Format::IsoBmff, "{brand:?}");
+        }
+        let m = |kind| mimetype(Format::IsoBmff, None, Some(kind));
+        assert_eq!(m(Mp4Kind::QuickTime), Some("video/quicktime"));
+        assert_eq!(m(Mp4Kind::ThreeGpp), Some("video/3gpp"));
+        assert_eq!(m(Mp4Kind::Audio), Some("audio/mp4"));
+        assert_eq!(m(Mp4Kind::Video), Some("video/mp4"));
+    }
+
+    #[test]
+    fn adts_frames_are_aac() {
+        // Two ADTS headers (sync FFF1, 7-byte header) with a frame length of 16 bytes.
+        let frame = |len: u16| {
+            let mut f = vec![0xFF, 0xF1, 0x50, 0x80, 0, 0, 0xFC];
+            f[3] |= ((len >> 11) & 0x03) as u8;
+            f[4] = ((len >> 3) & 0xFF) as u8;
+            f[5] = (((len & 0x07) << 5) as u8) | 0x1F;
+            f.resize(usize::from(len), 0);
+            f
+        };
+        let mut head = frame(16);
+        head.extend(frame(16));
+        head.extend(frame(16));
+        assert_eq!(detect(&head), Format::Adts);
+        assert_eq!(mimetype(Format::Adts, None, None), Some("audio/aac"));
     }
 }

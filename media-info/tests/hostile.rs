@@ -260,8 +260,11 @@ fn truncations_and_flipped_bytes_never_panic() {
                     .max(rng.below(bytes.len()) * usize::from(round % 3 == 0));
                 bytes[i] = u8::try_from(rng.next() & 0xFF).unwrap();
             }
+            let content = wamedia_info::identify_bytes(&bytes, None);
             for kind in MediaKind::ALL {
                 analyze(kind, &bytes);
+                // What phones play: a check and a plan for any bytes, never a panic.
+                let _ = wamedia_info::plan(kind, &content, &wamedia_info::ImageLimits::default());
             }
         }
     }
