@@ -217,7 +217,7 @@ impl Encryptor {
     }
 
     /// Computes a streaming sidecar (PROTOCOL §2.7) in the same pass, or not. On by
-    /// default for the types v2 gives one (audio, ptt, video, gif, ptv); any type may ask.
+    /// default for video and audio (PROTOCOL v3 §1); any type may ask, or go without.
     /// Call it before the first [`update`](Self::update).
     pub fn with_streaming_sidecar(mut self, on: bool) -> Self {
         self.auth.sidecar = match (on, self.auth.cipher_len) {
