@@ -167,15 +167,31 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         check_record_path(cassette, &own)?;
     }
     // stdout gets the plaintext only once verified: it is spooled to a private
-    // temporary folder first.
+    // temporary folder first, with a recognisable name; one a killed run left is removed.
     let spool = if to_stdout {
-        Some(tempfile::tempdir().map_err(|e| {
-            Fail::usage(format!(
-                "cannot make a temporary folder in {}: {e}",
-                std::env::temp_dir().display()
-            ))
-        })?)
+        sweep_spools();
+        Some(
+            tempfile::Builder::new()
+                .prefix(SPOOL_PREFIX)
+                .tempdir()
+                .map_err(|e| {
+                    Fail::usage(format!(
+                        "cannot make a temporary folder in {}: {e}",
+                        std::env::temp_dir().display()
+                    ))
+                })?,
+        )
     } else {
+        if matches!(
+            wamedia::outfile::existing(&args.out),
+            Ok(wamedia::outfile::Existing::Special)
+        ) && !net.quiet
+        {
+            eprintln!(
+                "wamedia: {} is a device or a FIFO: written into directly, and unverified until wamedia exits 0",
+                transfer::escape(&args.out.display().to_string())
+            );
+        }
         None
     };
     let out: PathBuf = match &spool {
@@ -260,4 +276,35 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         );
     }
     Ok(())
+}
+
+/// The recognisable name of a download-to-stdout spool folder in the temporary folder.
+const SPOOL_PREFIX: &str = ".wamedia-download-stdout.";
+
+/// Removes spool folders of ours that a killed `download -` left: their partial file is
+/// no longer locked by a running download.
+fn sweep_spools() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten().take(10_000) {
+        if !e.file_name().to_string_lossy().starts_with(SPOOL_PREFIX) {
+            continue;
+        }
+        let dir = e.path();
+        // Ours (owner, a real folder, not a link), and every file in it stale.
+        if !wamedia::outfile::is_own_dir(&dir) {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let stale = files
+            .flatten()
+            .take(16)
+            .all(|f| wamedia::outfile::remove_if_stale(&f.path()));
+        if stale {
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
 }

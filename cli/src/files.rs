@@ -76,29 +76,23 @@ pub fn parent(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Creates (or truncates) `path` readable by its owner only: cassettes and JSON hold
-/// the media key, `.bin` files the plaintext.
+/// Creates (or empties) `path` readable by its owner only, in place: the `.bin` copy of
+/// a recorded plaintext. A symbolic link or another user's file planted there is removed,
+/// never followed or adopted ([`wamedia::outfile::open_private`]).
 pub fn private_file(path: &Path) -> Result<File, Fail> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let f = o.open(path).map_err(|e| cannot_write(path, e))?;
-    // An existing file keeps its mode through `open`: tighten it.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Fail::usage(format!("cannot restrict {}: {e}", path.display())))?;
-    }
+    let (f, _) = wamedia::outfile::open_private(path).map_err(|e| cannot_write(path, e))?;
+    f.set_len(0).map_err(|e| cannot_write(path, e))?;
     Ok(f)
 }
 
-/// Writes `data` into the private file `path`.
+/// Writes `data` to `path` as an [`Atomic`] output: cassettes and JSON hold the media
+/// key, so the file is private, and it replaces only a regular file.
 pub fn write_private(path: &Path, data: &[u8]) -> Result<(), Fail> {
-    private_file(path)?
+    let mut out = Atomic::new(&path.to_string_lossy())?;
+    out.file()
         .write_all(data)
-        .map_err(|e| cannot_write(path, e))
+        .map_err(|e| cannot_write(path, e))?;
+    out.commit()
 }
 
 /// Opens `path` for reading (`-`: stdin); a folder is refused by name.
@@ -114,55 +108,149 @@ pub fn open_in(path: &str) -> Result<Box<dyn Read>, Fail> {
     Ok(Box::new(f))
 }
 
-/// Writes to a temporary file beside `path` (or a spool for stdout) and publishes it
-/// only when [`Atomic::commit`] is called; dropping it discards everything.
+/// Writes an output without ever replacing what it is not: a new name or a regular file
+/// gets a private temporary beside it (`.NAME.wamedia-tmp.XXXXXX`, locked while it is
+/// written, so the next run to the same output removes one left by a killed run) renamed
+/// over it only at [`Atomic::commit`]; a device or a FIFO (`/dev/null`, a named pipe) is
+/// written into directly, never replaced (its bytes are unverified until the command exits
+/// 0: [`Atomic::is_direct`]); a symbolic link is refused. Stdout gets a spool in the
+/// temporary folder, copied out at commit. Dropping it discards the temporary.
 pub struct Atomic {
-    tmp: tempfile::NamedTempFile,
-    dest: Option<PathBuf>,
+    out: Out,
+}
+
+enum Out {
+    Temp {
+        tmp: tempfile::NamedTempFile,
+        dest: Option<PathBuf>,
+    },
+    Direct {
+        file: File,
+        dest: PathBuf,
+    },
+}
+
+/// The recognisable prefix of temporaries for the file name `name`.
+fn temp_prefix(name: &str) -> String {
+    const RAND: &str = "XXXXXX";
+    let full = wamedia::outfile::hidden_name(name, &format!(".wamedia-tmp.{RAND}"));
+    full[..full.len() - RAND.len()].to_owned()
+}
+
+/// Removes the temporaries with `prefix` in `dir` that a killed run left behind.
+fn sweep(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten().take(10_000) {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            wamedia::outfile::remove_if_stale(&e.path());
+        }
+    }
 }
 
 impl Atomic {
     /// An output for `path` (`-`: stdout, written only at [`Atomic::commit`]).
     pub fn new(path: &str) -> Result<Atomic, Fail> {
+        use wamedia::outfile::{existing, Existing};
         let dest = (path != "-").then(|| PathBuf::from(path));
-        let dir = match &dest {
+        let (dir, prefix) = match &dest {
             Some(p) => {
+                match existing(p).map_err(|e| cannot_write(p, e))? {
+                    Existing::Symlink => {
+                        return Err(cannot_write(
+                            p,
+                            "it is a symbolic link, never followed: give the file it points to",
+                        ))
+                    }
+                    Existing::Special => {
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(p)
+                            .map_err(|e| cannot_write(p, e))?;
+                        return Ok(Atomic {
+                            out: Out::Direct {
+                                file,
+                                dest: p.clone(),
+                            },
+                        });
+                    }
+                    _ => {}
+                }
                 check_writable(p)?;
-                parent(p).to_owned()
+                let name = p
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                (parent(p).to_owned(), temp_prefix(&name))
             }
-            None => std::env::temp_dir(),
+            None => (std::env::temp_dir(), ".wamedia-stdout.".to_owned()),
         };
-        let tmp = tempfile::NamedTempFile::new_in(&dir)
+        sweep(&dir, &prefix);
+        let tmp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(6)
+            .tempfile_in(&dir)
             .map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
-        Ok(Atomic { tmp, dest })
+        // Held until the temporary is renamed or removed: a later run can tell it from
+        // one a killed run left.
+        let _ = wamedia::outfile::try_lock(tmp.as_file());
+        Ok(Atomic {
+            out: Out::Temp { tmp, dest },
+        })
     }
 
-    /// The temporary's path (for a program that writes the file itself).
+    /// True when the output is a device or a FIFO written into directly.
+    pub fn is_direct(&self) -> bool {
+        matches!(self.out, Out::Direct { .. })
+    }
+
+    /// The temporary's path (for a program that writes the file itself); the output itself
+    /// when it is written directly.
     pub fn path(&self) -> &Path {
-        self.tmp.path()
+        match &self.out {
+            Out::Temp { tmp, .. } => tmp.path(),
+            Out::Direct { dest, .. } => dest,
+        }
     }
 
     /// Where the bytes go meanwhile.
     pub fn file(&mut self) -> &mut File {
-        self.tmp.as_file_mut()
+        match &mut self.out {
+            Out::Temp { tmp, .. } => tmp.as_file_mut(),
+            Out::Direct { file, .. } => file,
+        }
     }
 
     /// Publishes the file (renames it into place, or copies it to stdout).
-    pub fn commit(mut self) -> Result<(), Fail> {
-        let shown = self.dest.clone().unwrap_or_else(|| PathBuf::from("stdout"));
-        self.tmp
-            .as_file_mut()
-            .flush()
-            .map_err(|e| cannot_write(&shown, e))?;
-        match self.dest {
-            Some(p) => {
-                self.tmp
-                    .persist(&p)
-                    .map_err(|e| cannot_write(&p, e.error))?;
+    pub fn commit(self) -> Result<(), Fail> {
+        use wamedia::outfile::{existing, Existing};
+        match self.out {
+            Out::Direct { mut file, dest } => file.flush().map_err(|e| cannot_write(&dest, e)),
+            Out::Temp { mut tmp, dest } => {
+                let shown = dest.clone().unwrap_or_else(|| PathBuf::from("stdout"));
+                tmp.as_file_mut()
+                    .flush()
+                    .map_err(|e| cannot_write(&shown, e))?;
+                match dest {
+                    Some(p) => {
+                        // Renamed only over a regular file or a new name, whatever
+                        // appeared there meanwhile.
+                        match existing(&p).map_err(|e| cannot_write(&p, e))? {
+                            Existing::Missing | Existing::Regular => {}
+                            _ => {
+                                return Err(cannot_write(
+                                    &p,
+                                    "it is no longer a regular file: nothing was replaced",
+                                ))
+                            }
+                        }
+                        tmp.persist(&p).map_err(|e| cannot_write(&p, e.error))?;
+                    }
+                    None => copy_to_stdout(tmp.path())?,
+                }
+                Ok(())
             }
-            None => copy_to_stdout(self.tmp.path())?,
         }
-        Ok(())
     }
 }
 

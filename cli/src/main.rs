@@ -561,6 +561,12 @@ fn decrypt(
     let dec = Decryptor::new(&key, &t, expected).map_err(|e| Fail::usage(e.to_string()))?;
     let r = open_in(input)?;
     let mut out = Atomic::new(output)?;
+    if out.is_direct() {
+        eprintln!(
+            "wamedia: {} is a device or a FIFO: written into directly, and unverified until wamedia exits 0",
+            transfer::escape(output)
+        );
+    }
     let shown = PathBuf::from(if output == "-" { "stdout" } else { output });
     // The temporary holds unverified plaintext until decrypt_stream returns Ok; on any
     // error `out` is dropped and removes it.

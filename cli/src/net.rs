@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use wamedia::driver::Error as TransferError;
 use wamedia::*;
 
-use crate::files::{cannot_write, check_writable, private_file, same_file};
+use crate::files::{check_writable, same_file};
 use crate::{Fail, Net};
 
 /// A media connection source the transports can use.
@@ -139,8 +139,7 @@ pub fn write_cassette(
     c: &wamedia_conformance::cassette::Cassette,
     quiet: bool,
 ) -> Result<(), Fail> {
-    io::Write::write_all(&mut private_file(path)?, c.to_json().as_bytes())
-        .map_err(|e| cannot_write(path, e))?;
+    crate::files::write_private(path, c.to_json().as_bytes())?;
     if !quiet {
         eprintln!(
             "wamedia: recorded {} exchanges into {} (auth redacted; the media key is in it)",

@@ -154,6 +154,38 @@ fn restrict(_: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// True when `path` itself (not what a link points to) is a folder owned by this user.
+pub fn is_own_dir(path: &Path) -> bool {
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        m.is_dir() && m.uid() == rustix::process::geteuid().as_raw()
+    }
+    #[cfg(not(unix))]
+    {
+        m.is_dir()
+    }
+}
+
+/// Removes `path` when it is a stale temporary of ours: a regular file owned by this user
+/// with one link that no running process holds locked (its writer died). Returns whether
+/// it was removed; anything else is left alone.
+pub fn remove_if_stale(path: &Path) -> bool {
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    nofollow(&mut o);
+    let Ok(f) = o.open(path) else {
+        return false;
+    };
+    if !is_ours(&f).unwrap_or(false) || !try_lock(&f).unwrap_or(false) {
+        return false;
+    }
+    std::fs::remove_file(path).is_ok()
+}
+
 /// Takes an exclusive advisory lock on `f` without waiting (`flock`): `Ok(false)` when
 /// another open file (another run) holds it. The lock lasts until `f` is closed.
 ///
