@@ -1875,7 +1875,8 @@ fn a_voice_note_comes_out_with_a_real_waveform_and_its_duration() {
     assert!(wave.iter().all(|&b| b <= 100));
     let (lo, hi) = (wave.iter().min().unwrap(), wave.iter().max().unwrap());
     assert!(hi - lo > 20, "not flat: {wave:?}");
-    assert!(m["streamingSidecar"].is_string(), "ptt carries its sidecar");
+    // PROTOCOL v3 §1: voice notes get no streaming sidecar (video and audio only).
+    assert!(m.get("streamingSidecar").is_none(), "ptt carries no sidecar: {m}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! What the fake CDN's URLs mean: the v2 upload paths (PROTOCOL §1), tokens, `media_id`,
+//! What the fake CDN's URLs mean: the v3 upload paths (PROTOCOL §1), tokens, `media_id`,
 //! and the signed direct paths it hands out and serves (PROTOCOL §4–5).
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,8 +23,12 @@ pub(super) struct Route {
 }
 
 const IMAGE: &[&str] = &["image", "sticker"];
-const VIDEO: &[&str] = &["video", "gif"];
+const VIDEO: &[&str] = &["video", "gif", "ptv"];
 const AUDIO: &[&str] = &["audio", "ptt"];
+// Channel media is downloaded under its `newsletter-{type}` name (PROTOCOL v3 §1).
+const NL_IMAGE: &[&str] = &["newsletter-image", "newsletter-sticker"];
+const NL_VIDEO: &[&str] = &["newsletter-video", "newsletter-gif", "newsletter-ptv"];
+const NL_AUDIO: &[&str] = &["newsletter-audio", "newsletter-ptt"];
 
 const fn mms(path: &'static str, thumbnails: bool, mms_types: &'static [&'static str]) -> Route {
     Route {
@@ -46,7 +50,7 @@ const fn plain(path: &'static str, thumbnails: bool, mms_types: &'static [&'stat
     }
 }
 
-/// Every v2 upload path. Peers upload stickers to `/mms/image`, voice notes to
+/// Every v3 upload path. Peers upload stickers to `/mms/image`, voice notes to
 /// `/mms/audio` and gifs to `/mms/video` and download them under either name, so the
 /// image, video and audio families each share their `mms-type`s.
 pub(super) static ROUTES: &[Route] = &[
@@ -76,23 +80,27 @@ pub(super) static ROUTES: &[Route] = &[
         thumbnails: false,
         mms_types: IMAGE,
     },
-    plain("/newsletter/newsletter-image", true, IMAGE),
-    plain("/newsletter/newsletter-sticker", false, IMAGE),
-    plain("/newsletter/newsletter-video", true, VIDEO),
-    plain("/newsletter/newsletter-gif", false, VIDEO),
-    plain("/newsletter/newsletter-ptv", false, VIDEO),
-    plain("/newsletter/newsletter-audio", false, AUDIO),
-    plain("/newsletter/newsletter-ptt", false, AUDIO),
-    plain("/newsletter/newsletter-document", false, &["document"]),
+    plain("/newsletter/newsletter-image", true, NL_IMAGE),
+    plain("/newsletter/newsletter-sticker", false, NL_IMAGE),
+    plain("/newsletter/newsletter-video", true, NL_VIDEO),
+    plain("/newsletter/newsletter-gif", false, NL_VIDEO),
+    plain("/newsletter/newsletter-ptv", false, NL_VIDEO),
+    plain("/newsletter/newsletter-audio", false, NL_AUDIO),
+    plain("/newsletter/newsletter-ptt", false, NL_AUDIO),
+    plain(
+        "/newsletter/newsletter-document",
+        false,
+        &["newsletter-document"],
+    ),
     plain(
         "/newsletter/newsletter-sticker-pack",
         false,
-        &["sticker-pack"],
+        &["newsletter-sticker-pack"],
     ),
     plain(
         "/newsletter/newsletter-thumbnail-link",
         false,
-        &["thumbnail-link"],
+        &["newsletter-thumbnail-link"],
     ),
 ];
 
@@ -105,7 +113,8 @@ pub(super) static SERVER_THUMBNAIL: Route = Route {
     mms_types: &["thumbnail-image", "thumbnail-video"],
 };
 
-/// The download `mms-type`s of PROTOCOL §1 (ptv downloads use `video`).
+/// The download `mms-type`s of PROTOCOL v3 §1, channel media's `newsletter-*` names
+/// included.
 pub(super) const MMS_TYPES: &[&str] = &[
     "image",
     "sticker",
@@ -122,6 +131,17 @@ pub(super) const MMS_TYPES: &[&str] = &[
     "thumbnail-image",
     "thumbnail-video",
     "thumbnail-document",
+    "ptv",
+    "newsletter-image",
+    "newsletter-sticker",
+    "newsletter-video",
+    "newsletter-gif",
+    "newsletter-ptv",
+    "newsletter-audio",
+    "newsletter-ptt",
+    "newsletter-document",
+    "newsletter-sticker-pack",
+    "newsletter-thumbnail-link",
 ];
 
 /// The route by its upload path (`/mms/image`, …).
