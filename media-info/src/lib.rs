@@ -380,6 +380,20 @@ pub fn thumbnail_from_image(data: &[u8], opts: &Options) -> Result<Vec<u8>, Warn
     .map_err(|m| Warning::new("jpeg_thumbnail", m))
 }
 
+/// An animated WebP sticker's `firstFrameLength` (see [`MediaInfo::first_frame_length`])
+/// from its chunk headers alone, nothing decoded: what an upload needs before its first
+/// pass. `Ok(None)` for a still WebP; an error for what is not a readable WebP.
+pub fn webp_first_frame_length<R: Read + Seek>(reader: R) -> Result<Option<u64>, Warning> {
+    let fail = |m: String| Warning::new("animated", m);
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut src = BufReader::new(reader);
+        let len = bytes::stream_len(&mut src).map_err(|e| format!("could not read: {e}"))?;
+        webp::parse(&mut src, len).map(|w| w.first_frame_length)
+    }))
+    .unwrap_or_else(|_| Err("the WebP parser failed (a bug)".into()))
+    .map_err(|m| fail(format!("unreadable WebP: {m}")))
+}
+
 /// The longest side of the larger thumbnail uploaded beside a video or a document
 /// (`WAWebMediaConstants.VIDEO_THUMB_MAX_EDGE` and `DOC_THUMB_MAX_EDGE`, both 480).
 pub const PREVIEW_MAX_EDGE: u32 = 480;

@@ -418,3 +418,13 @@ fn previews_are_pictures_and_video_frames_never_pdf_pages() {
     // ffprobe: 176x144.
     assert_eq!((v.width, v.height), (176, 144));
 }
+
+#[test]
+fn the_first_frame_length_alone_from_the_headers() {
+    use std::io::Cursor;
+    use wamedia_info::webp_first_frame_length;
+    let read = |n: &str| webp_first_frame_length(Cursor::new(data(n)));
+    assert_eq!(read("animated.webp").unwrap(), Some(1340));
+    assert_eq!(read("sticker.webp").unwrap(), None);
+    assert!(read("photo.jpg").is_err());
+}
