@@ -317,10 +317,12 @@ struct Expect {
 #[derive(Args, Clone)]
 struct Net {
     /// Run CMD (with sh -c) whenever a media connection is needed; it prints
-    /// {"auth","ttl","auth_ttl","hosts"} JSON.
+    /// {"auth","ttl","auth_ttl","hosts"} JSON, or the media_conn IQ answer as a decoded
+    /// binary node ({"tag","attrs","content"}, as whatsmeow, Baileys and whatsapp-rust
+    /// expose it).
     #[arg(long)]
     media_conn_command: Option<String>,
-    /// Read the media connection JSON from FILE.
+    /// Read the media connection from FILE: wamedia's JSON or the media_conn IQ node.
     #[arg(long)]
     media_conn: Option<PathBuf>,
     /// The auth token (with --host).

@@ -519,6 +519,47 @@ fn serve_then_upload_and_download_with_each_connection_option() {
 }
 
 #[test]
+fn a_media_conn_iq_node_is_read_as_clients_hand_it_over() {
+    // PROTOCOL v3 §3: the IQ answer as a decoded binary node; a pop host (empty
+    // <upload/>) first, as real answers list them: it must never get the upload.
+    let cdn = Serve::start("s3cret-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"a document for a node-shaped connection").unwrap();
+    let node = serde_json::json!({
+        "tag": "iq",
+        "attrs": {"type": "result", "from": "s.whatsapp.net"},
+        "content": [{
+            "tag": "media_conn",
+            "attrs": {"auth": "s3cret-auth", "ttl": "300", "auth_ttl": "21600", "max_buckets": "12"},
+            "content": [
+                {"tag": "host",
+                 "attrs": {"hostname": dead_host(), "type": "primary", "class": "pop"},
+                 "content": [{"tag": "upload", "content": []},
+                             {"tag": "download", "content": [{"tag": "image"}]}]},
+                {"tag": "host", "attrs": {"hostname": cdn.host(), "type": "primary"}}
+            ]
+        }]
+    });
+    let conn_file = dir.path().join("node.json");
+    std::fs::write(&conn_file, node.to_string()).unwrap();
+    let cmd = format!("cat {}", conn_file.display());
+    for opt in [
+        ["--media-conn", conn_file.to_str().unwrap()],
+        ["--media-conn-command", &cmd],
+    ] {
+        let mut args = vec!["upload", "--quiet", "--type", "document"];
+        args.extend(opt);
+        args.push(file.to_str().unwrap());
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v = json_line(&out);
+        assert!(v["url"].as_str().unwrap().starts_with(&cdn.host()), "{v}");
+        assert!(!stderr(&out).contains("s3cret-auth"));
+    }
+}
+
+#[test]
 fn cdn_failures_exit_3_without_leaking_secrets() {
     let cdn = Serve::start("the-real-auth");
     let host = cdn.host();

@@ -404,6 +404,12 @@ pub struct TypedHost {
     /// Download types it serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<Vec<String>>,
+    /// Its `class` (`pop`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Its `download_buckets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_buckets: Option<Vec<String>>,
 }
 
 impl HostSpec {
@@ -413,6 +419,8 @@ impl HostSpec {
             && h.fallback_hostname.is_none()
             && h.upload.is_none()
             && h.download.is_none()
+            && h.class.is_none()
+            && h.download_buckets.is_none()
         {
             return HostSpec::Name(h.hostname.clone());
         }
@@ -425,6 +433,8 @@ impl HostSpec {
             fallback_hostname: h.fallback_hostname.clone(),
             upload: h.upload.clone(),
             download: h.download.clone(),
+            class: h.class.clone(),
+            download_buckets: h.download_buckets.clone(),
         })
     }
 
@@ -432,7 +442,6 @@ impl HostSpec {
         match self {
             HostSpec::Name(n) => wamedia::Host::named(n.clone()),
             HostSpec::Typed(t) => wamedia::Host {
-                hostname: t.hostname.clone(),
                 role: match t.role.as_deref() {
                     Some("fallback") => Some(wamedia::HostRole::Fallback),
                     Some(_) => Some(wamedia::HostRole::Primary),
@@ -441,6 +450,9 @@ impl HostSpec {
                 fallback_hostname: t.fallback_hostname.clone(),
                 upload: t.upload.clone(),
                 download: t.download.clone(),
+                class: t.class.clone(),
+                download_buckets: t.download_buckets.clone(),
+                ..wamedia::Host::named(t.hostname.clone())
             },
         }
     }

@@ -1,7 +1,7 @@
 //! The cassette library: every named scenario, as a scripted CDN that authors it.
 //!
 //! These cassettes are synthetic: written by driving the core against the CDN behaviour
-//! docs/PROTOCOL.md (v2) describes (no real CDN is reachable from here). Each scenario states the
+//! docs/PROTOCOL.md (v3) describes (no real CDN is reachable from here). Each scenario states the
 //! outcome it must reach, so authoring fails if the machine does something else. Real
 //! recordings (see the README's "Recording cassettes") go beside them.
 
@@ -14,6 +14,20 @@ const KEY: &str = "5a1e9d3c0b7f46a28e1d2c3b4a5968778695a4b3c2d1e0f0123456789abcd
 
 fn conn(hosts: &[&str]) -> ConnSpec {
     ConnSpec::named(AUTH_PLACEHOLDER, 300, hosts)
+}
+
+/// A connection shaped like real `media_conn` answers (PROTOCOL v3 §3): two regional pop
+/// hosts (download only: an empty upload list), the primary `mmg` host, a fallback.
+fn real_shape() -> ConnSpec {
+    let mut c = typed(
+        r#"[{"hostname":"media-fra5-1.cdn.whatsapp.net","type":"primary","class":"pop","fallback_hostname":"media-fra5-2.cdn.whatsapp.net","upload":[],"download":["image","video","audio","ptt","ptv","document","sticker","gif"],"download_buckets":["0","1","2"]},
+            {"hostname":"media-ams4-1.cdn.whatsapp.net","type":"primary","class":"pop","fallback_hostname":"media-ams4-2.cdn.whatsapp.net","upload":[],"download":["image","video","audio","ptt","ptv","document","sticker","gif"]},
+            {"hostname":"mmg.whatsapp.net","type":"primary","fallback_hostname":"mmg-fna.whatsapp.net"},
+            {"hostname":"mmg-fallback.whatsapp.net","type":"fallback"}]"#,
+    );
+    c.auth_ttl = Some(21600);
+    c.max_buckets = Some(12);
+    c
 }
 
 /// A connection in the IQ reply's typed form, from JSON host entries.
@@ -183,7 +197,7 @@ fn upload_defs(v: &mut Vec<Def>) {
             )),
             _ => v.push(def(
                 &format!("upload-happy-{t}"),
-                &format!("A {t} uploads on the first try; path, padded token, query order and headers exactly as PROTOCOL v2 §1 and §4."),
+                &format!("A {t} uploads on the first try; path, padded token, query order and headers exactly as PROTOCOL v3 §1 and §4."),
                 Kind::Upload,
                 input(t, len),
                 vec![conn(&[H1, H2])],
@@ -200,6 +214,74 @@ fn upload_defs(v: &mut Vec<Def>) {
         vec![conn(&[H1, H2])],
         |_, _| status(503, &[]),
         err("AllHostsFailed"),
+    ));
+    v.push(def(
+        "upload-5xx-first-host-moves-on",
+        "The first host answers 503 to every whole body, the second takes it: an HTTP answer never pins the host (PROTOCOL v3 §3), so the third attempt goes to the fallback host.",
+        Kind::Upload,
+        input("image", 1000),
+        vec![conn(&[H1, H2])],
+        |r, _| {
+            if r.url.starts_with(&format!("https://{H1}/")) {
+                status(503, &[])
+            } else {
+                uploaded(r)
+            }
+        },
+        ok(),
+    ));
+    v.push(def(
+        "upload-pop-hosts-real-shape",
+        "A media_conn as real answers list it: regional pop hosts (type primary, class pop, their own fallback_hostname, buckets) with an empty <upload/> serve downloads only and never get an upload; the upload goes to the first host that takes it.",
+        Kind::Upload,
+        input("image", 800),
+        vec![real_shape()],
+        |r, _| {
+            if r.url.contains(".cdn.whatsapp.net/") {
+                status(415, &[])
+            } else {
+                uploaded(r)
+            }
+        },
+        ok(),
+    ));
+    v.push(def(
+        "upload-415-unknown-capability-next-host",
+        "Plain host names say nothing of uploads: the first host's 415 to a whole body may mean it takes none (a pop host), so the next host gets one try, and takes it (PROTOCOL v3 §3).",
+        Kind::Upload,
+        input("image", 700),
+        vec![conn(&[H2, H1])],
+        |r, _| {
+            if r.url.starts_with(&format!("https://{H2}/")) {
+                status(415, &[])
+            } else {
+                uploaded(r)
+            }
+        },
+        ok(),
+    ));
+    v.push(def(
+        "upload-415-everywhere-final",
+        "Both hosts of unknown capability answer 415: one try on the next host, then a hash mismatch, final.",
+        Kind::Upload,
+        input("image", 700),
+        vec![conn(&[H2, H1])],
+        |_, _| status(415, &[]),
+        err("HashMismatch"),
+    ));
+    let mut channel = input("image", 650);
+    channel.newsletter = true;
+    channel.media_key = None;
+    v.push(def(
+        "upload-newsletter-host-filter",
+        "Channel media's type name is newsletter-image (PROTOCOL v3 §1): a host listing only image is passed over for one listing newsletter-image.",
+        Kind::Upload,
+        channel,
+        vec![typed(&format!(
+            r#"[{{"hostname":"{H2}","type":"primary","upload":["image","video"]}},{{"hostname":"{H1}","type":"primary","upload":["image","newsletter-image"]}}]"#
+        ))],
+        always(uploaded),
+        ok_fields(&["url", "direct_path", "file_sha256"]),
     ));
     v.push(def(
         "upload-5xx-then-success",
@@ -439,10 +521,12 @@ fn upload_defs(v: &mut Vec<Def>) {
     ] {
         v.push(def(
             &format!("upload-{code}-final"),
-            &format!("HTTP {code} is final ({kind}): no other attempt, no other host."),
+            &format!("HTTP {code} is final ({kind}): no other attempt, no other host (the host's upload list names the type, so even a 415 is no sign of a download-only host)."),
             Kind::Upload,
             input("video", 700),
-            vec![conn(&[H1, H2])],
+            vec![typed(&format!(
+                r#"[{{"hostname":"{H1}","type":"primary","upload":["image","video","audio","document"]}},{{"hostname":"{H2}","type":"fallback","upload":["video"]}}]"#
+            ))],
             move |_, _| text(code, body),
             err(kind),
         ));
@@ -535,7 +619,7 @@ fn download_defs(v: &mut Vec<Def>) {
         i.media_type = t.into();
         v.push(def(
             &format!("download-mms-type-{t}"),
-            &format!("A {t}: the download's mms-type is PROTOCOL v2's column for it."),
+            &format!("A {t}: the download's mms-type is PROTOCOL v3's column for it (ptv: `ptv`)."),
             Kind::Download,
             i,
             vec![conn(&[H1])],
@@ -611,12 +695,30 @@ fn download_defs(v: &mut Vec<Def>) {
     ));
     v.push(def(
         "download-expired-oe",
-        "The direct path's oe (hex Unix seconds) has passed: the URL is dead, no request; ask the sender to re-upload.",
+        "The direct path's oe (hex Unix seconds) has passed by the local clock: the request is still made (a clock running ahead must not kill live media, PROTOCOL v3 §5); its plain 403 is then media expired, final: ask the sender to re-upload.",
+        Kind::Download,
+        late.clone(),
+        vec![conn(&[H1, H2])],
+        |_, _| text(403, "Forbidden"),
+        err("MediaExpired"),
+    ));
+    v.push(def(
+        "download-oe-passed-still-served",
+        "The direct path's oe has passed by the local clock, but the CDN still serves it: fetched and verified (PROTOCOL v3 §5).",
         Kind::Download,
         late,
         vec![conn(&[H1])],
         always(serve_media),
-        err("MediaExpired"),
+        ok_fields(&["file_sha256"]),
+    ));
+    v.push(def(
+        "download-pop-hosts-real-shape",
+        "A media_conn as real answers list it: the regional pop host that serves the type comes first for downloads.",
+        Kind::Download,
+        download_input(1200),
+        vec![real_shape()],
+        always(serve_media),
+        ok_fields(&["file_sha256"]),
     ));
     v.push(def(
         "download-403-signature-expired",
@@ -697,7 +799,7 @@ fn download_defs(v: &mut Vec<Def>) {
     news.expected.as_mut().expect("set").file_enc_sha256 = None;
     v.push(def(
         "download-unencrypted-newsletter",
-        "Newsletter media: no key; the body is the plaintext, checked against file_sha256 and file_length.",
+        "Newsletter media: no key; fetched with mms-type=newsletter-image (PROTOCOL v3 §1); the body is the plaintext, checked against file_sha256 and file_length.",
         Kind::Download,
         news.clone(),
         vec![conn(&[H1])],
@@ -845,6 +947,19 @@ fn delete_defs(v: &mut Vec<Def>) {
         "A history-sync blob is deleted: DELETE /mms/md-msg-hist/{T} with token, d_md and auth (PROTOCOL §6); any 2xx is success.",
         Kind::Delete,
         blob(),
+        vec![conn(&[H1, H2])],
+        |_, _| json(200, "{}"),
+        ok_fields(&["status"]),
+    ));
+    let mut padded = blob();
+    padded.source = Some(SourceSpec::DirectPath(
+        "/v/t62.7118-24/hist_n.enc?ccb=9-4&oh=01_Q5AaIPq0&oe=7FFFFFFF".into(),
+    ));
+    v.push(def(
+        "delete-d-md-unpadded",
+        "d_md is the base64url of the direct path before '?' without '=' padding, as WhatsApp Web and whatsmeow send it (PROTOCOL v3 §6); this path's base64 would need one.",
+        Kind::Delete,
+        padded,
         vec![conn(&[H1, H2])],
         |_, _| json(200, "{}"),
         ok_fields(&["status"]),

@@ -374,6 +374,18 @@ fn drive_machine<M: Machine<Outcome = Result<T, E>>, T, E>(
                 let mis = |e: wamedia::Misuse| e.to_string();
                 match &answer {
                     Answer::Response(r) | Answer::Cut(r) => {
+                        // An answer comes after the whole request body went out, as
+                        // every transport reports it.
+                        if !body.is_empty() {
+                            m.handle_input(
+                                now,
+                                Input::Sent {
+                                    id,
+                                    bytes: body.len() as u64,
+                                },
+                            )
+                            .map_err(mis)?;
+                        }
                         let bytes = r.body.bytes(&sc.media_body)?;
                         let headers = to_headers(&r.headers)?;
                         m.handle_input(

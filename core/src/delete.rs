@@ -1,7 +1,7 @@
 //! Deleting a history-sync blob from the CDN once the companion device has it
 //! (PROTOCOL §6; WhatsApp Web's `WAWebMmsClientMmsDeleteMdHistorySyncBlob`, whatsmeow
 //! `upload.go`):
-//! `DELETE https://{host}/mms/md-msg-hist/{T}?token={T}&d_md={base64url(direct_path before "?")}&auth={auth}[&e_handle=…]`,
+//! `DELETE https://{host}/mms/md-msg-hist/{T}?token={T}&d_md={base64url(direct_path before "?"), unpadded}&auth={auth}[&e_handle=…]`,
 //! with a `Companion_User_Secret` header only when both a handle and a secret are given.
 //! Any 2xx is success. Hosts, retries, backoff and the forced renewal after a 401/403
 //! are the upload's (PROTOCOL §3–4); the outcome's errors are [`UploadError`]s.
@@ -110,7 +110,7 @@ impl Delete {
             "{}/mms/md-msg-hist/{token}?token={}&d_md={}&auth={}",
             host_base(host),
             form_encode(&token),
-            form_encode(&b64::url(path.as_bytes())),
+            form_encode(&b64::url_nopad(path.as_bytes())),
             form_encode(auth),
         );
         if let Some(h) = &self.spec.handle {

@@ -5,8 +5,10 @@
 //!
 //! Before any request: a `direct_path` that would change the host is refused
 //! ([`DownloadError::MaliciousPath`]), a full URL that is not `https` on a WhatsApp host or
-//! a media connection host is refused ([`DownloadError::UntrustedUrl`]), and a URL whose
-//! `oe` expiry has passed is dead ([`DownloadError::MediaExpired`]).
+//! a media connection host is refused ([`DownloadError::UntrustedUrl`]). A URL whose `oe`
+//! expiry has passed by the local clock is still fetched (a clock running ahead must not
+//! kill live media, PROTOCOL v3 §5): its 403 is then [`DownloadError::MediaExpired`];
+//! [`DownloadOptions::refuse_expired_locally`] refuses it without a request instead.
 //!
 //! | answer | next |
 //! |---|---|
@@ -102,6 +104,11 @@ pub struct DownloadOptions {
     pub max_body_len: u64,
     /// Use a full [`Source::Url`] whatever its host (the caller vouches for the message).
     pub trust_url: bool,
+    /// Refuse a source whose `oe` expiry has passed by the local wall clock before any
+    /// request ([`DownloadError::MediaExpired`]). Off by default: WhatsApp Web reads `oe`
+    /// only after a 403, and a clock running ahead must not kill live media (PROTOCOL v3
+    /// §5).
+    pub refuse_expired_locally: bool,
 }
 
 impl Default for DownloadOptions {
@@ -110,6 +117,7 @@ impl Default for DownloadOptions {
             retry: RetryPolicy::default(),
             max_body_len: 2 << 30,
             trust_url: false,
+            refuse_expired_locally: false,
         }
     }
 }
@@ -501,7 +509,7 @@ impl Download {
             Source::DirectPath(_) => self
                 .conn
                 .as_ref()
-                .map(|c| c.download_hosts(&self.spec.media_type))
+                .map(|c| c.download_hosts_named(self.type_name().as_deref()))
                 .unwrap_or_default(),
         }
     }
@@ -517,6 +525,24 @@ impl Download {
             .checked_add(now.saturating_duration_since(self.started))
             .unwrap_or(self.wall);
         wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    }
+
+    /// The media type name hosts are filtered by and `mms-type` says: `newsletter-{type}`
+    /// for channel media (no key, and a type channels carry; PROTOCOL v3 §1), else the
+    /// type's `mms-type`; `None` for a type without one (product images).
+    fn type_name(&self) -> Option<String> {
+        let t = &self.spec.media_type;
+        if self.spec.media_key.is_none() {
+            if let Ok(n) = t.host_type_name(true) {
+                return Some(n);
+            }
+        }
+        t.mms_type().ok().map(str::to_owned)
+    }
+
+    /// True when the source's `oe` expiry has passed by the local clock at `now`.
+    fn expired_locally(&self, now: Instant) -> bool {
+        self.expiry().is_some_and(|oe| self.unix_at(now) >= oe)
     }
 
     /// The `oe` expiry (hex Unix seconds) of the source, when it carries one.
@@ -560,9 +586,9 @@ impl Download {
         if self.transfer_deadline().is_some_and(|d| now >= d) {
             return self.give_up("deadline passed");
         }
-        if let Some(oe) = self.expiry().filter(|&oe| self.unix_at(now) >= oe) {
+        if self.opts.refuse_expired_locally && self.expired_locally(now) {
             return self.finish(Err(DownloadError::MediaExpired {
-                expired_at: Some(oe),
+                expired_at: self.expiry(),
             }));
         }
         let url = match self.spec.source.clone() {
@@ -693,13 +719,13 @@ impl Download {
         if let Some(h) = &self.spec.expected.file_enc_sha256 {
             url.push_str(&format!("hash={}&", form_encode(&b64::url(h))));
         }
-        match self.spec.media_type.mms_type() {
-            Ok(t) => url.push_str(&format!("mms-type={}&", form_encode(t))),
+        match (self.type_name(), self.spec.media_type.mms_type()) {
+            (Some(t), _) => url.push_str(&format!("mms-type={}&", form_encode(&t))),
             // Unencrypted product images have no mms-type; any other type must.
-            Err(e) if self.spec.media_type.is_encrypted() => {
+            (None, Err(e)) if self.spec.media_type.is_encrypted() => {
                 return Err(DownloadError::Unsupported(e))
             }
-            Err(_) => {}
+            (None, _) => {}
         }
         url.push_str("__wa-mms=");
         // Belt and braces: the resolved URL must still be on `host`.
@@ -1044,9 +1070,11 @@ impl Download {
                     self.state = State::NeedConn { force: true };
                 }
             }
-            403 if String::from_utf8_lossy(&f.error_body)
-                .to_ascii_lowercase()
-                .contains("url signature expired") =>
+            // WhatsApp Web reads `oe` only now, after a 403 (PROTOCOL v3 §5).
+            403 if self.expired_locally(now)
+                || String::from_utf8_lossy(&f.error_body)
+                    .to_ascii_lowercase()
+                    .contains("url signature expired") =>
             {
                 self.finish(Err(DownloadError::MediaExpired {
                     expired_at: self.expiry(),

@@ -97,6 +97,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod outfile;
 pub mod pipeline;
 pub mod range;
 pub mod retry;

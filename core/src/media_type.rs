@@ -25,7 +25,8 @@ pub enum MediaType {
     Video,
     /// A gif (an MP4 played as a loop): video keys, `/mms/gif`.
     Gif,
-    /// A video note ("ptv"): video keys, uploaded and downloaded as a video.
+    /// A video note ("ptv"): video keys, uploaded on `/mms/video`, downloaded with
+    /// `mms-type=ptv` (PROTOCOL v3 §1).
     Ptv,
     /// Audio (`WhatsApp Audio Keys`, `/mms/audio`).
     Audio,
@@ -170,10 +171,10 @@ impl MediaType {
             Image => row(Some(IMG), Some("/mms/image"), Some("image"), Some("/newsletter/newsletter-image"), false),
             Sticker => row(Some(IMG), Some("/mms/sticker"), Some("sticker"), Some("/newsletter/newsletter-sticker"), false),
             Video => row(Some(VID), Some("/mms/video"), Some("video"), Some("/newsletter/newsletter-video"), true),
-            Gif => row(Some(VID), Some("/mms/gif"), Some("gif"), Some("/newsletter/newsletter-gif"), true),
-            Ptv => row(Some(VID), Some("/mms/video"), Some("video"), Some("/newsletter/newsletter-ptv"), true),
+            Gif => row(Some(VID), Some("/mms/gif"), Some("gif"), Some("/newsletter/newsletter-gif"), false),
+            Ptv => row(Some(VID), Some("/mms/video"), Some("ptv"), Some("/newsletter/newsletter-ptv"), false),
             Audio => row(Some(AUD), Some("/mms/audio"), Some("audio"), Some("/newsletter/newsletter-audio"), true),
-            Ptt => row(Some(AUD), Some("/mms/ptt"), Some("ptt"), Some("/newsletter/newsletter-ptt"), true),
+            Ptt => row(Some(AUD), Some("/mms/ptt"), Some("ptt"), Some("/newsletter/newsletter-ptt"), false),
             Document => row(Some("WhatsApp Document Keys"), Some("/mms/document"), Some("document"), Some("/newsletter/newsletter-document"), false),
             History => row(Some("WhatsApp History Keys"), Some("/mms/md-msg-hist"), Some("md-msg-hist"), None, false),
             AppState => row(Some("WhatsApp App State Keys"), Some("/mms/md-app-state"), Some("md-app-state"), None, false),
@@ -252,9 +253,9 @@ impl MediaType {
             .ok_or_else(|| self.unsupported(Unsupported::NewsletterUpload))
     }
 
-    /// True for the types v2's table gives a streaming sidecar (audio, ptt, video, gif,
-    /// ptv; PROTOCOL §1 and §2.7, which notes that WhatsApp Web makes one for its `video`
-    /// and `audio` types only).
+    /// True for the types that get a streaming sidecar: `video` and `audio` only
+    /// (PROTOCOL v3 §1 and §2.7, `WAWebCryptoEncryptMediaUsingDependencies`); gif, ptv and
+    /// ptt get none.
     pub fn has_streaming_sidecar(&self) -> bool {
         self.row().sidecar
     }
@@ -271,6 +272,21 @@ impl MediaType {
             MediaType::StickerPack => Some(MediaType::StickerPackThumbnail),
             _ => None,
         }
+    }
+
+    /// The media type *name* hosts are filtered by and a download sends as `mms-type`:
+    /// the `mms-type` for ordinary media, `newsletter-{name}` for channel media
+    /// (`WAWebMmsMediaTypes.msgToMediaType`, PROTOCOL v3 §1), e.g. `newsletter-image`.
+    ///
+    /// # Errors
+    /// As [`mms_type`](Self::mms_type) for ordinary media, and
+    /// [`Unsupported::NewsletterUpload`] for a type channels do not carry.
+    pub fn host_type_name(&self, newsletter: bool) -> Result<String, UnsupportedMediaType> {
+        if !newsletter {
+            return self.mms_type().map(str::to_owned);
+        }
+        let path = self.newsletter_upload_path()?;
+        Ok(path.rsplit('/').next().unwrap_or(path).to_owned())
     }
 
     /// The kebab-case name used by the CLI (`None` for raw types).
@@ -331,15 +347,15 @@ mod tests {
     /// newsletter path, sidecar. `-` is "none" (a typed error).
     #[test]
     #[rustfmt::skip]
-    fn table_matches_protocol_v2() {
+    fn table_matches_protocol_v3() {
         let rows: &[(&str, &str, &str, &str, &str, bool)] = &[
             ("image", "WhatsApp Image Keys", "/mms/image", "image", "/newsletter/newsletter-image", false),
             ("sticker", "WhatsApp Image Keys", "/mms/sticker", "sticker", "/newsletter/newsletter-sticker", false),
             ("video", "WhatsApp Video Keys", "/mms/video", "video", "/newsletter/newsletter-video", true),
-            ("gif", "WhatsApp Video Keys", "/mms/gif", "gif", "/newsletter/newsletter-gif", true),
-            ("ptv", "WhatsApp Video Keys", "/mms/video", "video", "/newsletter/newsletter-ptv", true),
+            ("gif", "WhatsApp Video Keys", "/mms/gif", "gif", "/newsletter/newsletter-gif", false),
+            ("ptv", "WhatsApp Video Keys", "/mms/video", "ptv", "/newsletter/newsletter-ptv", false),
             ("audio", "WhatsApp Audio Keys", "/mms/audio", "audio", "/newsletter/newsletter-audio", true),
-            ("ptt", "WhatsApp Audio Keys", "/mms/ptt", "ptt", "/newsletter/newsletter-ptt", true),
+            ("ptt", "WhatsApp Audio Keys", "/mms/ptt", "ptt", "/newsletter/newsletter-ptt", false),
             ("document", "WhatsApp Document Keys", "/mms/document", "document", "/newsletter/newsletter-document", false),
             ("history", "WhatsApp History Keys", "/mms/md-msg-hist", "md-msg-hist", "-", false),
             ("app-state", "WhatsApp App State Keys", "/mms/md-app-state", "md-app-state", "-", false),

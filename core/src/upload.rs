@@ -486,8 +486,12 @@ pub struct Upload {
     next_id: u64,
     /// The host of the current attempt, kept between its probe and its body.
     host: Option<String>,
-    /// The previous attempt's host, and whether it moved bytes.
+    /// The previous attempt's host, and whether it stays pinned (cut mid-body, and the
+    /// next attempt may resume it).
     previous: Option<(String, bool)>,
+    /// Hosts of unknown upload capability that answered 415 to a whole body: "no uploads
+    /// here" (PROTOCOL v3 §3); never chosen again by this upload.
+    no_uploads: Vec<String>,
     auth_renewed: bool,
     throttle_waited: bool,
     fresh_after_415: bool,
@@ -516,6 +520,7 @@ impl Upload {
             next_id: 0,
             host: None,
             previous: None,
+            no_uploads: Vec::new(),
             auth_renewed: false,
             throttle_waited: false,
             fresh_after_415: false,
@@ -580,7 +585,17 @@ impl Upload {
             Some(h) => h.clone(),
             None => {
                 let prev = self.previous.as_ref().map(|(h, m)| (h.as_str(), *m));
-                match conn.upload_host(&self.spec.media_type, self.cursor.attempts, prev) {
+                let name = self
+                    .spec
+                    .media_type
+                    .host_type_name(self.spec.newsletter)
+                    .ok();
+                match conn.upload_host_named(
+                    name.as_deref(),
+                    self.cursor.attempts,
+                    prev,
+                    &self.no_uploads,
+                ) {
                     Some(h) => h,
                     None => {
                         return self.finish(Err(UploadError::NoHosts {
@@ -790,10 +805,12 @@ impl Upload {
         );
         self.cursor.record(&f.ex.host, reason);
         let moved = f.sent > 0;
-        // A large body cut mid-way may be partly stored: ask before sending it again.
+        // A large body cut mid-way may be partly stored: ask before sending it again, on
+        // the same host. An attempt that got an HTTP answer never pins its host
+        // (PROTOCOL v3 §3: WhatsApp Web's loops reset the flag).
         self.probe_due = cut && moved && self.resumable();
         self.next_from = 0;
-        self.previous = Some((f.ex.host.clone(), moved));
+        self.previous = Some((f.ex.host.clone(), self.probe_due));
         self.host = None;
         self.cursor.attempts = self.cursor.attempts.saturating_add(1);
         if self.cursor.attempts >= self.opts.retry.max_attempts {
@@ -819,6 +836,33 @@ impl Upload {
         } else {
             State::Ready
         };
+    }
+
+    /// True when a 415 from `host` to a whole body should move the upload to another host:
+    /// the host's upload capability is unknown, it has not taken part of this body before
+    /// (a resumed send's 415 is answered by one fresh send instead), no host was skipped
+    /// for this before, and another host takes the type.
+    fn may_skip_host_after_415(&self, host: &str) -> bool {
+        let Some(conn) = &self.conn else {
+            return false;
+        };
+        if !self.no_uploads.is_empty()
+            || self.fresh_after_415
+            || !conn
+                .hosts
+                .iter()
+                .any(|h| h.hostname == host && h.upload_capability_unknown())
+        {
+            return false;
+        }
+        let name = self
+            .spec
+            .media_type
+            .host_type_name(self.spec.newsletter)
+            .ok();
+        let skip = [host.to_owned()];
+        conn.upload_host_named(name.as_deref(), 0, None, &skip)
+            .is_some()
     }
 
     fn resumable(&self) -> bool {
@@ -906,6 +950,21 @@ impl Upload {
                         self.finish(Err(UploadError::Malformed { host, why }));
                     }
                 }
+            }
+            (Kind::Body { from: 0 }, 415) if self.may_skip_host_after_415(&host) => {
+                // A host that never said what it takes: its 415 to a whole body may mean
+                // "no uploads here" (a download-only pop host). One try elsewhere
+                // before 415 is final (PROTOCOL v3 §3).
+                self.no_uploads.push(host);
+                self.on_failure(
+                    now,
+                    &f,
+                    HostFailureReason::Status {
+                        status,
+                        body: self.cursor.secrets.body_text(&f.body),
+                    },
+                    None,
+                );
             }
             (Kind::Body { from }, 415) if from > 0 && !self.fresh_after_415 => {
                 // The resumed part did not complete the body the CDN holds: send it all.

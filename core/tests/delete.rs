@@ -33,7 +33,9 @@ fn the_request_is_exactly_the_protocol() {
     let (_, req) = &run.requests[0];
     assert_eq!(req.method, http::Method::DELETE);
     let t = b64::url(&[0xfb; 32]);
-    let d_md = b64::url(b"/v/t62.7118-24/hist_n.enc").replace('=', "%3D");
+    // d_md unpadded, as WhatsApp Web and whatsmeow send it (PROTOCOL v3 §6).
+    let d_md = b64::url_nopad(b"/v/t62.7118-24/hist_n.enc");
+    assert_eq!(d_md, "L3YvdDYyLjcxMTgtMjQvaGlzdF9uLmVuYw");
     assert_eq!(
         req.url,
         format!(

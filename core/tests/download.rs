@@ -656,7 +656,8 @@ fn a_full_url_on_a_media_connection_host_is_used_with_its_scheme() {
 }
 
 #[test]
-fn an_expired_oe_is_dead_without_a_request() {
+fn a_passed_oe_is_still_fetched_and_served_when_the_cdn_serves_it() {
+    // A local clock running ahead must not kill live media (PROTOCOL v3 §5).
     let m = media(10);
     let t0 = Instant::now();
     // PATH's oe is 0x6789ABCD; a clock past it.
@@ -667,7 +668,27 @@ fn an_expired_oe_is_dead_without_a_request() {
         t0,
         late,
     );
-    let run = drive(&mut d, t0, hosts2(t0), |_, _| panic!("no request"));
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| serve(&m.body));
+    assert_eq!(run.requests.len(), 1);
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+}
+
+#[test]
+fn a_403_after_oe_passed_is_media_expired() {
+    let m = media(10);
+    let t0 = Instant::now();
+    let late = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        late,
+    );
+    // A plain 403 (no "signature expired" text): the local clock says why.
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(403, vec![], b"forbidden".to_vec())
+    });
+    assert_eq!(run.requests.len(), 1);
     let e = run.outcome.unwrap_err();
     assert_eq!(
         e,
@@ -676,11 +697,48 @@ fn an_expired_oe_is_dead_without_a_request() {
         }
     );
     assert!(e.to_string().contains("re-upload"), "{e}");
+    // Before oe, the same 403 moves to the next host.
+    let before = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD - 100);
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        DownloadOptions::default(),
+        t0,
+        before,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| {
+        Reply::Answer(403, vec![], b"forbidden".to_vec())
+    });
+    assert_eq!(run.requests.len(), 2);
+    assert!(matches!(run.outcome, Err(DownloadError::MediaGone { .. })));
+}
+
+#[test]
+fn refusing_a_passed_oe_locally_is_an_option() {
+    let m = media(10);
+    let t0 = Instant::now();
+    let late = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD);
+    let opts = DownloadOptions {
+        refuse_expired_locally: true,
+        ..DownloadOptions::default()
+    };
+    let mut d = Download::new(
+        spec(&m, Source::DirectPath(PATH.into())),
+        opts.clone(),
+        t0,
+        late,
+    );
+    let run = drive(&mut d, t0, hosts2(t0), |_, _| panic!("no request"));
+    assert_eq!(
+        run.outcome.unwrap_err(),
+        DownloadError::MediaExpired {
+            expired_at: Some(0x6789_ABCD)
+        }
+    );
     // Expiring during the retries: the clock moves with `now`.
     let just_before = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD - 1);
     let mut d = Download::new(
         spec(&m, Source::DirectPath(PATH.into())),
-        DownloadOptions::default(),
+        opts,
         t0,
         just_before,
     );
@@ -715,12 +773,12 @@ fn a_403_saying_the_signature_expired_is_media_expired() {
 }
 
 #[test]
-fn the_mms_type_is_v2s_download_column() {
+fn the_mms_type_is_v3s_download_column() {
     for (t, mms) in [
         (MediaType::Sticker, "sticker"),
         (MediaType::Ptt, "ptt"),
         (MediaType::Gif, "gif"),
-        (MediaType::Ptv, "video"),
+        (MediaType::Ptv, "ptv"),
         (MediaType::ImageThumbnail, "thumbnail-image"),
         (MediaType::History, "md-msg-hist"),
     ] {
@@ -746,6 +804,45 @@ fn the_mms_type_is_v2s_download_column() {
             run.urls()[0]
         );
     }
+}
+
+#[test]
+fn channel_media_is_fetched_as_newsletter_type_from_hosts_that_take_it() {
+    // PROTOCOL v3 §1 (`WAWebMmsMediaTypes.msgToMediaType`, `WAWebMediaHost`): channel
+    // media's type name is `newsletter-{type}`, for host filtering and `mms-type`.
+    let t0 = Instant::now();
+    let plain = b"channel picture".to_vec();
+    let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&plain).into();
+    let s = DownloadSpec {
+        media_type: MediaType::Image,
+        media_key: None,
+        source: Source::DirectPath("/m1/v/t24/abc".into()),
+        expected: Expected {
+            file_sha256: Some(sha),
+            file_length: Some(plain.len() as u64),
+            file_enc_sha256: None,
+        },
+        streaming_sidecar: None,
+    };
+    let conn = MediaConn::from_json(
+        r#"{"auth":"tok","ttl":300,"hosts":[
+            {"hostname":"img-only.example","download":["image"]},
+            {"hostname":"news.example","download":["image","newsletter-image"]}]}"#,
+        t0,
+    )
+    .unwrap();
+    let mut d = Download::new(s, DownloadOptions::default(), t0, wall());
+    let run = drive(&mut d, t0, move |_, _| conn.clone(), |_, _| serve(&plain));
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    let url = &run.urls()[0];
+    assert!(
+        url.starts_with("https://news.example/m1/v/t24/abc?"),
+        "{url}"
+    );
+    assert!(
+        url.ends_with("?mms-type=newsletter-image&__wa-mms="),
+        "{url}"
+    );
 }
 
 #[test]

@@ -273,6 +273,158 @@ fn server_errors_retry_the_same_host_then_the_fallback_with_backoff() {
 }
 
 #[test]
+fn a_5xx_to_a_whole_body_never_pins_the_host_even_for_a_resumable_body() {
+    // PROTOCOL v3 §3: an attempt that got an HTTP answer never pins its host, however
+    // many bytes it moved; only a body cut mid-way that may resume keeps it.
+    let t0 = Instant::now();
+    let mut up = Upload::new(large(4000), opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |req, _| {
+        if req.host == "h1.example" {
+            status(503)
+        } else {
+            ok_json(OK)
+        }
+    });
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    assert_eq!(
+        run.hosts(),
+        ["h1.example", "h1.example", "h2.example"],
+        "selected host twice, then the fallback"
+    );
+}
+
+/// A real `media_conn` answer's shape (PROTOCOL v3 §3), as a client hands it over: a
+/// regional pop host first, download only (empty `<upload/>`), then the primary host,
+/// then the fallback host.
+const POP_NODE: &str = r#"{"tag":"iq","attrs":{"type":"result","from":"s.whatsapp.net"},"content":[
+  {"tag":"media_conn","attrs":{"auth":"tok","ttl":"300","auth_ttl":"21600","max_buckets":"12"},"content":[
+    {"tag":"host","attrs":{"hostname":"media-fra5-1.cdn.whatsapp.net","type":"primary","class":"pop","fallback_hostname":"mmg.whatsapp.net","ip4":"157.240.0.1"},
+     "content":[{"tag":"upload","content":[]},{"tag":"download","content":[{"tag":"image"},{"tag":"video"}]},
+                {"tag":"download_buckets","content":[{"tag":"0"},{"tag":"1"}]}]},
+    {"tag":"host","attrs":{"hostname":"mmg.whatsapp.net","type":"primary"}},
+    {"tag":"host","attrs":{"hostname":"mmg-fallback.whatsapp.net","type":"fallback"}}]}]}"#;
+
+#[test]
+fn a_pop_host_with_an_empty_upload_list_never_gets_an_upload() {
+    let t0 = Instant::now();
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| conn_json(t0, at, POP_NODE),
+        |_, _| status(502),
+    );
+    assert!(run.outcome.is_err());
+    assert!(
+        !run.hosts().iter().any(|h| h.starts_with("media-fra5")),
+        "{:?}",
+        run.hosts()
+    );
+    assert_eq!(
+        run.hosts(),
+        [
+            "mmg.whatsapp.net",
+            "mmg.whatsapp.net",
+            "mmg-fallback.whatsapp.net",
+            "mmg-fallback.whatsapp.net"
+        ]
+    );
+}
+
+#[test]
+fn a_415_from_a_host_of_unknown_capability_tries_the_next_host_once() {
+    // Plain names say nothing of uploads: the first one's 415 to a whole body may mean
+    // "download only" (PROTOCOL v3 §3). The next host gets one try.
+    let t0 = Instant::now();
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |req, _| {
+        if req.host == "h1.example" {
+            status(415)
+        } else {
+            ok_json(OK)
+        }
+    });
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    assert_eq!(run.hosts(), ["h1.example", "h2.example"]);
+    // Both answer 415: final after the second, a hash mismatch.
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| status(415));
+    assert_eq!(run.hosts(), ["h1.example", "h2.example"]);
+    assert!(matches!(
+        run.outcome,
+        Err(UploadError::HashMismatch { ref host, .. }) if host == "h2.example"
+    ));
+    // A host whose upload list names the type: its 415 is final at once.
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[{"hostname":"p","upload":["image"]},"q"]}"#,
+            )
+        },
+        |_, _| status(415),
+    );
+    assert_eq!(run.hosts(), ["p"]);
+    assert!(matches!(run.outcome, Err(UploadError::HashMismatch { .. })));
+    // A single host: nowhere else to go, 415 is final.
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| conn_at(t0, at, "tok", &["only.example"]),
+        |_, _| status(415),
+    );
+    assert_eq!(run.hosts(), ["only.example"]);
+    assert!(matches!(run.outcome, Err(UploadError::HashMismatch { .. })));
+}
+
+#[test]
+fn channel_uploads_choose_hosts_by_their_newsletter_type_name() {
+    // PROTOCOL v3 §1: channel media's type name is `newsletter-{type}`.
+    let t0 = Instant::now();
+    let plain = b"channel picture";
+    let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(plain).into();
+    let spec = UploadSpec::newsletter(MediaType::Image, sha, plain.len() as u64, media_id());
+    let mut up = Upload::new(spec, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[
+                    {"hostname":"img","upload":["image"]},
+                    {"hostname":"news","upload":["newsletter-image"]}]}"#,
+            )
+        },
+        |_, _| ok_json(OK),
+    );
+    assert!(run.outcome.is_ok(), "{:?}", run.outcome);
+    assert_eq!(run.hosts(), ["news"]);
+    assert!(run.urls()[0].starts_with("https://news/newsletter/newsletter-image/"));
+    // An ordinary image never goes to the channel-only host.
+    let mut up = Upload::new(small().1, opts(), t0);
+    let run = drive(
+        &mut up,
+        t0,
+        |_, at| {
+            conn_json(
+                t0,
+                at,
+                r#"{"auth":"a","ttl":300,"hosts":[{"hostname":"news","upload":["newsletter-image"]},{"hostname":"img","upload":["image"]}]}"#,
+            )
+        },
+        |_, _| ok_json(OK),
+    );
+    assert_eq!(run.hosts(), ["img"]);
+}
+
+#[test]
 fn typed_hosts_same_host_twice_then_its_fallback_hostname_then_the_fallback_host() {
     let t0 = Instant::now();
     let mut up = Upload::new(small().1, opts(), t0);
@@ -340,7 +492,10 @@ fn final_statuses_are_typed_and_never_retried() {
         let run = drive(&mut up, t0, hosts2(t0), |_, _| status(code));
         let e = run.outcome.unwrap_err();
         assert!(is(&e), "{code}: {e:?}");
-        assert_eq!(run.requests.len(), 1, "{code} is final");
+        // Plain names say nothing of uploads: a 415 gets one try on the next host first
+        // (PROTOCOL v3 §3), then is final.
+        let want = if code == 415 { 2 } else { 1 };
+        assert_eq!(run.requests.len(), want, "{code} is final");
     }
 }
 

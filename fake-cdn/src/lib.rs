@@ -138,6 +138,20 @@ pub struct SeenRequest {
     pub status: u16,
 }
 
+impl SeenRequest {
+    /// True when the request asked for a content coding (an `Accept-Encoding` other than
+    /// `identity`, or a `TE` other than `trailers`): media bodies are encrypted, and a
+    /// client that inflates what a hostile CDN compressed can be made to write without
+    /// bound.
+    pub fn asks_for_content_coding(&self) -> bool {
+        self.headers.iter().any(|(k, v)| {
+            let v = v.trim().to_ascii_lowercase();
+            (k == "accept-encoding" && !v.is_empty() && v != "identity")
+                || (k == "te" && v != "trailers")
+        })
+    }
+}
+
 /// Settings of a fake CDN.
 #[derive(Clone, Debug)]
 pub struct CdnConfig {
@@ -381,10 +395,11 @@ impl FakeCdn {
         self.server.lock().faults.push_back((on, fault));
     }
 
-    /// Every request seen so far. Waits (up to 2 s) for connections still being handled,
-    /// so that an answer the client already has is in the log.
+    /// Every request seen so far. Waits (up to 30 s: a loaded machine can be slow to run
+    /// the server thread's last step) for connections still being handled, so that an
+    /// answer the client already has is in the log.
     pub fn seen(&self) -> Vec<SeenRequest> {
-        for _ in 0..200 {
+        for _ in 0..3000 {
             if self.server.lock().active == 0 {
                 break;
             }

@@ -387,6 +387,7 @@ pub(crate) fn run(data: &[u8]) {
         retry: retry(&mut s),
         max_body_len: 2 << 30,
         trust_url: false,
+        refuse_expired_locally: false,
     };
     let flags = s.u8();
     let media_type = script::media_type(s.below(256));

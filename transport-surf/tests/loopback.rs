@@ -48,6 +48,13 @@ async fn round_trips_several_types_and_sizes() {
             .unwrap();
         assert!(out == plain, "{t} {len}");
     }
+    // No content coding is ever requested: bodies are encrypted (issue: a gzip
+    // answer from a hostile CDN inflated without bound).
+    assert!(
+        cdn.seen().iter().all(|s| !s.asks_for_content_coding()),
+        "{:?}",
+        cdn.seen()
+    );
 }
 
 #[async_std::test]

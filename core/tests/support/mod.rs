@@ -87,7 +87,20 @@ pub fn drive<M: Machine>(
                 let at = now - t0;
                 let reply = cdn(&req, at);
                 let id = req.id;
+                let body_len = req.body.len();
                 run.requests.push((at, req));
+                // An answer comes after the whole request body went out, as a transport
+                // reports it.
+                if body_len > 0 && matches!(reply, Reply::Answer(..) | Reply::Cut(..)) {
+                    m.handle_input(
+                        now,
+                        Input::Sent {
+                            id,
+                            bytes: body_len,
+                        },
+                    )
+                    .unwrap();
+                }
                 match reply {
                     Reply::Answer(s, h, b) => {
                         m.handle_response(now, id, s, &headers(&h), &b).unwrap()

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::media_type::MediaType;
 
+mod node;
+
 /// The role a media connection gives a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostRole {
@@ -28,10 +30,16 @@ pub struct Host {
     pub role: Option<HostRole>,
     /// The host to try when this one failed (`fallback_hostname`).
     pub fallback_hostname: Option<String>,
-    /// The media types (`mms-type` names) it takes for upload; `None`: every type.
+    /// The media type names (`image`, `ptt`, `newsletter-image`, …) it takes for upload;
+    /// `None`: not said (every type, capability unknown); an empty list: no type (a
+    /// download-only "pop" host, PROTOCOL v3 §3).
     pub upload: Option<Vec<String>>,
-    /// The media types it serves for download; `None`: every type.
+    /// The media type names it serves for download; `None`: every type; empty: none.
     pub download: Option<Vec<String>>,
+    /// Its `class` (`pop`, …), kept as given.
+    pub class: Option<String>,
+    /// Its `download_buckets`, kept as given.
+    pub download_buckets: Option<Vec<String>>,
 }
 
 impl Host {
@@ -43,25 +51,49 @@ impl Host {
             fallback_hostname: None,
             upload: None,
             download: None,
+            class: None,
+            download_buckets: None,
         }
     }
 
-    fn takes(list: &Option<Vec<String>>, media_type: &MediaType) -> bool {
-        match (list, media_type.mms_type()) {
-            (Some(l), Ok(t)) => l.iter().any(|x| x == t),
-            // No list, or a type without an mms-type (product images): not filtered.
-            _ => true,
+    /// Whether `list` allows the type `name`. No list: every type. An empty list: none,
+    /// whatever the type. A type without a name (product images) passes a non-empty list.
+    /// A video note (`ptv`) goes up on the video path, so a list naming `video` takes it.
+    fn takes(list: &Option<Vec<String>>, name: Option<&str>) -> bool {
+        match (list, name) {
+            (None, _) => true,
+            (Some(l), _) if l.is_empty() => false,
+            (Some(_), None) => true,
+            (Some(l), Some(t)) => l.iter().any(|x| x == t || (t == "ptv" && x == "video")),
         }
     }
 
-    /// True when its upload list (if any) includes `media_type`.
+    /// True when its upload list (if any) includes `media_type` (ordinary, not channel,
+    /// media).
     pub fn takes_upload(&self, media_type: &MediaType) -> bool {
-        Self::takes(&self.upload, media_type)
+        Self::takes(&self.upload, media_type.mms_type().ok())
     }
 
-    /// True when its download list (if any) includes `media_type`.
+    /// True when its upload list (if any) includes the type name `name` (see
+    /// [`MediaType::host_type_name`]).
+    pub fn takes_upload_name(&self, name: &str) -> bool {
+        Self::takes(&self.upload, Some(name))
+    }
+
+    /// True when its download list (if any) includes `media_type` (ordinary media).
     pub fn serves_download(&self, media_type: &MediaType) -> bool {
-        Self::takes(&self.download, media_type)
+        Self::takes(&self.download, media_type.mms_type().ok())
+    }
+
+    /// True when its download list (if any) includes the type name `name`.
+    pub fn serves_download_name(&self, name: &str) -> bool {
+        Self::takes(&self.download, Some(name))
+    }
+
+    /// True when the connection said nothing of what it takes for upload (a plain name,
+    /// or a host without an `<upload>` child): a 415 from it may mean "no uploads here".
+    pub fn upload_capability_unknown(&self) -> bool {
+        self.upload.is_none()
     }
 }
 
@@ -126,11 +158,33 @@ impl MediaConn {
         }
     }
 
-    /// Parses the JSON form, stamping it `fetched_at`:
-    /// `{"auth": "...", "ttl": 300, "auth_ttl": 300, "max_buckets": 12, "hosts": [...]}`,
-    /// each host a name or an object `{"hostname", "type": "primary"|"fallback",
-    /// "fallback_hostname", "upload": [types], "download": [types]}` (the IQ reply's
-    /// shape, `WAMediaConnParser`). Unknown fields are ignored.
+    /// Parses a media connection, stamping it `fetched_at`, in either form:
+    ///
+    /// - wamedia's JSON: `{"auth": "...", "ttl": 300, "auth_ttl": 300, "max_buckets": 12,
+    ///   "hosts": [...]}`, each host a name or an object `{"hostname", "type":
+    ///   "primary"|"fallback", "class", "fallback_hostname", "upload": [types], "download":
+    ///   [types], "download_buckets": [..]}` (`WAMediaConnParser`);
+    /// - the IQ answer as an embedding client hands it over: a decoded binary node
+    ///   `{"tag", "attrs", "content"}` (the shape whatsmeow, Baileys and whatsapp-rust
+    ///   expose; `Tag`/`Attrs`/`Content` also read), the `<iq>` or its `<media_conn>`
+    ///   child, attribute values strings. Each `<host>` may have `<upload>`, `<download>`
+    ///   and `<download_buckets>` children whose children's tags name media types: no
+    ///   child = every type, an empty child = no type (PROTOCOL v3 §3).
+    ///
+    /// Unknown fields are ignored.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// let node = r#"{"tag":"iq","attrs":{"type":"result"},"content":[
+    ///   {"tag":"media_conn","attrs":{"auth":"tok","ttl":"300","auth_ttl":"21600","max_buckets":"12"},
+    ///    "content":[
+    ///     {"tag":"host","attrs":{"hostname":"media-fra5-1.cdn.whatsapp.net","type":"primary","class":"pop"},
+    ///      "content":[{"tag":"upload","content":[]},{"tag":"download","content":[{"tag":"image"}]}]},
+    ///     {"tag":"host","attrs":{"hostname":"mmg.whatsapp.net","type":"primary"}}]}]}"#;
+    /// let c = wamedia::MediaConn::from_json(node, Instant::now()).unwrap();
+    /// // The pop host serves downloads only: uploads start on mmg.
+    /// assert_eq!(c.upload_host(&wamedia::MediaType::Image, 0, None).unwrap(), "mmg.whatsapp.net");
+    /// ```
     ///
     /// # Errors
     /// A message naming the field that is missing or malformed (never the token itself).
@@ -142,6 +196,9 @@ impl MediaConn {
                 e.column()
             )
         })?;
+        if node::is_node(&v) {
+            return node::media_conn(&v, fetched_at);
+        }
         let obj = v
             .as_object()
             .ok_or("media connection: expected a JSON object with auth, ttl and hosts")?;
@@ -212,43 +269,65 @@ impl MediaConn {
     /// The host uploads of `media_type` start on: the first primary (or untyped) host
     /// whose upload list allows the type.
     pub fn selected_upload_host(&self, media_type: &MediaType) -> Option<&Host> {
-        self.hosts
-            .iter()
-            .find(|h| h.role != Some(HostRole::Fallback) && h.takes_upload(media_type))
+        self.selected_named(media_type.mms_type().ok(), &[])
     }
 
     /// The fallback host for uploads of `media_type`: the first `type="fallback"` host that
     /// allows it; with no roles given at all, the second allowed host.
     pub fn fallback_upload_host(&self, media_type: &MediaType) -> Option<&Host> {
-        let typed = self.hosts.iter().any(|h| h.role.is_some());
-        if typed {
+        self.fallback_named(media_type.mms_type().ok(), &[])
+    }
+
+    fn selected_named(&self, name: Option<&str>, skip: &[String]) -> Option<&Host> {
+        self.hosts
+            .iter()
+            .find(|h| h.role != Some(HostRole::Fallback) && allows(h, name, skip))
+    }
+
+    fn fallback_named(&self, name: Option<&str>, skip: &[String]) -> Option<&Host> {
+        if self.hosts.iter().any(|h| h.role.is_some()) {
             self.hosts
                 .iter()
-                .find(|h| h.role == Some(HostRole::Fallback) && h.takes_upload(media_type))
+                .find(|h| h.role == Some(HostRole::Fallback) && allows(h, name, skip))
         } else {
-            self.hosts
-                .iter()
-                .filter(|h| h.takes_upload(media_type))
-                .nth(1)
+            self.hosts.iter().filter(|h| allows(h, name, skip)).nth(1)
         }
     }
 
-    /// The host of upload attempt `attempt` (counted from 0), PROTOCOL §3
-    /// (`WAWebMmsClientSelectHost`): the same host again when the previous attempt moved
-    /// bytes; the selected host on attempts 0 and 1; the fallback host on attempt 3; after
-    /// a failure on the selected host, its `fallback_hostname`; else the fallback host, or
-    /// the selected one. `None` when no host takes the type.
+    /// The host of upload attempt `attempt` (counted from 0) of ordinary (not channel)
+    /// media: [`upload_host_named`](Self::upload_host_named) with the type's `mms-type`
+    /// and no host skipped.
     pub fn upload_host(
         &self,
         media_type: &MediaType,
         attempt: u32,
         previous: Option<(&str, bool)>,
     ) -> Option<String> {
+        self.upload_host_named(media_type.mms_type().ok(), attempt, previous, &[])
+    }
+
+    /// The host of upload attempt `attempt` (counted from 0) for the type name `name`
+    /// ([`MediaType::host_type_name`]; `None` filters by nothing but empty lists),
+    /// PROTOCOL v3 §3 (`WAWebMmsClientSelectHost`). `previous` is the previous attempt's
+    /// host and whether it stays pinned: `true` only when that attempt was cut mid-body
+    /// and the next one may resume it; an attempt that got an HTTP answer never pins its
+    /// host. Then: the selected host on attempts 0 and 1; the fallback host on attempt 3;
+    /// after a failure on the selected host, its `fallback_hostname`; else the fallback
+    /// host, or the selected one. Hosts named in `skip` (they answered that they take no
+    /// uploads) are never chosen, nor is a host whose upload list excludes the type.
+    /// `None` when no host is left.
+    pub fn upload_host_named(
+        &self,
+        name: Option<&str>,
+        attempt: u32,
+        previous: Option<(&str, bool)>,
+        skip: &[String],
+    ) -> Option<String> {
         if let Some((host, true)) = previous {
             return Some(host.to_owned());
         }
-        let selected = self.selected_upload_host(media_type)?;
-        let fallback = self.fallback_upload_host(media_type);
+        let selected = self.selected_named(name, skip)?;
+        let fallback = self.fallback_named(name, skip);
         if attempt <= 1 {
             return Some(selected.hostname.clone());
         }
@@ -256,24 +335,30 @@ impl MediaConn {
             return Some(f.hostname.clone());
         }
         if let (Some((prev, _)), Some(fh)) = (previous, &selected.fallback_hostname) {
-            if prev == selected.hostname {
+            if prev == selected.hostname && !skip.iter().any(|s| s == fh) {
                 return Some(fh.clone());
             }
         }
         Some(fallback.unwrap_or(selected).hostname.clone())
     }
 
-    /// The hosts a download of `media_type` tries, in order, each once per round: the
-    /// hosts whose download list allows the type, each followed by its
-    /// `fallback_hostname`, without repeats.
+    /// The hosts a download of ordinary `media_type` tries, in order:
+    /// [`download_hosts_named`](Self::download_hosts_named) with its `mms-type`.
     pub fn download_hosts(&self, media_type: &MediaType) -> Vec<String> {
+        self.download_hosts_named(media_type.mms_type().ok())
+    }
+
+    /// The hosts a download of the type name `name` tries, in order, each once per
+    /// round: the hosts whose download list allows the type, each followed by its
+    /// `fallback_hostname`, without repeats.
+    pub fn download_hosts_named(&self, name: Option<&str>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut push = |h: &str| {
             if !out.iter().any(|x| x == h) {
                 out.push(h.to_owned());
             }
         };
-        for h in self.hosts.iter().filter(|h| h.serves_download(media_type)) {
+        for h in self.hosts.iter().filter(|h| Host::takes(&h.download, name)) {
             push(&h.hostname);
             if let Some(f) = &h.fallback_hostname {
                 push(f);
@@ -291,16 +376,22 @@ impl MediaConn {
     }
 }
 
+/// True when `h` takes uploads of the type `name` and is not in `skip`.
+fn allows(h: &Host, name: Option<&str>, skip: &[String]) -> bool {
+    Host::takes(&h.upload, name) && !skip.iter().any(|s| *s == h.hostname)
+}
+
+/// A host name as given, when it is non-empty and has no spaces or control characters.
+fn checked_host_name(s: &str) -> Option<String> {
+    (!s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())).then(|| s.to_owned())
+}
+
 fn parse_host(i: usize, v: &Value) -> Result<Host, String> {
     let bad = |what: &str| format!("media connection: hosts[{i}]: {what}");
     let checked = |s: &str| -> Result<String, String> {
-        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Err(bad(
-                "a host name must be non-empty, without spaces or control characters",
-            ))
-        } else {
-            Ok(s.to_owned())
-        }
+        checked_host_name(s).ok_or_else(|| {
+            bad("a host name must be non-empty, without spaces or control characters")
+        })
     };
     match v {
         Value::String(s) => Ok(Host::named(checked(s)?)),
@@ -338,12 +429,19 @@ fn parse_host(i: usize, v: &Value) -> Result<Host, String> {
                     Some(_) => Err(bad(&format!("`{name}` must be a list of type names"))),
                 }
             };
+            let class = match o.get("class") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(bad("`class` must be a string")),
+            };
             Ok(Host {
                 hostname,
                 role,
                 fallback_hostname,
                 upload: list("upload")?,
                 download: list("download")?,
+                class,
+                download_buckets: list("download_buckets")?,
             })
         }
         _ => Err(bad("expected a name or an object with a `hostname` string")),
@@ -498,7 +596,7 @@ mod tests {
         // A plain list: the first name is selected, the second is the fallback.
         let c = conn(r#"["a","b","c"]"#);
         assert_eq!(attempts(&c, &MediaType::Image), ["a", "a", "b", "b"]);
-        // Bytes moved: the same host again, whatever the attempt.
+        // Pinned (cut mid-body, resumable): the same host again, whatever the attempt.
         assert_eq!(
             c.upload_host(&MediaType::Image, 3, Some(("a", true)))
                 .unwrap(),
@@ -520,6 +618,113 @@ mod tests {
         );
         assert_eq!(c.download_hosts(&MediaType::Image), ["b", "a2"]);
         assert_eq!(c.download_hosts(&MediaType::Video), ["a", "a2", "b"]);
+    }
+
+    const NODE: &str = r#"{"tag":"iq","attrs":{"type":"result","id":"1"},"content":[
+      {"tag":"media_conn","attrs":{"auth":"s3cr3t","ttl":"300","auth_ttl":"21600","max_buckets":"12"},"content":[
+        {"tag":"host","attrs":{"hostname":"media-fra5-1.cdn.whatsapp.net","type":"primary","class":"pop","fallback_hostname":"mmg.whatsapp.net","ip4":"1.2.3.4"},
+         "content":[{"tag":"upload","content":[]},{"tag":"download","content":[{"tag":"image"},{"tag":"video"}]},
+                    {"tag":"download_buckets","content":[{"tag":"0"}]}]},
+        {"tag":"host","attrs":{"hostname":"mmg.whatsapp.net","type":"primary"},"content":null},
+        {"tag":"host","attrs":{"hostname":"mmg-fb.whatsapp.net","type":"fallback"},
+         "content":[{"tag":"upload","content":[{"tag":"image"},{"tag":"newsletter-image"}]}]}]}]}"#;
+
+    #[test]
+    fn the_iq_node_reads_as_the_client_hands_it_over() {
+        let t0 = Instant::now();
+        let c = MediaConn::from_json(NODE, t0).unwrap();
+        assert_eq!(c.ttl, Duration::from_secs(300));
+        assert_eq!(c.auth_ttl, Some(Duration::from_secs(21600)));
+        assert_eq!(c.max_buckets, Some(12));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let pop = &c.hosts[0];
+        assert_eq!(pop.class.as_deref(), Some("pop"));
+        assert_eq!(pop.role, Some(HostRole::Primary));
+        assert_eq!(pop.upload, Some(vec![]), "an empty child: no type");
+        assert_eq!(pop.download_buckets, Some(vec!["0".to_owned()]));
+        assert!(!pop.takes_upload(&MediaType::Image));
+        assert!(!pop.takes_upload(&MediaType::ProductCatalogImage));
+        assert!(pop.serves_download(&MediaType::Image));
+        assert!(!pop.serves_download(&MediaType::Ptt));
+        assert_eq!(c.hosts[1].upload, None, "no child: every type");
+        assert!(c.hosts[1].upload_capability_unknown());
+        // A pop host never gets an upload, on any attempt.
+        let all = attempts(&c, &MediaType::Image);
+        assert_eq!(
+            all,
+            [
+                "mmg.whatsapp.net",
+                "mmg.whatsapp.net",
+                "mmg-fb.whatsapp.net",
+                "mmg-fb.whatsapp.net"
+            ]
+        );
+        assert_eq!(
+            c.download_hosts(&MediaType::Image),
+            [
+                "media-fra5-1.cdn.whatsapp.net",
+                "mmg.whatsapp.net",
+                "mmg-fb.whatsapp.net"
+            ]
+        );
+        assert_eq!(
+            c.download_hosts(&MediaType::Ptt),
+            ["mmg.whatsapp.net", "mmg-fb.whatsapp.net"]
+        );
+        // Channel media: the newsletter name filters hosts.
+        assert_eq!(
+            c.upload_host_named(Some("newsletter-image"), 3, None, &[]),
+            Some("mmg-fb.whatsapp.net".into())
+        );
+        // The <media_conn> node alone, Go-style capitalised keys, and numbers read too.
+        let inner = r#"{"Tag":"media_conn","Attrs":{"auth":"a","ttl":60},"Content":[{"Tag":"host","Attrs":{"hostname":"h"}}]}"#;
+        let c = MediaConn::from_json(inner, t0).unwrap();
+        assert_eq!(c.hosts, vec![Host::named("h")]);
+        assert_eq!(c.ttl, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_malformed_node_names_what_is_wrong_never_the_token() {
+        let t0 = Instant::now();
+        let deep = format!(
+            r#"{}{{"tag":"x"}}{}"#,
+            r#"{"tag":"iq","content":["#.repeat(20),
+            "]}".repeat(20)
+        );
+        for (json, want) in [
+            (
+                r#"{"tag":"iq","attrs":{"type":"error"},"content":[{"tag":"error","attrs":{"code":"401"}}]}"#,
+                "no <media_conn>",
+            ),
+            (r#"{"tag":"media_conn","attrs":{"ttl":"1"}}"#, "`auth`"),
+            (r#"{"tag":"media_conn","attrs":{"auth":"s3cr3t"}}"#, "`ttl`"),
+            (
+                r#"{"tag":"media_conn","attrs":{"auth":"s3cr3t","ttl":"-1"}}"#,
+                "`ttl`",
+            ),
+            (
+                r#"{"tag":"media_conn","attrs":{"auth":"s3cr3t","ttl":"1","max_buckets":"x"}}"#,
+                "max_buckets",
+            ),
+            (
+                r#"{"tag":"media_conn","attrs":{"auth":"s3cr3t","ttl":"1"},"content":[{"tag":"host","attrs":{"hostname":"a b"}}]}"#,
+                "host 0",
+            ),
+            (
+                r#"{"tag":"media_conn","attrs":{"auth":"s3cr3t","ttl":"1"},"content":[{"tag":"host"}]}"#,
+                "`hostname`",
+            ),
+            (
+                r#"{"tag":"media_conn","attrs":{"auth":["s3cr3t"],"ttl":"1"}}"#,
+                "`auth` must be a string",
+            ),
+            (r#"{"tag":"media_conn","attrs":7}"#, "`attrs`"),
+            (&deep, "too deeply"),
+        ] {
+            let e = MediaConn::from_json(json, t0).unwrap_err();
+            assert!(e.contains(want), "{json}: {e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
     }
 
     #[test]
