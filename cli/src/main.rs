@@ -20,6 +20,7 @@ mod prepare;
 mod progress;
 mod resume;
 mod session;
+mod thumbs;
 mod upload;
 
 use files::{cannot_read, cannot_write, check_writable, open_in, refuse_same, Atomic};
@@ -247,9 +248,16 @@ struct UploadArgs {
     /// image over 1600 px or 1024 KiB is resized. Without it such a file is refused.
     #[arg(long)]
     convert: bool,
-    /// Use this image (JPEG, PNG or WebP) as the message's thumbnail.
+    /// Use this image (JPEG, PNG or WebP) as the message's thumbnail, and as the
+    /// picture of the larger thumbnail uploaded beside the media.
     #[arg(long, value_name = "FILE")]
     thumbnail: Option<PathBuf>,
+    /// Upload a larger thumbnail (480 px) under the media's key, as its own object
+    /// (the message's thumbnailDirectPath, thumbnailSha256, …): auto does it for videos
+    /// (their first frame, with ffmpeg) and documents (--thumbnail, or the document when
+    /// it is a picture); yes also for images and gifs. Not with --server-thumb-gen.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = thumbs::UploadThumbnail::Auto)]
+    upload_thumbnail: thumbs::UploadThumbnail,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
     /// plaintext beside it as <name>.bin. Use a throwaway file and key.
     #[arg(long)]

@@ -160,6 +160,9 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     if args.newsletter {
         job = job.newsletter();
     }
+    if let Some(l) = crate::thumbs::first_frame_length(&args, &t, &mut src)? {
+        job = job.with_first_frame_length(l);
+    }
 
     // The first pass (hashes, MAC, checkpoints) reads the whole file: show it too.
     let shown = Path::new(if file == "-" { "stdin" } else { file });
@@ -304,7 +307,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
             let _ = std::fs::remove_file(bin_path(cassette));
         }
     }
-    let result = match result {
+    let mut result = match result {
         Ok(r) => r,
         Err(e) => {
             if let (Some(s), false) = (&state, net.quiet) {
@@ -321,6 +324,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     if let Some(s) = &state {
         s.remove();
     }
+    crate::thumbs::upload_thumbnail(&args, &mut *provider, &mut result)?;
     if let Some(cdn) = &local {
         verify_back(net, &result, cdn)?;
     }

@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::body::{encrypt_reader_threads, hash_reader, BodyReader};
+use crate::body::{hash_reader, BodyReader};
 use crate::conn::MediaConn;
-use crate::encrypt::EncryptedMedia;
+use crate::encrypt::{EncryptedMedia, Encryptor};
 use crate::error::{DownloadError, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
-use crate::pipeline::Threads;
-use crate::upload::{MediaId, UploadSpec};
+use crate::pipeline::{encrypt_stream, Threads};
+use crate::upload::{MediaId, UploadResult, UploadSpec};
 
 /// Where a transport gets media connections: asked on first use, on expiry, and with
 /// `force` after the CDN rejected the auth.
@@ -178,6 +178,12 @@ pub struct UploadJob {
     /// Threads the first pass's crypto may use ([`Threads::Auto`]: a second one from
     /// 8 MiB on; [`Threads::One`] for the least CPU per byte).
     pub threads: Threads,
+    /// An animated sticker's `firstFrameLength`: the first pass also computes its
+    /// first-frame sidecar (PROTOCOL §2.8).
+    pub first_frame_length: Option<u64>,
+    /// With a given key: the body is new all the same (a thumbnail under its media's
+    /// key), so the first attempt sends it instead of probing what the CDN holds.
+    pub fresh_body: bool,
 }
 
 impl UploadJob {
@@ -191,7 +197,50 @@ impl UploadJob {
             media_id: None,
             newsletter: false,
             threads: Threads::Auto,
+            first_frame_length: None,
+            fresh_body: false,
         }
+    }
+
+    /// The upload of `main`'s larger thumbnail, as WhatsApp Web makes it
+    /// (`WAWebMediaUploadMediaWithPrep`): the media's own key, the thumbnail's type
+    /// ([`MediaType::thumbnail_type`]: its HKDF info and path), the key's timestamp, and
+    /// no resume probe. `None` when `main` has no key (unencrypted media) or its type has
+    /// no thumbnail type.
+    ///
+    /// The thumbnail's body is new even though its key is not: the CDN can hold it only
+    /// if this very thumbnail went up before, and a thumbnail is a few dozen KiB, so a
+    /// probe would cost a round trip to save less than it costs. Prepare it from the
+    /// JPEG's bytes, upload it like any media, then record it with
+    /// [`UploadResult::attach_thumbnail`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let main: wamedia::UploadResult = unimplemented!();
+    /// # let jpeg: Vec<u8> = Vec::new();
+    /// let job = wamedia::UploadJob::thumbnail_for(&main).ok_or("no thumbnail for this type")?;
+    /// let prepared = job.prepare(&jpeg[..])?;
+    /// // … upload `prepared` with a transport (`upload_prepared`) to get `thumb`, then:
+    /// # let thumb: wamedia::UploadResult = unimplemented!();
+    /// let mut main = main;
+    /// main.attach_thumbnail(&thumb, 480, 270);
+    /// # Ok(()) }
+    /// ```
+    pub fn thumbnail_for(main: &UploadResult) -> Option<UploadJob> {
+        let key = main.media_key.clone()?;
+        let media_type = main.media_type.thumbnail_type()?;
+        let mut job = UploadJob::new(media_type).with_media_key(key);
+        job.media_key_timestamp = main.media_key_timestamp;
+        job.fresh_body = true;
+        Some(job)
+    }
+
+    /// Computes an animated sticker's first-frame sidecar in the first pass, for a
+    /// `firstFrameLength` of `first_frame_length` (the file offset just past its first
+    /// `ANMF` chunk; `wamedia_info::MediaInfo::first_frame_length` finds it).
+    pub fn with_first_frame_length(mut self, first_frame_length: u64) -> Self {
+        self.first_frame_length = Some(first_frame_length);
+        self
     }
     /// Reuses `key` instead of a fresh one.
     pub fn with_media_key(mut self, key: MediaKey) -> Self {
@@ -242,13 +291,17 @@ impl UploadJob {
         }
         self.media_type.upload_path().map_err(io::Error::other)?;
         let (key, reused) = match &self.media_key {
-            Some(k) => (k.clone(), true),
+            Some(k) => (k.clone(), !self.fresh_body),
             None => (MediaKey::generate().map_err(io::Error::other)?, false),
         };
-        let media = encrypt_reader_threads(key, &self.media_type, source, self.threads)?;
+        let mut enc = Encryptor::new(key, &self.media_type).map_err(io::Error::other)?;
+        if let Some(l) = self.first_frame_length {
+            enc = enc.with_first_frame_sidecar(l);
+        }
+        let media = encrypt_stream(enc, source, io::sink(), self.threads)?;
         let mut spec = UploadSpec::encrypted(self.media_type.clone(), &media, media_id)
             .with_key_reused(reused);
-        spec.media_key_timestamp = if reused {
+        spec.media_key_timestamp = if self.media_key.is_some() {
             self.media_key_timestamp
         } else {
             Some(unix_now())

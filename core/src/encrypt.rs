@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{BodyError, UnsupportedMediaType};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
-use crate::sidecar::SidecarHasher;
+use crate::sidecar::{FirstFrameHasher, SidecarHasher};
 
 type CbcEnc = cbc::Encryptor<Aes256>;
 
@@ -133,6 +133,8 @@ pub(crate) struct AuthHalf {
     enc_hash: Sha256,
     mac: Hmac<Sha256>,
     sidecar: Option<SidecarHasher>,
+    /// The first-frame sidecar (PROTOCOL §2.8) and its `firstFrameLength`.
+    first_frame: Option<(FirstFrameHasher, u64)>,
     cipher_len: u64,
     checkpoints: Vec<[u8; 16]>,
 }
@@ -144,6 +146,9 @@ impl AuthHalf {
         self.mac.update(ct);
         if let Some(s) = self.sidecar.as_mut() {
             s.update(ct);
+        }
+        if let Some((f, _)) = self.first_frame.as_mut() {
+            f.update(ct);
         }
         // Record the chaining block at every interval boundary this region crosses.
         let start = self.cipher_len;
@@ -208,6 +213,7 @@ impl Encryptor {
                 enc_hash: Sha256::new(),
                 mac,
                 sidecar: None,
+                first_frame: None,
                 cipher_len: 0,
                 checkpoints: Vec::new(),
             },
@@ -231,6 +237,23 @@ impl Encryptor {
             }
             _ => None,
         };
+        self
+    }
+
+    /// Computes the first-frame sidecar of an animated sticker (PROTOCOL §2.8) in the
+    /// same pass: `first_frame_length` is the sticker's `firstFrameLength`, the file
+    /// offset just past its first `ANMF` chunk (`wamedia_info` finds it). WhatsApp Web
+    /// computes it for stickers only; any type may ask. Call it before the first
+    /// [`update`](Self::update) (later it does nothing).
+    pub fn with_first_frame_sidecar(mut self, first_frame_length: u64) -> Self {
+        if self.auth.cipher_len == 0 {
+            let mut mac_key = [0u8; 32];
+            mac_key.copy_from_slice(&self.sidecar_keys[16..]);
+            let mut f = FirstFrameHasher::new(&mac_key, first_frame_length);
+            zeroize::Zeroize::zeroize(&mut mac_key);
+            f.update(&self.sidecar_keys[..16]);
+            self.auth.first_frame = Some((f, first_frame_length));
+        }
         self
     }
 
@@ -278,6 +301,10 @@ impl Encryptor {
             s.update(&mac);
             s.finish()
         });
+        let first_frame = self.auth.first_frame.take().map(|(mut f, l)| {
+            f.update(&mac);
+            (f.finish(), l)
+        });
         EncryptedMedia {
             media_key: self.media_key,
             file_sha256: self.cipher.plain_hash.finalize().into(),
@@ -286,6 +313,8 @@ impl Encryptor {
             mac,
             checkpoints: self.auth.checkpoints,
             streaming_sidecar,
+            first_frame_sidecar: first_frame.map(|(s, _)| s),
+            first_frame_length: first_frame.map(|(_, l)| l),
         }
     }
 }
@@ -308,6 +337,11 @@ pub struct EncryptedMedia {
     pub checkpoints: Vec<[u8; 16]>,
     /// The streaming sidecar (PROTOCOL §2.7), when computed.
     pub streaming_sidecar: Option<Vec<u8>>,
+    /// The first-frame sidecar of an animated sticker (PROTOCOL §2.8), when asked for
+    /// with [`Encryptor::with_first_frame_sidecar`].
+    pub first_frame_sidecar: Option<[u8; crate::sidecar::ENTRY]>,
+    /// The `firstFrameLength` the first-frame sidecar was computed for.
+    pub first_frame_length: Option<u64>,
 }
 
 impl EncryptedMedia {

@@ -260,6 +260,20 @@ impl MediaType {
         self.row().sidecar
     }
 
+    /// The type a larger thumbnail of this media is uploaded as, under the media's own
+    /// key (`WAWebMediaPrepHelpers.getMediaTypeForThumbnails`): image → image-thumbnail,
+    /// video and gif → video-thumbnail, document → document-thumbnail, sticker pack →
+    /// sticker-pack-thumbnail; `None` for every other type.
+    pub fn thumbnail_type(&self) -> Option<MediaType> {
+        match self {
+            MediaType::Image => Some(MediaType::ImageThumbnail),
+            MediaType::Video | MediaType::Gif => Some(MediaType::VideoThumbnail),
+            MediaType::Document => Some(MediaType::DocumentThumbnail),
+            MediaType::StickerPack => Some(MediaType::StickerPackThumbnail),
+            _ => None,
+        }
+    }
+
     /// The media type *name* hosts are filtered by and a download sends as `mms-type`:
     /// the `mms-type` for ordinary media, `newsletter-{name}` for channel media
     /// (`WAWebMmsMediaTypes.msgToMediaType`, PROTOCOL v3 §1), e.g. `newsletter-image`.

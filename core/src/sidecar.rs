@@ -137,6 +137,105 @@ pub fn entry_matches(sidecar: &[u8], window: u64, mac: &[u8]) -> bool {
     }
 }
 
+/// The first-frame sidecar of an animated sticker (PROTOCOL §2.8; WhatsApp Web's
+/// `WAWebCryptoCalculateFirstFrameSidecar`): the first 10 bytes of
+/// `HMAC-SHA256(mac_key, D[0 .. 16 + ⌈L/16⌉·16])`, `L` being the sticker's
+/// `firstFrameLength`. The module takes `D.slice(0, 16 + ⌈L/16⌉·16)`, and a JavaScript
+/// slice ends at the end of the buffer: a range past `|D|` covers all of `D`, MAC included.
+/// Fed `D` in order, in any pieces; bytes past the range are ignored.
+#[derive(Clone)]
+pub struct FirstFrameHasher {
+    mac: Hmac<Sha256>,
+    /// Bytes of `D` the range still takes.
+    left: u64,
+}
+
+impl std::fmt::Debug for FirstFrameHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstFrameHasher")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes of `D` a first-frame sidecar covers for a `firstFrameLength` of `l`:
+/// `16 + ⌈l/16⌉·16` (saturating; the caller clamps it to `|D|`).
+pub fn first_frame_span(l: u64) -> u64 {
+    l.div_ceil(16).saturating_mul(16).saturating_add(OVERLAP)
+}
+
+impl FirstFrameHasher {
+    /// A hasher under `mac_key` for a `firstFrameLength` of `first_frame_length`.
+    pub fn new(mac_key: &[u8; 32], first_frame_length: u64) -> Self {
+        FirstFrameHasher {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("any key length"),
+            left: first_frame_span(first_frame_length),
+        }
+    }
+
+    /// Feeds the next bytes of `D`.
+    pub fn update(&mut self, data: &[u8]) {
+        let take = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        self.mac.update(&data[..take]);
+        self.left -= take as u64;
+    }
+
+    /// The 10-byte sidecar of what the range took (all of `D` when `D` ended first).
+    pub fn finish(self) -> [u8; ENTRY] {
+        let mut out = [0u8; ENTRY];
+        out.copy_from_slice(&self.mac.finalize().into_bytes()[..ENTRY]);
+        out
+    }
+}
+
+/// The first-frame sidecar of `body` (the upload body, `ciphertext ‖ mac10`, from its
+/// first byte): the whole body, or a prefix of at least `first_frame_span(L) − 16`
+/// bytes. A shorter `body` is taken to be the whole body (the range then covers all of
+/// `D`, as WhatsApp Web's slice does).
+///
+/// # Errors
+/// For a type that is not encrypted.
+pub fn first_frame_sidecar(
+    media_key: &crate::MediaKey,
+    media_type: &crate::MediaType,
+    first_frame_length: u64,
+    body: &[u8],
+) -> Result<[u8; ENTRY], crate::error::UnsupportedMediaType> {
+    let keys = media_key.expand(media_type)?;
+    let mut f = FirstFrameHasher::new(&keys.mac_key, first_frame_length);
+    f.update(&keys.iv);
+    f.update(body);
+    Ok(f.finish())
+}
+
+/// The first-frame sidecar of a sticker from its whole plaintext (encrypted here once;
+/// stickers are small). The same bytes as an upload's
+/// [`EncryptedMedia::first_frame_sidecar`](crate::EncryptedMedia::first_frame_sidecar).
+///
+/// # Errors
+/// For a type that is not encrypted.
+pub fn first_frame_sidecar_of_plaintext(
+    media_key: &crate::MediaKey,
+    media_type: &crate::MediaType,
+    first_frame_length: u64,
+    plaintext: &[u8],
+) -> Result<[u8; ENTRY], crate::error::UnsupportedMediaType> {
+    let mut enc = crate::Encryptor::new(media_key.clone(), media_type)?
+        .with_streaming_sidecar(false)
+        .with_first_frame_sidecar(first_frame_length);
+    let mut out = Vec::new();
+    for chunk in plaintext.chunks(64 << 10) {
+        enc.update(chunk, &mut out);
+        out.clear();
+    }
+    let media = enc.finish(&mut out);
+    Ok(media
+        .first_frame_sidecar
+        .expect("asked for before the first update"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,11 @@ pub struct UploadSpec {
     pub newsletter: bool,
     /// The streaming sidecar the encryption pass made (PROTOCOL §2.7), for the message.
     pub streaming_sidecar: Option<Vec<u8>>,
+    /// An animated sticker's first-frame sidecar (PROTOCOL §2.8), for the message's
+    /// `firstFrameSidecar`.
+    pub first_frame_sidecar: Option<[u8; crate::sidecar::ENTRY]>,
+    /// The `firstFrameLength` it was computed for.
+    pub first_frame_length: Option<u64>,
 }
 
 impl UploadSpec {
@@ -110,6 +115,8 @@ impl UploadSpec {
             media_id,
             newsletter: false,
             streaming_sidecar: media.streaming_sidecar.clone(),
+            first_frame_sidecar: media.first_frame_sidecar,
+            first_frame_length: media.first_frame_length,
         }
     }
 
@@ -147,6 +154,8 @@ impl UploadSpec {
             media_id,
             newsletter: false,
             streaming_sidecar: None,
+            first_frame_sidecar: None,
+            first_frame_length: None,
         }
     }
 
@@ -232,13 +241,22 @@ impl Default for UploadOptions {
     }
 }
 
-/// The thumbnail the CDN made when asked with `server_thumb_gen=1`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The media's larger thumbnail: the one the CDN made when asked with
+/// `server_thumb_gen=1` (its answer's `thumbnail_info`), or one uploaded under the
+/// media's key ([`UploadResult::attach_thumbnail`]). The message's `thumbnailDirectPath`,
+/// `thumbnailSha256`, `thumbnailEncSha256`, `thumbnailWidth` and `thumbnailHeight`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ThumbnailInfo {
     /// `thumbnail_direct_path`.
     pub direct_path: Option<String>,
-    /// `thumbnail_sha256`, as the CDN gave it (base64).
+    /// `thumbnail_sha256`, as the CDN gave it (base64): the thumbnail's plaintext SHA-256.
     pub sha256: Option<String>,
+    /// The uploaded thumbnail's `file_enc_sha256` (base64); the CDN gives none for its own.
+    pub enc_sha256: Option<String>,
+    /// The thumbnail's width in pixels, when known.
+    pub width: Option<u32>,
+    /// The thumbnail's height in pixels, when known.
+    pub height: Option<u32>,
 }
 
 /// What a message needs to reference the uploaded media.
@@ -263,6 +281,11 @@ pub struct UploadResult {
     pub media_key_timestamp: Option<i64>,
     /// The streaming sidecar (PROTOCOL §2.7): the message's `streamingSidecar`.
     pub streaming_sidecar: Option<Vec<u8>>,
+    /// An animated sticker's first-frame sidecar (PROTOCOL §2.8): the message's
+    /// `firstFrameSidecar`.
+    pub first_frame_sidecar: Option<[u8; crate::sidecar::ENTRY]>,
+    /// The message's `firstFrameLength`, when a first-frame sidecar was computed.
+    pub first_frame_length: Option<u64>,
     /// The CDN's `handle` (newsletter media needs it to send the message).
     pub handle: Option<String>,
     /// The CDN's `thumbnail_info` (when `server_thumb_gen` was asked).
@@ -297,6 +320,22 @@ impl UploadResult {
         }
     }
 
+    /// Records `thumbnail`, the upload of this media's larger thumbnail under its key
+    /// (see [`UploadJob::thumbnail_for`](crate::UploadJob::thumbnail_for)), `width` ×
+    /// `height` pixels, as this result's [`thumbnail_info`](Self::thumbnail_info): the
+    /// message's `thumbnailDirectPath`, `thumbnailSha256` (the plaintext's),
+    /// `thumbnailEncSha256`, `thumbnailWidth` and `thumbnailHeight`
+    /// (`WAWebMediaPrepHelpers.maybeGetThumbnailData`).
+    pub fn attach_thumbnail(&mut self, thumbnail: &UploadResult, width: u32, height: u32) {
+        self.thumbnail_info = Some(ThumbnailInfo {
+            direct_path: Some(thumbnail.direct_path.clone()),
+            sha256: Some(b64::std(&thumbnail.file_sha256)),
+            enc_sha256: thumbnail.file_enc_sha256.as_ref().map(|h| b64::std(h)),
+            width: Some(width),
+            height: Some(height),
+        });
+    }
+
     /// The result as one JSON object: binary fields in standard base64 with padding,
     /// optional fields only when present.
     pub fn to_json(&self) -> Value {
@@ -320,6 +359,12 @@ impl UploadResult {
         if let Some(s) = &self.streaming_sidecar {
             m.insert("streaming_sidecar".into(), b64::std(s).into());
         }
+        if let Some(s) = &self.first_frame_sidecar {
+            m.insert("first_frame_sidecar".into(), b64::std(s).into());
+        }
+        if let Some(l) = self.first_frame_length {
+            m.insert("first_frame_length".into(), l.into());
+        }
         for (k, v) in [
             ("handle", &self.handle),
             ("metadata_url", &self.metadata_url),
@@ -341,6 +386,15 @@ impl UploadResult {
             }
             if let Some(s) = &t.sha256 {
                 o.insert("thumbnail_sha256".into(), s.clone().into());
+            }
+            if let Some(s) = &t.enc_sha256 {
+                o.insert("thumbnail_enc_sha256".into(), s.clone().into());
+            }
+            if let Some(w) = t.width {
+                o.insert("thumbnail_width".into(), w.into());
+            }
+            if let Some(h) = t.height {
+                o.insert("thumbnail_height".into(), h.into());
             }
             m.insert("thumbnail_info".into(), Value::Object(o));
         }
@@ -953,6 +1007,7 @@ impl Upload {
             Some(Value::Object(o)) => Some(ThumbnailInfo {
                 direct_path: value_text(o.get("thumbnail_direct_path")),
                 sha256: value_text(o.get("thumbnail_sha256")),
+                ..ThumbnailInfo::default()
             }),
             _ => None,
         };
@@ -966,6 +1021,8 @@ impl Upload {
             file_length: self.spec.file_length,
             media_key_timestamp: self.spec.media_key_timestamp,
             streaming_sidecar: self.spec.streaming_sidecar.clone(),
+            first_frame_sidecar: self.spec.first_frame_sidecar,
+            first_frame_length: self.spec.first_frame_length,
             handle: value_text(a.handle.as_ref()),
             thumbnail_info,
             metadata_url: value_text(a.metadata_url.as_ref()),

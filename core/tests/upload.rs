@@ -1171,3 +1171,60 @@ fn a_connection_with_a_huge_ttl_is_used_without_overflow() {
     let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
     assert!(run.outcome.is_ok(), "huge timeouts saturate");
 }
+
+#[test]
+fn a_thumbnail_goes_up_under_the_media_key_on_its_own_path_without_a_probe() {
+    let t0 = Instant::now();
+    let (_, spec) = spec_of(MediaType::Video, &[5u8; 3000]);
+    let spec = spec.with_media_key_timestamp(1_700_000_000);
+    let mut up = Upload::new(spec, opts(), t0);
+    let mut main = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK))
+        .outcome
+        .unwrap();
+    let jpeg = b"\xff\xd8\xff\xe0 a thumbnail \xff\xd9";
+    let job = UploadJob::thumbnail_for(&main).unwrap();
+    let prepared = job.prepare(&jpeg[..]).unwrap();
+    assert_eq!(prepared.spec.media_type, MediaType::VideoThumbnail);
+    assert_eq!(prepared.spec.media_key, Some(key()));
+    assert!(!prepared.spec.key_reused, "a new body: no probe");
+    assert_eq!(prepared.spec.media_key_timestamp, Some(1_700_000_000));
+    // The same key under the thumbnail's HKDF info: what a receiver decrypts it with.
+    let (_, by_hand) = encrypt(key(), &MediaType::VideoThumbnail, jpeg).unwrap();
+    assert_eq!(prepared.spec.file_enc_sha256, Some(by_hand.file_enc_sha256));
+    let mut up = Upload::new(prepared.spec, opts(), t0);
+    let run = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK));
+    assert_eq!(run.requests.len(), 1);
+    let url = &run.requests[0].1.url;
+    assert!(
+        url.starts_with("https://h1.example/mms/thumbnail-video/"),
+        "{url}"
+    );
+    assert!(!url.contains("resume=1"), "{url}");
+    let thumb = run.outcome.unwrap();
+    main.attach_thumbnail(&thumb, 480, 270);
+    let j = main.to_json();
+    let t = &j["thumbnail_info"];
+    assert_eq!(t["thumbnail_direct_path"], thumb.direct_path.as_str());
+    assert_eq!(
+        t["thumbnail_sha256"],
+        b64::std(&by_hand.file_sha256).as_str()
+    );
+    assert_eq!(
+        t["thumbnail_enc_sha256"],
+        b64::std(&by_hand.file_enc_sha256).as_str()
+    );
+    assert_eq!(
+        (
+            t["thumbnail_width"].as_u64(),
+            t["thumbnail_height"].as_u64()
+        ),
+        (Some(480), Some(270))
+    );
+    // Types without a thumbnail type, and unencrypted media, have no thumbnail job.
+    let (_, audio) = spec_of(MediaType::Audio, b"x");
+    let mut up = Upload::new(audio, opts(), t0);
+    let a = drive(&mut up, t0, hosts2(t0), |_, _| ok_json(OK))
+        .outcome
+        .unwrap();
+    assert!(UploadJob::thumbnail_for(&a).is_none());
+}

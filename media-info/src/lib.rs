@@ -264,7 +264,8 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// The [`MediaInfo`] field it concerns (`"mimetype"`, `"width"`, `"seconds"`,
-    /// `"jpeg_thumbnail"`, `"animated"`, `"waveform"`, `"page_count"`, `"file_name"`).
+    /// `"jpeg_thumbnail"`, `"animated"`, `"waveform"`, `"page_count"`, `"file_name"`, and
+    /// `"preview"` for [`preview_path`] and [`preview_from_image`]).
     pub field: &'static str,
     /// What happened, in words.
     pub message: String,
@@ -309,6 +310,10 @@ pub struct MediaInfo {
     pub jpeg_thumbnail: Option<Vec<u8>>,
     /// Whether a WebP sticker is animated (the `VP8X` animation bit or an `ANIM` chunk).
     pub animated: Option<bool>,
+    /// An animated sticker's `firstFrameLength`: the file offset just past its first
+    /// `ANMF` chunk (`WAWebWebpParseWebp`). Give it to the upload
+    /// (`wamedia::UploadJob::with_first_frame_length`) for the first-frame sidecar.
+    pub first_frame_length: Option<u64>,
     /// A voice note's 64 bars, each 0–100 (Baileys' rule, see the README).
     pub waveform: Option<Vec<u8>>,
     /// A PDF's number of pages, when a bounded scan finds it.
@@ -326,8 +331,11 @@ impl MediaInfo {
     /// `isAnimated`, `fileName`, `pageCount` where the message has them, with `ptt: true`
     /// for voice notes and `gifPlayback: true` for gifs; and from `upload` (the JSON of a
     /// wamedia upload) `url`, `directPath`, `mediaKey`, `fileSha256`, `fileEncSha256`,
-    /// `fileLength`, `mediaKeyTimestamp`, `streamingSidecar` (video and audio) and the
-    /// server thumbnail's `thumbnailDirectPath` and `thumbnailSha256` when present.
+    /// `fileLength`, `mediaKeyTimestamp`, `streamingSidecar` (video and audio), an animated
+    /// sticker's `firstFrameLength` and `firstFrameSidecar`, and from its `thumbnail_info`
+    /// the larger thumbnail's `thumbnailDirectPath`, `thumbnailSha256`,
+    /// `thumbnailEncSha256`, `thumbnailWidth` and `thumbnailHeight` (for a thumbnail the
+    /// CDN made, which has no size of its own there, the media's width and height).
     ///
     /// Bytes are standard base64; `fileLength` and `mediaKeyTimestamp` are decimal strings
     /// (64-bit integers in the proto3 JSON mapping). Fields missing from both are left out.
@@ -401,6 +409,123 @@ pub fn thumbnail_from_image(data: &[u8], opts: &Options) -> Result<Vec<u8>, Warn
     })
     .unwrap_or_else(|_| Err("the picture decoder failed (a bug)".into()))
     .map_err(|m| Warning::new("jpeg_thumbnail", m))
+}
+
+/// An animated WebP sticker's `firstFrameLength` (see [`MediaInfo::first_frame_length`])
+/// from its chunk headers alone, nothing decoded: what an upload needs before its first
+/// pass. `Ok(None)` for a still WebP; an error for what is not a readable WebP.
+pub fn webp_first_frame_length<R: Read + Seek>(reader: R) -> Result<Option<u64>, Warning> {
+    let fail = |m: String| Warning::new("animated", m);
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut src = BufReader::new(reader);
+        let len = bytes::stream_len(&mut src).map_err(|e| format!("could not read: {e}"))?;
+        webp::parse(&mut src, len).map(|w| w.first_frame_length)
+    }))
+    .unwrap_or_else(|_| Err("the WebP parser failed (a bug)".into()))
+    .map_err(|m| fail(format!("unreadable WebP: {m}")))
+}
+
+/// The longest side of the larger thumbnail uploaded beside a video or a document
+/// (`WAWebMediaConstants.VIDEO_THUMB_MAX_EDGE` and `DOC_THUMB_MAX_EDGE`, both 480).
+pub const PREVIEW_MAX_EDGE: u32 = 480;
+
+/// The largest preview JPEG made, in bytes (the quality steps down until it fits).
+pub const PREVIEW_MAX_BYTES: usize = 512 << 10;
+
+/// Pictures larger than this are not read for a preview.
+const PREVIEW_MAX_FILE: u64 = 100 << 20;
+
+/// A larger thumbnail, to upload as its own object under the media's key (the message's
+/// `thumbnailDirectPath` and the rest): a JPEG whose longest side is at most
+/// [`PREVIEW_MAX_EDGE`], and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// The JPEG.
+    pub jpeg: Vec<u8>,
+    /// Its width in pixels.
+    pub width: u32,
+    /// Its height in pixels.
+    pub height: u32,
+}
+
+/// A [`Preview`] of any JPEG, PNG or WebP picture (a document's `--thumbnail`, a poster
+/// frame), with the limits of `opts`.
+pub fn preview_from_image(data: &[u8], opts: &Options) -> Result<Preview, Warning> {
+    let t = ThumbnailOptions {
+        max_edge: PREVIEW_MAX_EDGE,
+        quality: opts.thumbnail.quality,
+        max_bytes: PREVIEW_MAX_BYTES,
+    };
+    catch_unwind(|| {
+        let img = thumbnail::decode_bytes(data, opts.max_pixels)?;
+        let (width, height) = thumbnail::bound(img.width(), img.height(), t.max_edge);
+        let jpeg = thumbnail::jpeg(&img, &t)?;
+        Ok(Preview {
+            jpeg,
+            width,
+            height,
+        })
+    })
+    .unwrap_or_else(|_| Err("the picture decoder failed (a bug)".into()))
+    .map_err(|m: String| Warning::new("preview", m))
+}
+
+/// A [`Preview`] of the file at `path` as media of `kind`: a picture (an image, or a
+/// document that is a JPEG, PNG or WebP) scaled down; a video's first frame from `ffmpeg`
+/// (only when `opts.ffmpeg` allows it). A PDF's first page is not rendered here (give a
+/// picture with [`preview_from_image`]); other kinds have none.
+pub fn preview_path(kind: MediaKind, path: &Path, opts: &Options) -> Result<Preview, Warning> {
+    let fail = |m: String| Warning::new("preview", m);
+    match kind {
+        MediaKind::Video | MediaKind::Gif | MediaKind::Ptv => {
+            let Some(ff) = &opts.ffmpeg else {
+                return Err(fail(
+                    "a video's frame needs ffmpeg, which is not allowed".into(),
+                ));
+            };
+            match ffmpeg::first_frame(path, ff) {
+                Ok(png) => preview_from_image(&png, opts),
+                Err(ffmpeg::NoFrame::Missing) => Err(fail(format!(
+                    "ffmpeg ({}) is not installed: no first frame",
+                    ff.program.display()
+                ))),
+                Err(ffmpeg::NoFrame::Failed(m)) => Err(fail(m)),
+            }
+        }
+        MediaKind::Image | MediaKind::Document => {
+            let mut f = File::open(path)
+                .map_err(|e| fail(format!("could not open {}: {e}", path.display())))?;
+            let mut head = Vec::new();
+            (&mut f)
+                .take(sniff::HEAD as u64)
+                .read_to_end(&mut head)
+                .map_err(|e| fail(format!("could not read the file: {e}")))?;
+            match sniff::detect(&head) {
+                Format::Jpeg | Format::Png | Format::Webp => {}
+                Format::Pdf => {
+                    return Err(fail(
+                        "PDF pages are not rendered here: give a picture of the first page".into(),
+                    ))
+                }
+                _ => return Err(fail("not a JPEG, PNG or WebP picture".into())),
+            }
+            let mut data = head;
+            f.take(
+                PREVIEW_MAX_FILE
+                    .saturating_sub(data.len() as u64)
+                    .saturating_add(1),
+            )
+            .read_to_end(&mut data)
+            .map_err(|e| fail(format!("could not read the file: {e}")))?;
+            if data.len() as u64 > PREVIEW_MAX_FILE {
+                return Err(fail(format!(
+                    "the picture is over {PREVIEW_MAX_FILE} bytes: no preview"
+                )));
+            }
+            preview_from_image(&data, opts)
+        }
+        _ => Err(fail(format!("a {kind} has no preview"))),
+    }
 }
 
 /// Runs an analysis so that a panic inside a parser or decoder becomes a warning.
@@ -544,7 +669,10 @@ fn picture<S: Read + Seek>(
             info.warn("animated", "stickers are WebP files; this is not one");
         } else {
             match webp::parse(src, len) {
-                Ok(w) => info.animated = Some(w.animated),
+                Ok(w) => {
+                    info.animated = Some(w.animated);
+                    info.first_frame_length = w.first_frame_length;
+                }
                 Err(e) => {
                     info.warn("width", format!("unreadable WebP: {e}"));
                     return;
@@ -592,6 +720,7 @@ fn picture<S: Read + Seek>(
         Err(e) => {
             // A picture that does not decode gives no metadata: its header may lie too.
             info.animated = None;
+            info.first_frame_length = None;
             info.warn(
                 "width",
                 format!("the picture is corrupt or cut short ({e}); no metadata"),

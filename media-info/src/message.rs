@@ -138,6 +138,19 @@ pub(crate) fn message_json(info: &MediaInfo, upload: &Value, media_type: &str) -
             t.and_then(|t| t.get("thumbnail_enc_sha256"))
                 .and_then(std_base64),
         );
+        // An uploaded thumbnail's own size; one the CDN made (server_thumb_gen) is
+        // described by the media's size (`WAWebMediaPrepHelpers.maybeGetThumbnailData`).
+        if let Some(t) = t.filter(|t| t.get("thumbnail_direct_path").is_some()) {
+            let side = |k: &str, own: Option<u32>| {
+                t.get(k)
+                    .and_then(Value::as_u64)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .or(own)
+                    .map(Value::from)
+            };
+            put("thumbnailHeight", side("thumbnail_height", info.height));
+            put("thumbnailWidth", side("thumbnail_width", info.width));
+        }
     }
     let mimetype = info
         .mimetype
@@ -170,7 +183,20 @@ pub(crate) fn message_json(info: &MediaInfo, upload: &Value, media_type: &str) -
                     .map(|w| Value::String(STANDARD.encode(w))),
             );
         }
-        MediaKind::Sticker => put("isAnimated", info.animated.map(Value::Bool)),
+        MediaKind::Sticker => {
+            put("isAnimated", info.animated.map(Value::Bool));
+            if info.animated == Some(true) {
+                let length = up("first_frame_length")
+                    .and_then(Value::as_u64)
+                    .or(info.first_frame_length)
+                    .and_then(|l| u32::try_from(l).ok());
+                put("firstFrameLength", length.map(Value::from));
+                put(
+                    "firstFrameSidecar",
+                    up("first_frame_sidecar").and_then(std_base64),
+                );
+            }
+        }
         MediaKind::Document => {
             put("fileName", info.file_name.clone().map(Value::String));
             put("pageCount", info.page_count.map(Value::from));

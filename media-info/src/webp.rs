@@ -3,6 +3,13 @@
 //! A simple file is one `VP8 ` (lossy) or `VP8L` (lossless) chunk; an extended one starts
 //! with `VP8X`, whose flags carry the animation bit, and an animated one has an `ANIM`
 //! chunk and `ANMF` frames. Both the bit and the chunk count as animated.
+//!
+//! An animated sticker's `firstFrameLength` (PROTOCOL §2.8) is the file offset just past
+//! its first `ANMF` chunk: the chunk's offset + 8 + its size, as `WAWebWebpParseWebp` adds
+//! it (the size as written, no padding byte; an `ANMF`'s size is even in any file libwebp
+//! writes, its sub-chunks being padded). That module looks for the first frame only at
+//! offset 44 (`RIFF` header, `VP8X`, `ANIM`); this walk finds it after any chunks, so a
+//! file with an `ICCP` chunk before `ANIM` gets a length here and none from WhatsApp Web.
 
 use std::io::{Read, Seek};
 
@@ -14,6 +21,8 @@ pub(crate) struct WebP {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) animated: bool,
+    /// The offset just past the first `ANMF` chunk, when it lies wholly in the file.
+    pub(crate) first_frame_length: Option<u64>,
 }
 
 /// Reads the chunk headers of a WebP file of `len` bytes (at most 1024 chunks).
@@ -30,6 +39,8 @@ pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<WebP, Strin
     let mut size: Option<(u32, u32)> = None;
     let mut animated = false;
     let mut saw_image = false;
+    let mut first_frame_length = None;
+    let mut first_frame_cut = false;
     for _ in 0..1024 {
         if pos.saturating_add(8) > riff_end {
             break;
@@ -48,7 +59,16 @@ pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<WebP, Strin
                 let h = le_u24(&b, 7).unwrap_or(0).saturating_add(1);
                 size = Some((w, h));
             }
-            b"ANIM" | b"ANMF" => animated = true,
+            b"ANIM" => animated = true,
+            b"ANMF" => {
+                animated = true;
+                if first_frame_length.is_none() && !first_frame_cut {
+                    match body.checked_add(chunk_len) {
+                        Some(end) if end <= riff_end => first_frame_length = Some(end),
+                        _ => first_frame_cut = true,
+                    }
+                }
+            }
             b"VP8 " if size.is_none() => {
                 read_exact_at(src, body, &mut b)?;
                 // Frame tag (3 bytes), start code 9D 01 2A, then 14-bit width and height.
@@ -82,9 +102,13 @@ pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<WebP, Strin
     if !saw_image && !animated {
         return Err("a WebP without image data".into());
     }
+    if first_frame_cut {
+        return Err("the first animation frame (ANMF) runs past the end of the file".into());
+    }
     Ok(WebP {
         width,
         height,
         animated,
+        first_frame_length: if animated { first_frame_length } else { None },
     })
 }

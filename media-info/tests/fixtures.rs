@@ -87,6 +87,10 @@ fn a_static_webp_sticker() {
         jpeg_size(info.jpeg_thumbnail.as_deref().unwrap()),
         (100, 100)
     );
+    assert_eq!(
+        info.first_frame_length, None,
+        "not animated: no first frame"
+    );
     assert!(info.warnings.is_empty(), "{:?}", info.warnings);
 }
 
@@ -98,6 +102,9 @@ fn an_animated_webp_sticker() {
     assert_eq!((info.width, info.height), (Some(512), Some(512)));
     assert_eq!(info.animated, Some(true));
     assert!(info.jpeg_thumbnail.is_some(), "{:?}", info.warnings);
+    // xxd: the first ANMF chunk at offset 44 (after RIFF, VP8X and ANIM), size 0x508:
+    // its end, 44 + 8 + 1288, is WAWebWebpParseWebp's firstFrameLength.
+    assert_eq!(info.first_frame_length, Some(1340));
 }
 
 #[test]
@@ -378,4 +385,46 @@ fn analysis_of_every_fixture_is_quick() {
         }
     }
     assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
+}
+
+#[test]
+fn previews_are_pictures_and_video_frames_never_pdf_pages() {
+    use wamedia_info::{preview_from_image, preview_path, PREVIEW_MAX_EDGE};
+    // file: photo.jpg is 320x240, under the 480 px edge: kept at its size.
+    let p = preview_path(MediaKind::Image, &path("photo.jpg"), &no_ffmpeg()).unwrap();
+    assert_eq!((p.width, p.height), (320, 240));
+    assert_eq!(jpeg_size(&p.jpeg), (320, 240));
+    // A document that is a picture previews as one; a PDF says why it has none.
+    let d = preview_path(MediaKind::Document, &path("alpha.png"), &no_ffmpeg()).unwrap();
+    assert!(d.width <= PREVIEW_MAX_EDGE && d.height <= PREVIEW_MAX_EDGE);
+    let pdf = preview_path(MediaKind::Document, &path("doc.pdf"), &no_ffmpeg()).unwrap_err();
+    assert!(pdf.message.contains("PDF"), "{pdf}");
+    assert!(preview_path(MediaKind::Audio, &path("audio.mp3"), &no_ffmpeg()).is_err());
+    // A 512x512 sticker scales down to the edge.
+    let s = preview_from_image(&data("sticker.webp"), &no_ffmpeg()).unwrap();
+    assert_eq!((s.width, s.height), (480, 480));
+    assert_eq!(jpeg_size(&s.jpeg), (480, 480));
+    // A video's first frame needs ffmpeg, and is refused without it.
+    assert!(preview_path(MediaKind::Video, &path("video.mp4"), &no_ffmpeg()).is_err());
+    if std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: ffmpeg not found");
+        return;
+    }
+    let v = preview_path(MediaKind::Video, &path("video.mp4"), &Options::default()).unwrap();
+    // ffprobe: 176x144.
+    assert_eq!((v.width, v.height), (176, 144));
+}
+
+#[test]
+fn the_first_frame_length_alone_from_the_headers() {
+    use std::io::Cursor;
+    use wamedia_info::webp_first_frame_length;
+    let read = |n: &str| webp_first_frame_length(Cursor::new(data(n)));
+    assert_eq!(read("animated.webp").unwrap(), Some(1340));
+    assert_eq!(read("sticker.webp").unwrap(), None);
+    assert!(read("photo.jpg").is_err());
 }

@@ -213,6 +213,48 @@ fn a_sticker_that_is_not_webp_is_said_to_be_so() {
     assert!(info.warnings.iter().any(|w| w.message.contains("WebP")));
 }
 
+/// `animated.webp` with its first `ANMF` size replaced.
+fn first_frame_sized(size: u32) -> Vec<u8> {
+    let mut f = data("animated.webp");
+    assert_eq!(&f[44..48], b"ANMF");
+    f[48..52].copy_from_slice(&size.to_le_bytes());
+    f
+}
+
+#[test]
+fn a_first_frame_past_the_end_gives_no_length_and_no_panic() {
+    for size in [u32::MAX, u32::MAX - 1, 1 << 30, 3932 - 52 + 1] {
+        let info = analyze(MediaKind::Sticker, &first_frame_sized(size));
+        assert_eq!(info.first_frame_length, None, "size {size}");
+        assert!(!info.warnings.is_empty());
+    }
+    // Cut anywhere inside the first frame: none either.
+    let whole = data("animated.webp");
+    for cut in [50, 60, 1000, 1339] {
+        let info = analyze(MediaKind::Sticker, &whole[..cut]);
+        assert_eq!(info.first_frame_length, None, "cut at {cut}");
+    }
+}
+
+#[test]
+fn a_chunk_before_anim_moves_the_first_frame_and_the_length_follows() {
+    // An ICCP-like unknown chunk of odd size (5, padded to 6) between VP8X and ANIM:
+    // the walk steps over it with its padding byte.
+    let whole = data("animated.webp");
+    let mut f = whole[..30].to_vec();
+    f.extend_from_slice(b"XTRA\x05\0\0\0abcde\0");
+    f.extend_from_slice(&whole[30..]);
+    let riff = u32::from_le_bytes(f[4..8].try_into().unwrap()) + 14;
+    f[4..8].copy_from_slice(&riff.to_le_bytes());
+    let info = analyze(MediaKind::Sticker, &f);
+    assert_eq!(
+        info.first_frame_length,
+        Some(1340 + 14),
+        "{:?}",
+        info.warnings
+    );
+}
+
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Rng(u64);
 impl Rng {

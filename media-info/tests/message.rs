@@ -29,6 +29,7 @@ fn info() -> MediaInfo {
         duration_ms: Some(8123),
         jpeg_thumbnail: Some(vec![0xFF, 0xD8, 0xFF]),
         animated: Some(true),
+        first_frame_length: Some(1340),
         waveform: Some(vec![0, 50, 100]),
         page_count: Some(3),
         file_name: Some("a.pdf".into()),
@@ -54,6 +55,9 @@ fn an_image_message() {
             "jpegThumbnail": "/9j/",
             "thumbnailDirectPath": "/v/t62.thumb",
             "thumbnailSha256": "AAEC",
+            // A thumbnail the CDN made is described by the media's own size.
+            "thumbnailHeight": 240,
+            "thumbnailWidth": 320,
         })
     );
 }
@@ -150,4 +154,50 @@ fn the_fields_match_a_published_real_voice_note() {
         ..MediaInfo::default()
     };
     assert_eq!(info.message_json(&upload, MediaKind::Ptt.name()), published);
+}
+
+#[test]
+fn an_animated_sticker_carries_its_first_frame_and_an_uploaded_thumbnail_its_own_size() {
+    let mut up = upload();
+    up["first_frame_sidecar"] = json!("AAECAwQFBgcICQ==");
+    up["first_frame_length"] = json!(1340);
+    let sticker = info().message_json(&up, "sticker");
+    assert_eq!(sticker["isAnimated"], json!(true));
+    assert_eq!(sticker["firstFrameLength"], json!(1340));
+    assert_eq!(sticker["firstFrameSidecar"], json!("AAECAwQFBgcICQ=="));
+    // Without an upload's sidecar the length still comes from the file.
+    let bare = info().message_json(&upload(), "sticker");
+    assert_eq!(bare["firstFrameLength"], json!(1340));
+    assert!(bare.get("firstFrameSidecar").is_none());
+    // A still sticker has neither.
+    let still = MediaInfo {
+        animated: Some(false),
+        first_frame_length: None,
+        ..info()
+    };
+    let s = still.message_json(&up, "sticker");
+    assert!(s.get("firstFrameLength").is_none() && s.get("firstFrameSidecar").is_none());
+
+    up["thumbnail_info"] = json!({
+        "thumbnail_direct_path": "/v/t62.thumb2",
+        "thumbnail_sha256": "AAEC",
+        "thumbnail_enc_sha256": "AQID",
+        "thumbnail_width": 480,
+        "thumbnail_height": 360,
+    });
+    let video = info().message_json(&up, "video");
+    assert_eq!(video["thumbnailDirectPath"], json!("/v/t62.thumb2"));
+    assert_eq!(video["thumbnailSha256"], json!("AAEC"));
+    assert_eq!(video["thumbnailEncSha256"], json!("AQID"));
+    assert_eq!(
+        (
+            video["thumbnailWidth"].clone(),
+            video["thumbnailHeight"].clone()
+        ),
+        (json!(480), json!(360))
+    );
+    assert!(info()
+        .message_json(&up, "audio")
+        .get("thumbnailDirectPath")
+        .is_none());
 }
