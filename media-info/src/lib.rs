@@ -30,6 +30,10 @@
 //! println!("{audio_message}");
 //! ```
 //!
+//! Before a video goes up, [`faststart`] moves its `moov` box before the media data and keeps
+//! only its first video and first audio track, as WhatsApp Web does (PROTOCOL §8), through a
+//! virtual file that reads the original on demand (no copy).
+//!
 //! Which values are WhatsApp's own and where they come from is written beside each field
 //! of [`MediaInfo`] and in the README ("Sending the message").
 
@@ -45,6 +49,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 mod bytes;
+pub mod faststart;
 mod ffmpeg;
 mod flac;
 mod message;
