@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use crate::body::{encrypt_reader_threads, hash_reader, BodyReader};
 use crate::conn::MediaConn;
-use crate::encrypt::EncryptedMedia;
+use crate::encrypt::{EncryptedMedia, Encryptor};
 use crate::error::{DownloadError, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
-use crate::pipeline::Threads;
+use crate::pipeline::{encrypt_stream, Threads};
 use crate::upload::{MediaId, UploadSpec};
 
 /// Where a transport gets media connections: asked on first use, on expiry, and with
@@ -178,6 +178,10 @@ pub struct UploadJob {
     /// Threads the first pass's crypto may use ([`Threads::Auto`]: a second one from
     /// 8 MiB on; [`Threads::One`] for the least CPU per byte).
     pub threads: Threads,
+    /// Make a streaming sidecar when the media type has one (video, audio; PROTOCOL §2.7).
+    /// `false` for a video whose `moov` box comes after its media data, which the
+    /// receiver's streaming player cannot open.
+    pub streaming_sidecar: bool,
 }
 
 impl UploadJob {
@@ -191,6 +195,7 @@ impl UploadJob {
             media_id: None,
             newsletter: false,
             threads: Threads::Auto,
+            streaming_sidecar: true,
         }
     }
     /// Reuses `key` instead of a fresh one.
@@ -211,6 +216,12 @@ impl UploadJob {
     /// Lets the first pass use `threads` (see [`crate::pipeline`]).
     pub fn with_threads(mut self, threads: Threads) -> Self {
         self.threads = threads;
+        self
+    }
+    /// Whether to make a streaming sidecar for a type that has one (the default); `false`
+    /// uploads a video or audio file without one (see [`UploadJob::streaming_sidecar`]).
+    pub fn with_streaming_sidecar(mut self, on: bool) -> Self {
+        self.streaming_sidecar = on;
         self
     }
     /// Makes it a newsletter (unencrypted) upload.
@@ -245,7 +256,14 @@ impl UploadJob {
             Some(k) => (k.clone(), true),
             None => (MediaKey::generate().map_err(io::Error::other)?, false),
         };
-        let media = encrypt_reader_threads(key, &self.media_type, source, self.threads)?;
+        let media = if self.streaming_sidecar {
+            encrypt_reader_threads(key, &self.media_type, source, self.threads)?
+        } else {
+            let enc = Encryptor::new(key, &self.media_type)
+                .map_err(io::Error::other)?
+                .with_streaming_sidecar(false);
+            encrypt_stream(enc, source, io::sink(), self.threads)?
+        };
         let mut spec = UploadSpec::encrypted(self.media_type.clone(), &media, media_id)
             .with_key_reused(reused);
         spec.media_key_timestamp = if reused {
