@@ -238,6 +238,12 @@ struct UploadArgs {
     /// Use this image (JPEG, PNG or WebP) as the message's thumbnail.
     #[arg(long, value_name = "FILE")]
     thumbnail: Option<PathBuf>,
+    /// Upload a video, gif or video note as it is. By default an MP4 or MOV is first
+    /// remuxed, as WhatsApp Web does, to have its moov box first and only its first video
+    /// and audio track (read through a virtual file, no copy). As it is, a file whose moov
+    /// comes last goes up without a streaming sidecar (the receiver could not stream it).
+    #[arg(long)]
+    no_faststart: bool,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
     /// plaintext beside it as <name>.bin. Use a throwaway file and key.
     #[arg(long)]
