@@ -560,9 +560,12 @@ struct Moves(Vec<(u64, u64, u64)>);
 
 impl Moves {
     fn map(&self, offset: u64) -> Result<u64, Refusal> {
-        self.0
-            .iter()
-            .find(|(s, e, _)| *s <= offset && offset < *e)
+        // The boxes are in the original's order: a binary search, so a large table over
+        // many boxes stays cheap.
+        let i = self.0.partition_point(|(s, _, _)| *s <= offset);
+        i.checked_sub(1)
+            .and_then(|i| self.0.get(i))
+            .filter(|(_, e, _)| offset < *e)
             .and_then(|(s, _, to)| to.checked_add(offset - s))
             .ok_or(Refusal::ChunkOffsetOutside { offset })
     }
@@ -851,6 +854,8 @@ pub struct FaststartReader<R> {
     /// Where each segment starts in the output.
     starts: Vec<u64>,
     pos: u64,
+    /// Where `inner` is, when known (saves a seek per read).
+    inner_pos: Option<u64>,
 }
 
 impl<R: Read + Seek> FaststartReader<R> {
@@ -867,6 +872,7 @@ impl<R: Read + Seek> FaststartReader<R> {
             remux,
             starts,
             pos: 0,
+            inner_pos: None,
         }
     }
     /// The output's length in bytes.
@@ -910,8 +916,19 @@ impl<R: Read + Seek> Read for FaststartReader<R> {
                 n
             }
             Segment::Original { offset, .. } => {
-                self.inner.seek(SeekFrom::Start(offset + within))?;
-                let got = self.inner.read(&mut buf[..n])?;
+                let at = offset + within;
+                if self.inner_pos != Some(at) {
+                    self.inner_pos = None;
+                    self.inner.seek(SeekFrom::Start(at))?;
+                }
+                let got = match self.inner.read(&mut buf[..n]) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        self.inner_pos = None;
+                        return Err(e);
+                    }
+                };
+                self.inner_pos = Some(at + got as u64);
                 if got == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
