@@ -745,67 +745,8 @@ pub fn plan<R: Read + Seek>(src: &mut R, len: u64) -> Result<Plan, Refusal> {
         .filter(|b| &b.kind != b"moov")
         .copied()
         .collect();
-    let head_len: u64 = before.iter().map(|b| b.end - b.start).sum();
-
-    let mut upgrade: Vec<bool> = Vec::new();
-    let moov_bytes = loop {
-        let moov_len = node_size(&new_moov, &upgrade, &mut 0);
-        if moov_len > MAX_MOOV.saturating_mul(2) {
-            return Err(Refusal::MoovTooLarge { size: moov_len });
-        }
-        let mut at = 0u64;
-        let mut moves = Vec::with_capacity(top.len());
-        for b in &before {
-            moves.push((b.start, b.end, at));
-            at += b.end - b.start;
-        }
-        at = head_len
-            .checked_add(moov_len)
-            .ok_or(Refusal::MoovTooLarge { size: moov_len })?;
-        for b in &after {
-            moves.push((b.start, b.end, at));
-            at = at
-                .checked_add(b.end - b.start)
-                .ok_or_else(|| bad_box(&b.kind, b.start, "size overflows"))?;
-        }
-        let moves = Moves(moves);
-        let mut now = Vec::new();
-        overflowing(std::slice::from_ref(&new_moov), &moves, &mut now)?;
-        let merged: Vec<bool> = now
-            .iter()
-            .enumerate()
-            .map(|(i, o)| *o || upgrade.get(i).copied().unwrap_or(false))
-            .collect();
-        if merged == upgrade || (upgrade.is_empty() && !merged.iter().any(|u| *u)) {
-            let mut out = Vec::with_capacity(usize::try_from(moov_len).unwrap_or(0));
-            write_node(&new_moov, &mut out, &moves, &upgrade, &mut 0)?;
-            debug_assert_eq!(out.len() as u64, moov_len);
-            break out;
-        }
-        upgrade = merged;
-    };
-
-    let mut segments: Vec<Segment> = Vec::new();
-    let push = |offset: u64, len: u64, segments: &mut Vec<Segment>| {
-        if len == 0 {
-            return;
-        }
-        if let Some(Segment::Original { offset: o, len: l }) = segments.last_mut() {
-            if *o + *l == offset {
-                *l += len;
-                return;
-            }
-        }
-        segments.push(Segment::Original { offset, len });
-    };
-    for b in &before {
-        push(b.start, b.end - b.start, &mut segments);
-    }
-    segments.push(Segment::Owned(moov_bytes));
-    for b in &after {
-        push(b.start, b.end - b.start, &mut segments);
-    }
-    push(len - trailing, trailing, &mut segments);
+    let (moov_bytes, upgraded_to_co64) = settle(&new_moov, &before, &after)?;
+    let segments = segments(&before, moov_bytes, &after, len - trailing, trailing);
     let out_len = segments
         .iter()
         .try_fold(0u64, |a, s| a.checked_add(s.len()))
@@ -816,8 +757,90 @@ pub fn plan<R: Read + Seek>(src: &mut R, len: u64) -> Result<Plan, Refusal> {
         moov_moved: !moov_first,
         dropped_tracks: tracks - kept,
         kept_tracks: kept,
-        upgraded_to_co64: upgrade.iter().filter(|u| **u).count(),
+        upgraded_to_co64,
     }))
+}
+
+/// The new `moov`'s bytes, its chunk offsets moved to where `before`, the new `moov` and
+/// `after` put the data, and how many `stco` had to become `co64`. Widening a table grows
+/// `moov` and moves the data again, so the layout is computed until no table changes
+/// (at most once per table, since a table is never narrowed).
+fn settle(
+    new_moov: &Node,
+    before: &[TopBox],
+    after: &[TopBox],
+) -> Result<(Vec<u8>, usize), Refusal> {
+    let head_len: u64 = before.iter().map(|b| b.end - b.start).sum();
+    let mut upgrade: Vec<bool> = Vec::new();
+    loop {
+        let moov_len = node_size(new_moov, &upgrade, &mut 0);
+        if moov_len > MAX_MOOV.saturating_mul(2) {
+            return Err(Refusal::MoovTooLarge { size: moov_len });
+        }
+        let mut moves = Vec::with_capacity(before.len() + after.len());
+        let mut at = 0u64;
+        for b in before {
+            moves.push((b.start, b.end, at));
+            at += b.end - b.start;
+        }
+        at = head_len
+            .checked_add(moov_len)
+            .ok_or(Refusal::MoovTooLarge { size: moov_len })?;
+        for b in after {
+            moves.push((b.start, b.end, at));
+            at = at
+                .checked_add(b.end - b.start)
+                .ok_or_else(|| bad_box(&b.kind, b.start, "size overflows"))?;
+        }
+        let moves = Moves(moves);
+        let mut now = Vec::new();
+        overflowing(std::slice::from_ref(new_moov), &moves, &mut now)?;
+        let merged: Vec<bool> = now
+            .iter()
+            .enumerate()
+            .map(|(i, o)| *o || upgrade.get(i).copied().unwrap_or(false))
+            .collect();
+        if merged == upgrade || (upgrade.is_empty() && !merged.iter().any(|u| *u)) {
+            let mut out = Vec::with_capacity(usize::try_from(moov_len).unwrap_or(0));
+            write_node(new_moov, &mut out, &moves, &upgrade, &mut 0)?;
+            debug_assert_eq!(out.len() as u64, moov_len);
+            return Ok((out, upgrade.iter().filter(|u| **u).count()));
+        }
+        upgrade = merged;
+    }
+}
+
+/// The output: `before` as it was, the new `moov`, `after`, then `trailing` bytes at
+/// `tail` (too few for a box); neighbouring ranges of the original in one segment.
+fn segments(
+    before: &[TopBox],
+    moov: Vec<u8>,
+    after: &[TopBox],
+    tail: u64,
+    trailing: u64,
+) -> Vec<Segment> {
+    fn push(segments: &mut Vec<Segment>, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        if let Some(Segment::Original { offset: o, len: l }) = segments.last_mut() {
+            if *o + *l == offset {
+                *l += len;
+                return;
+            }
+        }
+        segments.push(Segment::Original { offset, len });
+    }
+    let mut out = Vec::new();
+    for b in before {
+        push(&mut out, b.start, b.end - b.start);
+    }
+    out.push(Segment::Owned(moov));
+    for b in after {
+        push(&mut out, b.start, b.end - b.start);
+    }
+    push(&mut out, tail, trailing);
+    out
 }
 
 /// Drops, in a kept trak, the `tref` references to tracks that are not kept.
