@@ -508,6 +508,48 @@ fn every_byte_of_a_small_file_changed_gives_a_plan_or_a_refusal() {
 }
 
 #[test]
+fn random_damage_gives_a_refusal_or_a_remux_that_needs_no_second_one() {
+    let base = (ftyp().len() + 8) as u32;
+    let tref = bx(b"tref", &bx(b"sync", &[0, 0, 0, 2, 0, 0, 0, 3]));
+    let file = cat(&[
+        ftyp(),
+        bx(b"mdat", &[3; 64]),
+        moov(&[
+            trak(1, b"vide", &[base, base + 9], &[tref]),
+            trak(2, b"text", &[base + 20], &[]),
+            trak(3, b"soun", &[base + 30], &[]),
+        ]),
+        bx(b"free", &[0; 4]),
+    ]);
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut remuxed = 0;
+    for _ in 0..3000 {
+        let mut f = file.clone();
+        for _ in 0..1 + next() % 3 {
+            let i = (next() % f.len() as u64) as usize;
+            f[i] = next() as u8;
+        }
+        if next() % 8 == 0 {
+            f.truncate((next() % f.len() as u64) as usize);
+        }
+        let Ok(Plan::Remux(r)) = plan_of(&f) else {
+            continue;
+        };
+        remuxed += 1;
+        let out = remux_bytes(Cursor::new(&f), Plan::Remux(r));
+        // What came out is faststart with at most one video and one audio track.
+        assert_eq!(plan_of(&out).unwrap(), Plan::NothingToDo, "{f:?}");
+    }
+    assert!(remuxed > 100, "only {remuxed} damaged files were remuxed");
+}
+
+#[test]
 fn a_huge_moov_is_refused_before_it_is_read() {
     let f = ftyp();
     let size = MAX_MOOV + 1;
