@@ -258,6 +258,12 @@ struct UploadArgs {
     /// it is a picture); yes also for images and gifs. Not with --server-thumb-gen.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = thumbs::UploadThumbnail::Auto)]
     upload_thumbnail: thumbs::UploadThumbnail,
+    /// Upload a video, gif or video note as it is. By default an MP4 or MOV is first
+    /// remuxed, as WhatsApp Web does, to have its moov box first and only its first video
+    /// and audio track (read through a virtual file, no copy). As it is, a file whose moov
+    /// comes last goes up without a streaming sidecar (the receiver could not stream it).
+    #[arg(long)]
+    no_faststart: bool,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
     /// plaintext beside it as <name>.bin. Use a throwaway file and key.
     #[arg(long)]

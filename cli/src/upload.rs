@@ -9,6 +9,7 @@ use std::time::Instant;
 use wamedia::*;
 use wamedia_conformance::cassette::{CassetteInput, Kind, Options, Plaintext};
 use wamedia_conformance::record::{outcome_of_upload, Recorder};
+use wamedia_info::faststart::{self, FaststartReader, Plan, Refusal};
 
 use crate::files::{cannot_read, cannot_write, private_file};
 use crate::net::{
@@ -17,10 +18,11 @@ use crate::net::{
 };
 use crate::{detect, media_key, media_type, progress, resume, Fail, Net, UploadArgs};
 
-/// A seekable upload source: the file, or stdin spooled.
+/// A seekable upload source: the file, or stdin spooled, or either remuxed to faststart.
 enum Src {
     File(File),
     Spool(tempfile::SpooledTempFile),
+    Faststart(Box<FaststartReader<Src>>),
 }
 
 impl Read for Src {
@@ -28,6 +30,7 @@ impl Read for Src {
         match self {
             Src::File(f) => f.read(buf),
             Src::Spool(s) => s.read(buf),
+            Src::Faststart(r) => r.read(buf),
         }
     }
 }
@@ -37,8 +40,68 @@ impl Seek for Src {
         match self {
             Src::File(f) => f.seek(pos),
             Src::Spool(s) => s.seek(pos),
+            Src::Faststart(r) => r.seek(pos),
         }
     }
+}
+
+/// Remuxes a video, gif or video note to faststart as WhatsApp Web does (PROTOCOL §8):
+/// returns the source to upload, its length, and whether it may carry a streaming sidecar
+/// (not when its `moov` still comes after its media data, PROTOCOL §2.7). Not an MP4 or
+/// MOV: as it is. `--no-faststart`: as it is. A file that cannot be remuxed: as it is,
+/// without a sidecar, and a note saying why.
+fn faststart(
+    args: &UploadArgs,
+    t: &MediaType,
+    mut src: Src,
+    len: u64,
+) -> Result<(Src, u64, bool), Fail> {
+    if !matches!(t.name(), Some("video" | "gif" | "ptv")) {
+        return Ok((src, len, true));
+    }
+    let shown = if args.file == "-" {
+        "stdin"
+    } else {
+        args.file.as_str()
+    };
+    let plan = faststart::plan(&mut src, len);
+    src.seek(SeekFrom::Start(0))
+        .map_err(|e| cannot_read(Path::new(shown), e))?;
+    let note = |s: String| {
+        if !args.net.quiet {
+            eprintln!("wamedia: {}", transfer::escape(&s));
+        }
+    };
+    Ok(match plan {
+        Ok(Plan::NothingToDo) | Err(Refusal::NotMp4) => (src, len, true),
+        Ok(Plan::Remux(r)) if args.no_faststart => {
+            let moov_last = r.moov_moved();
+            if moov_last {
+                note(
+                    "--no-faststart: uploaded as it is, moov last, so without a streaming sidecar"
+                        .into(),
+                );
+            }
+            (src, len, !moov_last)
+        }
+        Ok(Plan::Remux(r)) => {
+            let dropped = r.dropped_tracks();
+            let first = if r.moov_moved() { "moov first, " } else { "" };
+            note(format!(
+                "remuxed to faststart ({first}{dropped} track{} dropped)",
+                if dropped == 1 { "" } else { "s" }
+            ));
+            let reader = FaststartReader::new(src, r);
+            let len = reader.len();
+            (Src::Faststart(Box::new(reader)), len, true)
+        }
+        Err(why) => {
+            note(format!(
+                "cannot remux {shown} to faststart ({why}): uploaded as it is, without a streaming sidecar"
+            ));
+            (src, len, false)
+        }
+    })
 }
 
 /// Opens the file (or spools stdin, a pipe or any file that cannot seek) and returns it
@@ -136,7 +199,10 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         .as_ref()
         .filter(|_| !args.fresh)
         .and_then(resume::State::load);
-    let mut job = UploadJob::new(t.clone()).with_threads(threads);
+    let (mut src, len, sidecar) = faststart(&args, &t, src, len)?;
+    let mut job = UploadJob::new(t.clone())
+        .with_threads(threads)
+        .with_streaming_sidecar(sidecar);
     if let Some(k) = given_key {
         job = job.with_media_key(k);
     }
@@ -371,6 +437,29 @@ fn analyze(
             s.seek(SeekFrom::Start(0))
                 .map_err(|e| cannot_read(Path::new("stdin"), e))?;
             wamedia_info::analyze_reader(kind, s, file_name.as_deref(), &opts)
+        }
+        Src::Faststart(r) => {
+            // The remuxed bytes for what the message says; ffmpeg's first frame (the same
+            // in both) from the original file, which has a path.
+            r.seek(SeekFrom::Start(0))
+                .map_err(|e| cannot_read(Path::new(&args.file), e))?;
+            let no_ffmpeg = wamedia_info::Options {
+                ffmpeg: None,
+                ..opts.clone()
+            };
+            let mut info =
+                wamedia_info::analyze_reader(kind, &mut **r, file_name.as_deref(), &no_ffmpeg);
+            if args.file != "-" && args.thumbnail.is_none() {
+                let original = wamedia_info::analyze_path(kind, Path::new(&args.file), &opts);
+                info.jpeg_thumbnail = original.jpeg_thumbnail;
+                info.warnings.extend(
+                    original
+                        .warnings
+                        .into_iter()
+                        .filter(|w| w.field == "jpeg_thumbnail"),
+                );
+            }
+            info
         }
     };
     if let Some(thumb) = &args.thumbnail {

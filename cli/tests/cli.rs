@@ -1502,6 +1502,31 @@ fn stdin_is_sniffed_and_an_empty_file_is_refused() {
     assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
 }
 
+/// An MP4 already faststart with one video track, its media data junk: uploaded as it is.
+fn faststart_clip() -> Vec<u8> {
+    fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend_from_slice(body);
+        v
+    }
+    let mut hdlr = vec![0u8; 8];
+    hdlr.extend_from_slice(b"vide");
+    hdlr.extend_from_slice(&[0; 13]);
+    let trak = bx(
+        b"trak",
+        &[bx(b"tkhd", &[0; 84]), bx(b"mdia", &bx(b"hdlr", &hdlr))].concat(),
+    );
+    let moov = bx(b"moov", &[bx(b"mvhd", &[0; 100]), trak].concat());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    [
+        bx(b"ftyp", b"mp42\0\0\0\0mp42isom"),
+        moov,
+        bx(b"mdat", &data),
+    ]
+    .concat()
+}
+
 #[test]
 fn download_from_json_takes_the_upload_line_as_it_is() {
     let cdn = Serve::start("json-auth");
@@ -1509,11 +1534,10 @@ fn download_from_json_takes_the_upload_line_as_it_is() {
     let conn = dir.path().join("conn.json");
     std::fs::write(&conn, &cdn.conn).unwrap();
     let conn = conn.to_str().unwrap();
-    // A video: its line carries a streaming sidecar, which the download checks too.
+    // A video (moov first, one video track: nothing to remux): its line carries a
+    // streaming sidecar, which the download checks too.
     let video = dir.path().join("clip.mp4");
-    let mut clip = b"\0\0\0\x18ftypmp42".to_vec();
-    clip.extend((0..200_000u32).map(|i| (i % 239) as u8));
-    std::fs::write(&video, &clip).unwrap();
+    std::fs::write(&video, faststart_clip()).unwrap();
     for (file, newsletter, mimetype) in [
         (sample(), false, "image/png"),
         (sample(), true, "image/png"),
@@ -1906,4 +1930,177 @@ fn a_video_comes_out_with_its_duration_and_size() {
     );
     assert_eq!(m["seconds"], 2);
     assert_eq!(m["mimetype"], "video/mp4");
+}
+
+fn have_ffmpeg() -> bool {
+    ["ffmpeg", "ffprobe"].iter().all(|t| {
+        Command::new(t)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn framemd5(file: &Path, stream: &str) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(file)
+        .args(["-map", stream, "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The top-level box types of an MP4.
+fn top_boxes(b: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= b.len() {
+        let size = u32::from_be_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
+        let size = match size {
+            0 => b.len() - pos,
+            1 => u64::from_be_bytes(b[pos + 8..pos + 16].try_into().unwrap()) as usize,
+            n => n,
+        };
+        out.push(String::from_utf8_lossy(&b[pos + 4..pos + 8]).into_owned());
+        pos += size.max(8);
+    }
+    out
+}
+
+/// Uploads `file` (extra arguments first) to `conn`, downloads it back from the printed
+/// line; returns the line, stderr and the downloaded bytes.
+fn upload_and_back(
+    conn: &str,
+    dir: &Path,
+    extra: &[&str],
+    file: &Path,
+) -> (serde_json::Value, String, Vec<u8>) {
+    let mut args = vec!["upload", "--media-conn", conn];
+    args.extend(extra);
+    args.push(file.to_str().unwrap());
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_line(&out);
+    let line = dir.join("line.json");
+    std::fs::write(&line, &out.stdout).unwrap();
+    let dest = dir.join("back.mp4");
+    let _ = std::fs::remove_file(&dest);
+    let back = run(&[
+        "download",
+        "--quiet",
+        "--media-conn",
+        conn,
+        "--from-json",
+        line.to_str().unwrap(),
+        dest.to_str().unwrap(),
+    ]);
+    assert!(back.status.success(), "{}", stderr(&back));
+    (v, stderr(&out), std::fs::read(&dest).unwrap())
+}
+
+#[test]
+fn a_moov_last_video_goes_up_remuxed_to_faststart_and_decodes_the_same() {
+    if !have_ffmpeg() {
+        eprintln!("skipped: ffmpeg not found");
+        return;
+    }
+    let cdn = Serve::start("faststart-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let conn = conn.to_str().unwrap();
+    // ffmpeg's default puts moov last; a second audio track is there to be dropped.
+    let clip = dir.path().join("camera.mp4");
+    #[rustfmt::skip]
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1.5",
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=1.5",
+        "-f", "lavfi", "-i", "sine=frequency=880:duration=1.5",
+        "-map", "0:v", "-map", "1:a", "-map", "2:a",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let original = std::fs::read(&clip).unwrap();
+    let kinds = top_boxes(&original);
+    let at = |k: &[String], x: &str| k.iter().position(|y| y == x).unwrap();
+    assert!(at(&kinds, "mdat") < at(&kinds, "moov"), "{kinds:?}");
+
+    let (v, err, back) = upload_and_back(conn, dir.path(), &[], &clip);
+    assert!(
+        err.contains("remuxed to faststart (moov first, 1 track dropped)"),
+        "{err}"
+    );
+    assert!(v["streaming_sidecar"].is_string(), "{v}");
+    assert_eq!(v["file_length"].as_u64(), Some(back.len() as u64));
+    assert_eq!(v["message"]["videoMessage"]["width"], 64);
+    let kinds = top_boxes(&back);
+    assert!(at(&kinds, "moov") < at(&kinds, "mdat"), "{kinds:?}");
+    let back_file = dir.path().join("faststart.mp4");
+    std::fs::write(&back_file, &back).unwrap();
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&back_file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "video\naudio"
+    );
+    for s in ["0:v:0", "0:a:0"] {
+        assert_eq!(framemd5(&clip, s), framemd5(&back_file, s), "{s}");
+    }
+
+    // --no-faststart: the bytes as they were, and no sidecar (moov is last).
+    let (v, err, back) = upload_and_back(conn, dir.path(), &["--no-faststart"], &clip);
+    assert!(v.get("streaming_sidecar").is_none(), "{v}");
+    assert!(err.contains("without a streaming sidecar"), "{err}");
+    assert!(back == original);
+    // --quiet says nothing about it.
+    let (_, err, _) = upload_and_back(conn, dir.path(), &["--quiet"], &clip);
+    assert!(err.is_empty(), "{err}");
+}
+
+#[test]
+fn a_video_that_cannot_be_remuxed_goes_up_as_it_is_without_a_sidecar() {
+    if !have_ffmpeg() {
+        eprintln!("skipped: ffmpeg not found");
+        return;
+    }
+    let cdn = Serve::start("fragmented-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let clip = dir.path().join("fragmented.mp4");
+    #[rustfmt::skip]
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1.5",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        "-movflags", "frag_keyframe+empty_moov",
+        clip.to_str().unwrap(),
+    ]);
+    let (v, err, back) = upload_and_back(conn.to_str().unwrap(), dir.path(), &[], &clip);
+    assert!(v.get("streaming_sidecar").is_none(), "{v}");
+    assert!(
+        err.contains("cannot remux") && err.contains("fragmented"),
+        "{err}"
+    );
+    assert!(back == std::fs::read(&clip).unwrap());
 }

@@ -184,6 +184,10 @@ pub struct UploadJob {
     /// With a given key: the body is new all the same (a thumbnail under its media's
     /// key), so the first attempt sends it instead of probing what the CDN holds.
     pub fresh_body: bool,
+    /// Make a streaming sidecar when the media type has one (video, audio; PROTOCOL §2.7).
+    /// `false` for a video whose `moov` box comes after its media data, which the
+    /// receiver's streaming player cannot open.
+    pub streaming_sidecar: bool,
 }
 
 impl UploadJob {
@@ -199,6 +203,7 @@ impl UploadJob {
             threads: Threads::Auto,
             first_frame_length: None,
             fresh_body: false,
+            streaming_sidecar: true,
         }
     }
 
@@ -262,6 +267,12 @@ impl UploadJob {
         self.threads = threads;
         self
     }
+    /// Whether to make a streaming sidecar for a type that has one (the default); `false`
+    /// uploads a video or audio file without one (see [`UploadJob::streaming_sidecar`]).
+    pub fn with_streaming_sidecar(mut self, on: bool) -> Self {
+        self.streaming_sidecar = on;
+        self
+    }
     /// Makes it a newsletter (unencrypted) upload.
     pub fn newsletter(mut self) -> Self {
         self.newsletter = true;
@@ -297,6 +308,9 @@ impl UploadJob {
         let mut enc = Encryptor::new(key, &self.media_type).map_err(io::Error::other)?;
         if let Some(l) = self.first_frame_length {
             enc = enc.with_first_frame_sidecar(l);
+        }
+        if !self.streaming_sidecar {
+            enc = enc.with_streaming_sidecar(false);
         }
         let media = encrypt_stream(enc, source, io::sink(), self.threads)?;
         let mut spec = UploadSpec::encrypted(self.media_type.clone(), &media, media_id)

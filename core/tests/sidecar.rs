@@ -115,3 +115,20 @@ fn a_sidecar_without_the_iv_as_whatsapp_rust_computes_it_never_matches() {
         "no window agrees"
     );
 }
+
+#[test]
+fn an_upload_job_can_leave_a_video_without_its_sidecar() {
+    let key = MediaKey::from_bytes([5; 32]);
+    let job = UploadJob::new(MediaType::Video).with_media_key(key);
+    let with = job.prepare(&plain(200_000)[..]).unwrap().spec;
+    let without = job
+        .with_streaming_sidecar(false)
+        .prepare(&plain(200_000)[..])
+        .unwrap()
+        .spec;
+    assert!(with.streaming_sidecar.is_some());
+    assert!(without.streaming_sidecar.is_none());
+    // The body is the same: only the sidecar is left out.
+    assert_eq!(with.file_enc_sha256, without.file_enc_sha256);
+    assert_eq!(with.file_sha256, without.file_sha256);
+}

@@ -51,6 +51,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Before a video goes up, [`faststart`] moves its `moov` box before the media data and keeps
+//! only its first video and first audio track, as WhatsApp Web does (PROTOCOL §8), through a
+//! virtual file that reads the original on demand (no copy).
+//!
 //! Which values are WhatsApp's own and where they come from is written beside each field
 //! of [`MediaInfo`] and in the README ("Sending the message").
 
@@ -68,6 +72,7 @@ use std::time::Duration;
 mod accept;
 mod bytes;
 mod convert;
+pub mod faststart;
 mod ffmpeg;
 mod flac;
 mod message;
