@@ -1504,6 +1504,11 @@ fn stdin_is_sniffed_and_an_empty_file_is_refused() {
 
 /// An MP4 already faststart with one video track, its media data junk: uploaded as it is.
 fn faststart_clip() -> Vec<u8> {
+    faststart_clip_with(200_000)
+}
+
+/// [`faststart_clip`] with `data_len` bytes of media data.
+fn faststart_clip_with(data_len: u32) -> Vec<u8> {
     fn bx(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
         v.extend_from_slice(kind);
@@ -1518,7 +1523,9 @@ fn faststart_clip() -> Vec<u8> {
         &[bx(b"tkhd", &[0; 84]), bx(b"mdia", &bx(b"hdlr", &hdlr))].concat(),
     );
     let moov = bx(b"moov", &[bx(b"mvhd", &[0; 100]), trak].concat());
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 239) as u8).collect();
+    let data: Vec<u8> = (0..data_len)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     [
         bx(b"ftyp", b"mp42\0\0\0\0mp42isom"),
         moov,
@@ -1801,12 +1808,11 @@ fn stream_serves_verified_ranges_to_a_local_player() {
     std::fs::write(&conn, &cdn.conn).unwrap();
     let conn = conn.to_str().unwrap();
     let video = dir.path().join("clip.mp4");
-    let mut plain: Vec<u8> = (0..300_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    // An MP4's first box, so the upload's check takes it for the video/mp4 it claims to
-    // be; the rest is bytes for the sidecar to check window by window.
-    plain[..24].copy_from_slice(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2");
+    // A faststart MP4 of 300 000 bytes (nothing to remux, so it keeps its sidecar): its
+    // media data is bytes for the sidecar to check window by window.
+    let head_len = faststart_clip_with(0).len() as u32;
+    let plain = faststart_clip_with(300_000 - head_len);
+    assert_eq!(plain.len(), 300_000);
     std::fs::write(&video, &plain).unwrap();
     let out = run(&[
         "upload",
@@ -1900,7 +1906,10 @@ fn a_voice_note_comes_out_with_a_real_waveform_and_its_duration() {
     let (lo, hi) = (wave.iter().min().unwrap(), wave.iter().max().unwrap());
     assert!(hi - lo > 20, "not flat: {wave:?}");
     // PROTOCOL v3 §1: voice notes get no streaming sidecar (video and audio only).
-    assert!(m.get("streamingSidecar").is_none(), "ptt carries no sidecar: {m}");
+    assert!(
+        m.get("streamingSidecar").is_none(),
+        "ptt carries no sidecar: {m}"
+    );
 }
 
 #[test]

@@ -542,8 +542,17 @@ fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
         body_len: 0,
         status: 0,
     };
+    // Logged in arrival order: a request's place is taken when its head is read, and
+    // filled in once it is answered.
+    let at = {
+        let mut s = srv.lock();
+        s.seen.push(seen.clone());
+        s.seen.len() - 1
+    };
     let result = serve(&mut r, &mut w, srv, &req, &mut seen);
-    srv.lock().seen.push(seen);
+    if let Some(slot) = srv.lock().seen.get_mut(at) {
+        *slot = seen;
+    }
     result
 }
 

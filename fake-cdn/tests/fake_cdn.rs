@@ -507,11 +507,17 @@ fn serves_unencrypted_media_as_plaintext() {
     let (body, token) = body_of(777);
     let path = "/newsletter/newsletter-image";
     let dp = direct_path(&post(&cdn, &target(&cdn, path, &token), &body));
+    // Channel media is fetched under its newsletter-{type} name (PROTOCOL v3 §1).
+    let a = get(
+        &cdn,
+        &format!("{dp}&hash={token}%3D&mms-type=newsletter-image&__wa-mms="),
+    );
+    assert_eq!((a.status, a.body), (200, body.clone()));
     let a = get(
         &cdn,
         &format!("{dp}&hash={token}%3D&mms-type=image&__wa-mms="),
     );
-    assert_eq!((a.status, a.body), (200, body.clone()));
+    assert_eq!(a.status, 404, "not under the plain name");
     let dp = cdn.put_object("/product/image", &body[..100]).unwrap();
     assert_eq!(get(&cdn, &dp).body, &body[..100]);
 }
@@ -553,6 +559,11 @@ fn serves_downloads_with_range_hash_and_mms_type() {
     );
     assert_eq!(
         get(&cdn, &format!("{dp}&mms-type=ptv")).status,
+        404,
+        "ptv is a video type (v3), not an image's"
+    );
+    assert_eq!(
+        get(&cdn, &format!("{dp}&mms-type=pictures")).status,
         400,
         "not a download type"
     );

@@ -110,11 +110,11 @@ fn host(s: &mut Script<'_>) -> Host {
     let f = s.u8();
     let fallback_hostname = (f & 1 == 1).then(|| HOSTS[usize::from(f >> 1) % HOSTS.len()].into());
     Host {
-        hostname: name.to_owned(),
         role,
         fallback_hostname,
         upload: list(s),
         download: list(s),
+        ..Host::named(name)
     }
 }
 
