@@ -282,7 +282,24 @@ def media_conns():
     yield "bad-ttl", {"auth": "tok", "ttl": -1, "hosts": []}
     yield "space", {"auth": "tok", "ttl": 1, "hosts": ["a b"]}
     yield "lists", {"auth": "tok", "ttl": 1, "hosts": [{"hostname": "x", "upload": "image"}]}
-    for f in ["download-typed-hosts", "upload-typed-hosts-order"]:
+    # PROTOCOL v3 §3: the IQ answer as a decoded binary node, as clients hand it over.
+    pop = {"tag": "host", "attrs": {"hostname": "media-fra5-1.cdn.whatsapp.net", "type": "primary",
+                                    "class": "pop", "fallback_hostname": "media-fra5-2.cdn.whatsapp.net"},
+           "content": [{"tag": "upload", "content": []},
+                       {"tag": "download", "content": [{"tag": "image"}, {"tag": "video"}]},
+                       {"tag": "download_buckets", "content": [{"tag": "0"}]}]}
+    mmg = {"tag": "host", "attrs": {"hostname": "mmg.whatsapp.net", "type": "primary"}}
+    fb = {"tag": "host", "attrs": {"hostname": "mmg-fb.whatsapp.net", "type": "fallback"},
+          "content": [{"tag": "upload", "content": [{"tag": "image"}, {"tag": "newsletter-image"}]}]}
+    mc = {"tag": "media_conn", "attrs": {"auth": "tok", "ttl": "300", "auth_ttl": "21600",
+                                         "max_buckets": "12"}, "content": [pop, mmg, fb]}
+    yield "node-iq", {"tag": "iq", "attrs": {"type": "result"}, "content": [mc]}
+    yield "node-media-conn", mc
+    yield "node-capitalised", {"Tag": "media_conn", "Attrs": {"auth": "a", "ttl": 60},
+                               "Content": [{"Tag": "host", "Attrs": {"hostname": "h"}}]}
+    yield "node-error", {"tag": "iq", "attrs": {"type": "error"},
+                         "content": [{"tag": "error", "attrs": {"code": "401"}}]}
+    for f in ["download-typed-hosts", "upload-typed-hosts-order", "upload-pop-hosts-real-shape"]:
         c = json.load(open(os.path.join(REPO, "conformance/cassettes", f + ".json")))
         for e in c["events"]:
             if "media_conn" in e:
