@@ -51,6 +51,13 @@ struct Cli {
     /// thread from 8 MiB on, when there is a second core), one (least CPU per byte), two.
     #[arg(long, global = true, value_enum, default_value_t = ThreadsArg::Auto)]
     threads: ThreadsArg,
+    /// Read the media key (64 hex characters or base64) from FILE, - for stdin, for any
+    /// command that takes --media-key. Prefer it, or the environment variable
+    /// WAMEDIA_MEDIA_KEY (commands that read media: decrypt, download, stream, retry-*),
+    /// to --media-key: a key on the command line is visible to every user of the machine
+    /// (/proc/PID/cmdline, ps).
+    #[arg(long, global = true, value_name = "FILE")]
+    media_key_file: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -102,9 +109,9 @@ enum Cmd {
         /// Media type.
         #[arg(long = "type")]
         media_type: String,
-        /// The media key (64 hex characters or base64).
+        /// The media key (64 hex characters or base64); see --media-key-file.
         #[arg(long)]
-        media_key: String,
+        media_key: Option<String>,
         #[command(flatten)]
         expect: Expect,
         /// Upload body file, or - for stdin.
@@ -126,9 +133,9 @@ enum Cmd {
     /// Print the encrypted receipt ({ciphertext, iv}, base64) asking the sender's phone to
     /// upload the media of a message again (media gone or expired).
     RetryReceipt {
-        /// The media key from the message.
+        /// The media key from the message; see --media-key-file.
         #[arg(long)]
-        media_key: String,
+        media_key: Option<String>,
         /// The message's id.
         #[arg(long)]
         message_id: String,
@@ -136,9 +143,9 @@ enum Cmd {
     /// Decrypt the phone's media retry notification; print {stanza_id, direct_path,
     /// result}. Exit 4 when it does not decrypt under this key and message id.
     RetryNotification {
-        /// The media key from the message.
+        /// The media key from the message; see --media-key-file.
         #[arg(long)]
-        media_key: String,
+        media_key: Option<String>,
         /// The message's id.
         #[arg(long)]
         message_id: String,
@@ -176,9 +183,9 @@ enum Cmd {
         /// The message's direct_path.
         #[arg(long)]
         direct_path: String,
-        /// The media key (64 hex characters or base64).
+        /// The media key (64 hex characters or base64); see --media-key-file.
         #[arg(long)]
-        media_key: String,
+        media_key: Option<String>,
         /// The message's file_length.
         #[arg(long)]
         file_length: u64,
@@ -223,7 +230,7 @@ struct UploadArgs {
     media_key: Option<String>,
     /// With --media-key: the Unix time the key was first made (the message's
     /// mediaKeyTimestamp); a fresh key is stamped with the current time.
-    #[arg(long, requires = "media_key")]
+    #[arg(long)]
     media_key_timestamp: Option<i64>,
     /// Newsletter (channel) media: uploaded unencrypted on the newsletter path.
     #[arg(long)]
@@ -307,8 +314,9 @@ struct DownloadArgs {
     /// the media connection.
     #[arg(long)]
     url: Option<String>,
-    /// The media key (64 hex characters or base64).
-    #[arg(long, required_unless_present_any = ["newsletter", "unencrypted", "from_json"])]
+    /// The media key (64 hex characters or base64); see --media-key-file. Needed unless
+    /// --newsletter, --unencrypted or --from-json.
+    #[arg(long)]
     media_key: Option<String>,
     /// Newsletter (channel) media: not encrypted, no key; verified by --file-sha256.
     #[arg(long, conflicts_with = "media_key")]
@@ -612,7 +620,79 @@ fn serve(addr: &str, auth: String, store: Option<PathBuf>, max_body: u64) -> Res
     })))
 }
 
+/// Where a media key not given with --media-key comes from: --media-key-file, then (for
+/// commands that read media) WAMEDIA_MEDIA_KEY.
+struct KeySource {
+    file: Option<PathBuf>,
+    read_env: bool,
+}
+
+impl KeySource {
+    /// The key text: `given`, else the file's first line, else the environment.
+    fn text(&self, given: Option<String>, env_too: bool) -> Result<Option<String>, Fail> {
+        if given.is_some() {
+            if self.file.is_some() {
+                return Err(Fail::usage(
+                    "give the media key once: --media-key or --media-key-file",
+                ));
+            }
+            return Ok(given);
+        }
+        if let Some(f) = &self.file {
+            return read_key_file(f).map(Some);
+        }
+        if env_too && self.read_env {
+            if let Some(v) = std::env::var_os("WAMEDIA_MEDIA_KEY") {
+                let v = v
+                    .into_string()
+                    .map_err(|_| Fail::usage("WAMEDIA_MEDIA_KEY is not UTF-8"))?;
+                if !v.trim().is_empty() {
+                    return Ok(Some(v.trim().to_owned()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The key text for a command that cannot go without one.
+    fn needed(&self, given: Option<String>) -> Result<String, Fail> {
+        self.text(given, true)?.ok_or_else(|| {
+            Fail::usage(
+                "a media key is needed: --media-key-file FILE (- for stdin), the environment variable WAMEDIA_MEDIA_KEY, or --media-key",
+            )
+        })
+    }
+}
+
+/// The media key in `path` (`-`: stdin): its first line, at most 1 KiB read.
+fn read_key_file(path: &Path) -> Result<String, Fail> {
+    let mut text = String::new();
+    let r: Result<usize, std::io::Error> = if path == Path::new("-") {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin().lock(), 1024),
+            &mut text,
+        )
+    } else {
+        std::fs::File::open(path).and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, 1024), &mut text)
+        })
+    };
+    r.map_err(|e| cannot_read(path, e))?;
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return Err(Fail::usage(format!(
+            "--media-key-file {}: no key in it",
+            path.display()
+        )));
+    }
+    Ok(line.to_owned())
+}
+
 fn run(cli: Cli) -> Result<(), Fail> {
+    let keys = KeySource {
+        file: cli.media_key_file.clone(),
+        read_env: true,
+    };
     match cli.cmd {
         Cmd::Encrypt {
             media_type,
@@ -622,7 +702,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             output,
         } => encrypt(
             &media_type,
-            media_key.as_deref(),
+            keys.text(media_key, false)?.as_deref(),
             json.as_deref(),
             (&input, &output),
             cli.threads.into(),
@@ -635,7 +715,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             output,
         } => decrypt(
             &media_type,
-            &media_key,
+            &keys.needed(media_key)?,
             &expect,
             (&input, &output),
             cli.threads.into(),
@@ -643,13 +723,13 @@ fn run(cli: Cli) -> Result<(), Fail> {
         Cmd::RetryReceipt {
             media_key,
             message_id,
-        } => session::retry_receipt(&media_key, &message_id),
+        } => session::retry_receipt(&keys.needed(media_key)?, &message_id),
         Cmd::RetryNotification {
             media_key,
             message_id,
             iv,
             ciphertext,
-        } => session::retry_notification(&media_key, &message_id, &iv, &ciphertext),
+        } => session::retry_notification(&keys.needed(media_key)?, &message_id, &iv, &ciphertext),
         Cmd::Delete {
             direct_path,
             file_enc_sha256,
@@ -676,15 +756,38 @@ fn run(cli: Cli) -> Result<(), Fail> {
             let s = session::stream_spec(
                 &media_type,
                 &direct_path,
-                &media_key,
+                &keys.needed(media_key)?,
                 file_length,
                 &streaming_sidecar,
                 file_enc_sha256.as_deref(),
             )?;
             session::stream(s, &addr, &net)
         }
-        Cmd::Upload(args) => upload::upload(args, cli.threads.into()),
-        Cmd::Download(args) => download::download(args),
+        Cmd::Upload(mut args) => {
+            // Reusing a key is a choice: only an explicit --media-key-file, never the
+            // environment.
+            args.media_key = keys.text(args.media_key.take(), false)?;
+            if args.media_key_timestamp.is_some() && args.media_key.is_none() {
+                return Err(Fail::usage(
+                    "--media-key-timestamp goes with a reused key (--media-key or --media-key-file)",
+                ));
+            }
+            upload::upload(args, cli.threads.into())
+        }
+        Cmd::Download(mut args) => {
+            let keyless = args.newsletter || args.unencrypted || args.from_json.is_some();
+            args.media_key = if keyless {
+                if keys.file.is_some() {
+                    return Err(Fail::usage(
+                        "--media-key-file goes with neither --newsletter, --unencrypted nor --from-json",
+                    ));
+                }
+                args.media_key.take()
+            } else {
+                Some(keys.needed(args.media_key.take())?)
+            };
+            download::download(args)
+        }
         Cmd::Prepare(args) => prepare::prepare(args),
         Cmd::Serve {
             addr,
