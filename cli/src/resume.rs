@@ -2,7 +2,11 @@
 //! `media_id` of an unfinished upload, kept until it succeeds in a small private file
 //! under the user's cache folder (`$XDG_CACHE_HOME/wamedia/` or `~/.cache/wamedia/`,
 //! folder 0700, file 0600). The file is named after the canonical path of the upload's
-//! source and holds its size and modification time: a changed file starts afresh.
+//! source and holds its size and modification time: a changed file starts afresh. It also
+//! names the CDN it belongs to (the media connection option that was given): a run against
+//! another CDN starts afresh. It is kept only after a failure that can resume (a cut body,
+//! a network failure, a cancellation), and expires: state files older than
+//! [`MAX_AGE`] go, and at most [`MAX_FILES`] are kept.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -11,6 +15,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use wamedia::{b64, MediaId, MediaKey, MediaType, PreparedUpload};
 
+/// State files older than this are removed (the CDN keeps a partial body much less).
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// At most this many state files are kept (the newest).
+pub const MAX_FILES: usize = 256;
+
 /// Where the state of one file's upload lives, and what it must match.
 pub struct State {
     path: PathBuf,
@@ -18,6 +28,78 @@ pub struct State {
     size: u64,
     mtime_ns: u64,
     media_type: &'static str,
+    cdn: String,
+}
+
+/// Which CDN an upload goes to, as the options name it: a digest of the media connection
+/// option (the `--media-conn` file's canonical path, the `--media-conn-command`, or the
+/// `--host`s), never the token.
+pub fn cdn_id(net: &crate::Net) -> String {
+    let what = if let Some(cmd) = &net.media_conn_command {
+        format!("command\0{cmd}")
+    } else if let Some(p) = &net.media_conn {
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        format!("file\0{}", p.display())
+    } else {
+        format!("hosts\0{}", net.host.join("\0"))
+    };
+    let (digest, _) = wamedia::hash_reader(what.as_bytes()).unwrap_or(([0; 32], 0));
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// True when an upload that failed so may be resumed by running it again: the body was
+/// cut or never got through (network failures, timeouts, server errors on every attempt,
+/// a cancellation). A refusal (401/403 after renewal, 413, 415, a malformed answer, no
+/// host, no media connection) is final: nothing is kept for it.
+pub fn worth_keeping(e: &wamedia::driver::Error) -> bool {
+    use wamedia::driver::Error;
+    use wamedia::error::HostFailureReason as R;
+    match e {
+        Error::Cancelled => true,
+        Error::Upload(wamedia::UploadError::AllHostsFailed { failures, .. }) => {
+            failures.iter().any(|f| {
+                matches!(
+                    f.reason,
+                    R::Transport(_)
+                        | R::Timeout
+                        | R::Status {
+                            status: 500..=599,
+                            ..
+                        }
+                )
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Removes state files past [`MAX_AGE`], and the oldest beyond [`MAX_FILES`].
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let mut kept: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for e in entries.flatten().take(100_000) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("upload-") && name.ends_with(".json")) {
+            continue;
+        }
+        let Ok(m) = e.metadata() else { continue };
+        let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
+        if now.duration_since(t).is_ok_and(|age| age > MAX_AGE) {
+            let _ = std::fs::remove_file(e.path());
+        } else {
+            kept.push((t, e.path()));
+        }
+    }
+    if kept.len() > MAX_FILES {
+        kept.sort();
+        let excess = kept.len() - MAX_FILES;
+        for (_, p) in kept.into_iter().take(excess) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// What an interrupted upload left: reuse all three and the body is the same.
@@ -46,8 +128,14 @@ pub fn cache_dir() -> Option<PathBuf> {
 impl State {
     /// The state for uploading `file` (opened from `path`) as `media_type`; `None` when
     /// there is no cache folder or the file has no modification time.
-    pub fn for_file(path: &Path, file: &File, media_type: &MediaType) -> Option<State> {
+    pub fn for_file(
+        path: &Path,
+        file: &File,
+        media_type: &MediaType,
+        cdn: String,
+    ) -> Option<State> {
         let dir = cache_dir()?;
+        sweep(&dir);
         let meta = file.metadata().ok()?;
         let mtime = meta.modified().ok()?;
         let mtime_ns = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
@@ -63,6 +151,7 @@ impl State {
             size: meta.len(),
             mtime_ns: u64::try_from(mtime_ns).ok()?,
             media_type: media_type.name()?,
+            cdn,
         })
     }
 
@@ -84,7 +173,8 @@ impl State {
         let same = v["source"].as_str() == Some(self.source.as_str())
             && v["size"].as_u64() == Some(self.size)
             && v["mtime_ns"].as_u64() == Some(self.mtime_ns)
-            && v["media_type"].as_str() == Some(self.media_type);
+            && v["media_type"].as_str() == Some(self.media_type)
+            && v["cdn"].as_str() == Some(self.cdn.as_str());
         if !same {
             return None;
         }
@@ -122,6 +212,7 @@ impl State {
             "size": self.size,
             "mtime_ns": self.mtime_ns,
             "media_type": self.media_type,
+            "cdn": self.cdn,
             "media_key": b64::std(key.as_bytes()),
             "media_key_timestamp": prepared.spec.media_key_timestamp,
             "media_id": prepared.spec.media_id.get(),
@@ -137,5 +228,40 @@ impl State {
     /// Forgets the upload (it succeeded).
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_expire_by_age_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("upload-old.json");
+        std::fs::write(&old, b"{}").unwrap();
+        let f = File::options().write(true).open(&old).unwrap();
+        f.set_modified(std::time::SystemTime::now() - MAX_AGE - MAX_AGE)
+            .unwrap();
+        drop(f);
+        let other = dir.path().join("not-a-state.txt");
+        std::fs::write(&other, b"x").unwrap();
+        for i in 0..MAX_FILES + 10 {
+            std::fs::write(dir.path().join(format!("upload-{i:04}.json")), b"{}").unwrap();
+        }
+        sweep(dir.path());
+        assert!(!old.exists(), "past MAX_AGE");
+        assert!(other.exists(), "only state files are touched");
+        let states = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("upload-")
+            })
+            .count();
+        assert_eq!(states, MAX_FILES);
     }
 }

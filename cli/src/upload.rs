@@ -191,7 +191,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         (Src::File(f), None)
             if provider.is_some() && !args.no_resume && !args.newsletter && t.is_encrypted() =>
         {
-            resume::State::for_file(&path, f, &t)
+            resume::State::for_file(&path, f, &t, resume::cdn_id(net))
         }
         _ => None,
     };
@@ -376,8 +376,11 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     let mut result = match result {
         Ok(r) => r,
         Err(e) => {
-            if let (Some(s), false) = (&state, net.quiet) {
-                if s.path().exists() {
+            if let Some(s) = &state {
+                if !resume::worth_keeping(&e) {
+                    // A refusal is final: nothing to resume, no key kept.
+                    s.remove();
+                } else if !net.quiet && s.path().exists() {
                     eprintln!("wamedia: run the same command again to resume this upload (--fresh starts over)");
                 }
             }

@@ -1105,18 +1105,17 @@ fn an_interrupted_upload_is_resumed_with_its_key() {
     let mut plain = b"\0\0\0\x18ftypmp42".to_vec();
     plain.extend((0..400_000u32).map(|i| (i % 241) as u8));
     std::fs::write(&file, &plain).unwrap();
+    // One media connection source (a file the session rewrites as it renews): the state
+    // belongs to it, whatever hosts it names at each run.
+    let conn_file = dir.path().join("conn.json");
     let upload = |host: &str, extra: &[&str]| {
+        let conn = serde_json::json!({"auth": "resume-auth", "ttl": 300, "hosts": [host]});
+        std::fs::write(&conn_file, conn.to_string()).unwrap();
         wamedia()
             .env("XDG_CACHE_HOME", cache.path())
-            .args([
-                "upload",
-                "--auth",
-                "resume-auth",
-                "--host",
-                host,
-                "--timeout",
-                "2",
-            ])
+            .args(["upload", "--media-conn"])
+            .arg(&conn_file)
+            .args(["--timeout", "2"])
             .args(extra)
             .arg(&file)
             .output()
@@ -1190,6 +1189,54 @@ fn an_interrupted_upload_is_resumed_with_its_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(leftovers(&home.path().join(".cache/wamedia")).len(), 1);
+}
+
+#[test]
+fn resume_state_is_kept_only_for_a_failure_that_can_resume_and_only_for_its_cdn() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, vec![b'n'; 300_000]).unwrap();
+    let states =
+        || -> usize { std::fs::read_dir(cache.path().join("wamedia")).map_or(0, |d| d.count()) };
+    let upload = |args: &[&str]| {
+        wamedia()
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["upload", "--type", "document", "--timeout", "2"])
+            .args(args)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    // A CDN that refuses the body as too large (413): final, nothing kept.
+    let small = Serve::with(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--auth",
+        "state-auth",
+        "--max-body",
+        "1000",
+    ]);
+    let out = upload(&["--auth", "state-auth", "--host", &small.host()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(states(), 0, "a 413 keeps no key");
+    assert!(!stderr(&out).contains("run the same command again"));
+    // A media connection command that fails: nothing kept.
+    let out = upload(&["--media-conn-command", "exit 3"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(states(), 0, "a failing --media-conn-command keeps no key");
+    // A network failure keeps it; a run against another CDN does not take it.
+    let out = upload(&["--auth", "state-auth", "--host", &dead_host()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(states(), 1);
+    let other = Serve::start("state-auth");
+    let out = upload(&["--auth", "state-auth", "--host", &other.host()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("resuming"),
+        "another CDN starts afresh: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
