@@ -272,7 +272,7 @@ struct UploadArgs {
     #[arg(long)]
     no_faststart: bool,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
-    /// plaintext beside it as <name>.bin. Use a throwaway file and key.
+    /// plaintext beside it as NAME.bin. Use a throwaway file and key.
     #[arg(long)]
     record: Option<PathBuf>,
     #[command(flatten)]
@@ -339,7 +339,7 @@ struct DownloadArgs {
     #[command(flatten)]
     expect: Expect,
     /// Record the exchanges as a cassette (auth redacted) at this path, with the
-    /// plaintext beside it as <name>.bin.
+    /// plaintext beside it as NAME.bin.
     #[arg(long)]
     record: Option<PathBuf>,
     #[command(flatten)]

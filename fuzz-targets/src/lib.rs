@@ -98,7 +98,7 @@ pub fn download(data: &[u8]) {
 /// mutation all read from it), then checks: streaming encryption in the chunking equals
 /// `encrypt`; `body_from` regenerates the body's tail from any offset; streaming
 /// decryption with a [`Decryptor`](wamedia::Decryptor) in the chunking and in-memory
-/// [`decrypt`](wamedia::decrypt) agree (the same plaintext or the same error); the
+/// [`decrypt`](fn@wamedia::decrypt) agree (the same plaintext or the same error); the
 /// untouched body verifies to the plaintext, and a mutated one (a byte changed, truncated,
 /// extended, a block dropped or swapped) or a wrong expectation never does.
 ///
