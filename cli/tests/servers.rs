@@ -408,3 +408,57 @@ fn serve_keeps_bounded_memory_after_requests_with_large_headers() {
         assert!(kib < 128 * 1024, "{kib} KiB resident");
     }
 }
+
+/// Sends a request for `path` and reads only the answer's head (the body may never come).
+fn head_only(hostport: &str, path: &str) -> (TcpStream, Option<String>) {
+    let mut s = TcpStream::connect(hostport).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nRange: bytes=0-\r\n\r\n");
+    let _ = s.write_all(req.as_bytes());
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return (s, None),
+        }
+    }
+    (s, Some(String::from_utf8_lossy(&head).into_owned()))
+}
+
+#[test]
+fn stream_serves_the_player_while_stalled_downloads_hold_every_slot() {
+    // A CDN that takes connections and never answers: every download stalls.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cdn = format!("http://{}", silent.local_addr().unwrap());
+    let (_child, line) = Running::start(&[
+        "stream",
+        "--quiet",
+        "--type",
+        "video",
+        "--auth",
+        "a",
+        "--host",
+        &cdn,
+        "--direct-path",
+        "/v/t62.7161-24/1?ccb=11-4",
+        "--media-key",
+        KEY_HEX,
+        "--file-length",
+        "1000000",
+        "--streaming-sidecar",
+        "AAAAAAAAAAA=",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let url = v["url"].as_str().unwrap().to_owned();
+    let (hostport, path) = split_url(&url);
+    // Three times the stream's slots, each past its head and waiting on the CDN.
+    let mut held = Vec::new();
+    for i in 0..24 {
+        let (s, head) = head_only(&hostport, &path);
+        let head = head.unwrap_or_else(|| panic!("client {i} was not answered"));
+        assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+        held.push(s);
+    }
+    drop(held);
+}
