@@ -636,10 +636,12 @@ fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
     let mut w = stream.try_clone()?;
     let mut r = BufReader::with_capacity(64 * 1024, stream);
     // The head as a whole has `head_timeout`; the body, IO_TIMEOUT per read.
-    let head = http::read_head(&mut http::HeadReader::new(
-        &mut r,
-        Instant::now() + srv.head_timeout,
-    ));
+    let now = Instant::now();
+    // A head_timeout too long to add is as good as a day.
+    let deadline = now
+        .checked_add(srv.head_timeout)
+        .unwrap_or(now + Duration::from_secs(86_400));
+    let head = http::read_head(&mut http::HeadReader::new(&mut r, deadline));
     r.get_ref().set_read_timeout(Some(IO_TIMEOUT))?;
     let req = match head {
         Ok(Some(req)) => req,
