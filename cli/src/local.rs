@@ -67,6 +67,7 @@ pub fn serve(
             store_dir: store,
             addr,
             max_body,
+            ..wamedia_fake_cdn::CdnConfig::default()
         })
         .map_err(|e| e.to_string())?;
         println!("{}", cdn.media_conn_json());

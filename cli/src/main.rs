@@ -20,6 +20,7 @@ mod prepare;
 mod progress;
 mod resume;
 mod session;
+mod stream;
 mod thumbs;
 mod upload;
 
@@ -175,7 +176,8 @@ enum Cmd {
     },
     /// Serve a remote media's plaintext to a local player on 127.0.0.1, answering Range
     /// requests with ranged downloads checked window by window against the sidecar; print
-    /// {"url": ...}; serve until stopped.
+    /// {"url": ...} (its path a random token; other paths and other Host names are
+    /// refused); serve until stopped.
     Stream {
         /// Media type.
         #[arg(long = "type")]
@@ -195,9 +197,14 @@ enum Cmd {
         /// The message's file_enc_sha256 (base64), sent as the download's hash.
         #[arg(long)]
         file_enc_sha256: Option<String>,
-        /// Where to listen (port 0 picks a free one).
+        /// Where to listen: a loopback address unless --allow-remote (port 0 picks a
+        /// free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: String,
+        /// Let --addr be other than loopback, serving the decrypted media to other
+        /// machines (anyone with the URL; the Host header is then not checked).
+        #[arg(long)]
+        allow_remote: bool,
         #[command(flatten)]
         net: Net,
     },
@@ -751,6 +758,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
             streaming_sidecar,
             file_enc_sha256,
             addr,
+            allow_remote,
             net,
         } => {
             let s = session::stream_spec(
@@ -761,7 +769,7 @@ fn run(cli: Cli) -> Result<(), Fail> {
                 &streaming_sidecar,
                 file_enc_sha256.as_deref(),
             )?;
-            session::stream(s, &addr, &net)
+            stream::serve(s, &addr, allow_remote, &net)
         }
         Cmd::Upload(mut args) => {
             // Reusing a key is a choice: only an explicit --media-key-file, never the

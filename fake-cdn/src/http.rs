@@ -4,9 +4,9 @@
 //! Everything here reads hostile bytes: lines and chunk sizes are bounded, numbers are
 //! parsed with checks, and a framing error is an `InvalidData` error (a 400), never a panic.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request line (method, target, version).
 const MAX_REQUEST_LINE: usize = 16 * 1024;
@@ -14,6 +14,10 @@ const MAX_REQUEST_LINE: usize = 16 * 1024;
 const MAX_HEADER_LINE: usize = 8 * 1024;
 /// Most header (or trailer) lines.
 const MAX_HEADERS: usize = 100;
+/// The largest request head as a whole (request line and header lines): larger is a 431.
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// How long [`linger`] waits for a client to close, in all.
+const LINGER_FOR: Duration = Duration::from_secs(10);
 /// Longest chunk-size line (`hex[;extensions]`).
 const MAX_CHUNK_LINE: usize = 1024;
 /// Largest single chunk; a bigger size is a malformed chunk.
@@ -58,6 +62,69 @@ fn invalid(why: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
+/// The request head is larger than [`MAX_HEAD`] (answer 431).
+#[derive(Debug)]
+struct HeadTooLarge;
+
+impl std::fmt::Display for HeadTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "request head larger than {MAX_HEAD} bytes")
+    }
+}
+
+impl std::error::Error for HeadTooLarge {}
+
+/// Whether `e` is [`read_head`]'s error for a head larger than [`MAX_HEAD`].
+pub(super) fn is_head_too_large(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<HeadTooLarge>())
+}
+
+/// A connection's reader while its request head arrives: no read waits past `deadline`,
+/// so a client trickling its head a byte at a time is cut off when the head's time is up
+/// (a `TimedOut` error), not only after a silence.
+pub(super) struct HeadReader<'a> {
+    r: &'a mut BufReader<TcpStream>,
+    deadline: Instant,
+}
+
+impl<'a> HeadReader<'a> {
+    /// Reads from `r` until `deadline`.
+    pub fn new(r: &'a mut BufReader<TcpStream>, deadline: Instant) -> Self {
+        HeadReader { r, deadline }
+    }
+}
+
+impl Read for HeadReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let got = self.fill_buf()?;
+            let n = got.len().min(buf.len());
+            buf[..n].copy_from_slice(&got[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for HeadReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.r.buffer().is_empty() {
+            let left = self
+                .deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "request head too slow"))?;
+            self.r.get_ref().set_read_timeout(Some(left))?;
+        }
+        self.r.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.r.consume(n);
+    }
+}
+
 /// One line up to and including its LF, at most `max` bytes; `None` at a clean EOF.
 fn read_line(r: &mut impl BufRead, max: usize) -> io::Result<Option<Vec<u8>>> {
     let mut line = Vec::new();
@@ -95,12 +162,39 @@ fn head_line(line: &[u8]) -> io::Result<&str> {
     std::str::from_utf8(line).map_err(|_| invalid("head is not UTF-8"))
 }
 
+/// One head line: at most `max` bytes, and at most what is left of the head's
+/// [`MAX_HEAD`] bytes (`left`, reduced by the line's length).
+fn read_head_line(
+    r: &mut impl BufRead,
+    max: usize,
+    left: &mut usize,
+) -> io::Result<Option<Vec<u8>>> {
+    let line = if *left < max {
+        // A line too long for what is left of the head makes the head too large.
+        read_line(r, *left).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidData {
+                io::Error::new(io::ErrorKind::InvalidData, HeadTooLarge)
+            } else {
+                e
+            }
+        })?
+    } else {
+        read_line(r, max)?
+    };
+    if let Some(l) = &line {
+        *left = left.saturating_sub(l.len());
+    }
+    Ok(line)
+}
+
 /// Reads a request head; `None` when the client closed without sending one.
 ///
 /// # Errors
-/// `InvalidData` for a malformed or oversized head (answer 400), else I/O errors.
+/// `InvalidData` for a malformed or oversized head (answer 400; 431 when the head as a
+/// whole is over [`MAX_HEAD`], see [`is_head_too_large`]), else I/O errors.
 pub(super) fn read_head(r: &mut impl BufRead) -> io::Result<Option<Req>> {
-    let Some(line) = read_line(r, MAX_REQUEST_LINE)? else {
+    let mut left = MAX_HEAD;
+    let Some(line) = read_head_line(r, MAX_REQUEST_LINE, &mut left)? else {
         return Ok(None);
     };
     let line = head_line(&line)?;
@@ -115,7 +209,7 @@ pub(super) fn read_head(r: &mut impl BufRead) -> io::Result<Option<Req>> {
     }
     let mut headers = Vec::new();
     loop {
-        let Some(h) = read_line(r, MAX_HEADER_LINE)? else {
+        let Some(h) = read_head_line(r, MAX_HEADER_LINE, &mut left)? else {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "head cut short",
@@ -427,10 +521,12 @@ fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         411 => "Length Required",
+        408 => "Request Timeout",
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         507 => "Insufficient Storage",
@@ -492,14 +588,21 @@ pub(super) fn reject<R: BufRead>(
 
 /// After answering a request whose body was not read to its end (a malformed chunk, a
 /// body past [`DRAIN_LIMIT`]): stops sending, then reads and drops what the client still
-/// sends (at most [`DRAIN_LIMIT`] bytes, 2 s of silence) until it closes, so that it reads
-/// the answer rather than a reset.
+/// sends (at most [`DRAIN_LIMIT`] bytes, 2 s of silence, 10 s in all) until it closes, so
+/// that it reads the answer rather than a reset.
 pub(super) fn linger(r: &mut impl Read, stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let until = Instant::now() + LINGER_FOR;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     while total < DRAIN_LIMIT {
+        let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            break;
+        };
+        let _ = stream.set_read_timeout(Some(left.min(Duration::from_secs(2))));
         match r.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => total = total.saturating_add(n as u64),

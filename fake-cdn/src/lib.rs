@@ -53,6 +53,12 @@
 //!
 //! One request per connection (`Connection: close`); each connection has its own thread
 //! with read and write timeouts, and the server stops when the [`FakeCdn`] is dropped.
+//! A long-running server holds bounded state whatever its clients do: at most
+//! [`CdnConfig::max_connections`] connections at once (more are answered 503), a request
+//! head of at most 64 KiB (else 431) that must arrive whole within
+//! [`CdnConfig::head_timeout`] (else 408), accept errors (out of file descriptors) waited
+//! out rather than spun on, and a request log of the last [`CdnConfig::seen_limit`]
+//! requests, each cut to a few KiB.
 //! Bodies live in a temporary folder removed on drop, or in [`CdnConfig::store_dir`]
 //! (named by unpadded token; partial uploads as `{token}.part`), which is not re-read on
 //! start.
@@ -63,6 +69,7 @@
 mod download;
 mod http;
 mod routes;
+mod seen;
 mod upload;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -79,9 +86,22 @@ use wamedia::MediaConn;
 
 use self::http::{Body, Framing};
 use self::routes::Route;
+use self::seen::SeenLog;
 
 /// The largest body the fake CDN takes by default: 2 GiB (2^31 bytes).
 pub const MAX_BODY: u64 = 1 << 31;
+
+/// How many connections the fake CDN serves at once by default.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// How long a request head may take to arrive, by default.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many requests [`FakeCdn::seen`] keeps by default (the last ones).
+pub const SEEN_LIMIT: usize = 1024;
+
+/// How long a connection's read or write may wait once its head has arrived.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +156,9 @@ pub struct SeenRequest {
     pub body_len: u64,
     /// The status answered (0 when the connection was dropped).
     pub status: u16,
+    /// The log cut this entry to size: a long method, target, or header value was
+    /// shortened, or headers past the first 8 KiB of them were left out.
+    pub truncated: bool,
 }
 
 impl SeenRequest {
@@ -164,6 +187,15 @@ pub struct CdnConfig {
     pub addr: SocketAddr,
     /// The largest object taken, in bytes (a larger body is a 413); [`MAX_BODY`] by default.
     pub max_body: u64,
+    /// The most connections served at once; a connection past it is answered 503 and
+    /// closed. [`MAX_CONNECTIONS`] by default.
+    pub max_connections: usize,
+    /// How long a request head may take to arrive as a whole (a client trickling it is
+    /// answered 408 and closed). [`HEAD_TIMEOUT`] by default.
+    pub head_timeout: Duration,
+    /// How many requests the log behind [`FakeCdn::seen`] keeps (the last ones).
+    /// [`SEEN_LIMIT`] by default.
+    pub seen_limit: usize,
 }
 
 impl Default for CdnConfig {
@@ -173,6 +205,9 @@ impl Default for CdnConfig {
             store_dir: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_body: MAX_BODY,
+            max_connections: MAX_CONNECTIONS,
+            head_timeout: HEAD_TIMEOUT,
+            seen_limit: SEEN_LIMIT,
         }
     }
 }
@@ -195,7 +230,7 @@ struct State {
     /// Direct path id → SHA-256 of the body.
     ids: BTreeMap<String, [u8; 32]>,
     faults: VecDeque<(On, Fault)>,
-    seen: Vec<SeenRequest>,
+    seen: SeenLog,
     /// Connections being handled (their requests not yet in `seen`).
     active: usize,
 }
@@ -206,6 +241,7 @@ struct Server {
     state: Mutex<State>,
     dir: PathBuf,
     max_body: u64,
+    head_timeout: Duration,
     /// `http://127.0.0.1:PORT`.
     base: String,
 }
@@ -318,29 +354,18 @@ impl FakeCdn {
                 objects: BTreeMap::new(),
                 ids: BTreeMap::new(),
                 faults: VecDeque::new(),
-                seen: Vec::new(),
+                seen: SeenLog::new(config.seen_limit),
                 active: 0,
             }),
             dir,
             max_body: config.max_body,
+            head_timeout: config.head_timeout,
             base: format!("http://{addr}"),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (srv, sp) = (server.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if sp.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let srv = srv.clone();
-                srv.lock().active += 1;
-                std::thread::spawn(move || {
-                    let _ = handle(conn, &srv);
-                    srv.lock().active -= 1;
-                });
-            }
-        });
+        let max_connections = config.max_connections;
+        let thread = std::thread::spawn(move || accept_loop(&listener, &srv, &sp, max_connections));
         Ok(FakeCdn {
             addr,
             server,
@@ -395,17 +420,30 @@ impl FakeCdn {
         self.server.lock().faults.push_back((on, fault));
     }
 
-    /// Every request seen so far. Waits (up to 30 s: a loaded machine can be slow to run
-    /// the server thread's last step) for connections still being handled, so that an
-    /// answer the client already has is in the log.
+    /// The requests seen so far, in arrival order: the last [`CdnConfig::seen_limit`] of
+    /// them, each cut to a few KiB (see [`SeenRequest::truncated`]). Waits (up to 30 s: a
+    /// loaded machine can be slow to run the server thread's last step) for connections
+    /// still being handled, so that an answer the client already has is in the log.
     pub fn seen(&self) -> Vec<SeenRequest> {
+        self.settle();
+        self.server.lock().seen.entries()
+    }
+
+    /// How many requests were ever logged, those dropped off [`FakeCdn::seen`] included.
+    /// Waits as [`FakeCdn::seen`] does.
+    pub fn seen_count(&self) -> u64 {
+        self.settle();
+        self.server.lock().seen.total()
+    }
+
+    /// Waits (up to 30 s) until no connection is being handled.
+    fn settle(&self) {
         for _ in 0..3000 {
             if self.server.lock().active == 0 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        self.server.lock().seen.clone()
     }
 
     /// The stored bytes of a complete upload, by token (padded or not), read from disk.
@@ -519,40 +557,132 @@ fn delete<R: io::BufRead>(
     }
 }
 
+/// The pause after `failures` accept errors in a row (1 for the first): 10 ms, doubling,
+/// at most 1 s. An accept that fails for want of file descriptors (`EMFILE`, `ENFILE`)
+/// fails again at once while the backlog holds the connection, so retrying without a
+/// pause spins a core and starves the connections being served.
+fn accept_backoff(failures: u32) -> Duration {
+    let ms = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(7));
+    Duration::from_millis(ms.min(1000))
+}
+
+/// Takes connections until `stop`: each gets a thread, up to `max_connections` at once;
+/// those past it are answered 503 and closed.
+fn accept_loop(
+    listener: &TcpListener,
+    srv: &Arc<Server>,
+    stop: &AtomicBool,
+    max_connections: usize,
+) {
+    let mut failures = 0u32;
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let conn = match conn {
+            Ok(c) => {
+                failures = 0;
+                c
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                std::thread::sleep(accept_backoff(failures));
+                continue;
+            }
+        };
+        {
+            let mut s = srv.lock();
+            if s.active >= max_connections {
+                drop(s);
+                refuse_busy(conn);
+                continue;
+            }
+            s.active += 1;
+        }
+        let guard = Active(srv.clone());
+        // A thread that cannot be made drops the connection (and the guard).
+        let _ = std::thread::Builder::new().spawn(move || {
+            let _ = handle(conn, &guard.0);
+            drop(guard);
+        });
+    }
+}
+
+/// One connection counted in [`State::active`] until dropped (a panicking handler
+/// included).
+struct Active(Arc<Server>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.active = s.active.saturating_sub(1);
+    }
+}
+
+/// Answers 503 on a connection past the cap, without waiting on it, and closes it.
+fn refuse_busy(conn: TcpStream) {
+    use std::io::Write as _;
+    let _ = conn.set_nonblocking(true);
+    let mut conn = conn;
+    let _ = conn.write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+}
+
 fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::with_capacity(64 * 1024, stream);
-    let req = match http::read_head(&mut r) {
+    // The head as a whole has `head_timeout`; the body, IO_TIMEOUT per read.
+    let now = Instant::now();
+    // A head_timeout too long to add is as good as a day.
+    let deadline = now
+        .checked_add(srv.head_timeout)
+        .unwrap_or(now + Duration::from_secs(86_400));
+    let head = http::read_head(&mut http::HeadReader::new(&mut r, deadline));
+    r.get_ref().set_read_timeout(Some(IO_TIMEOUT))?;
+    let req = match head {
         Ok(Some(req)) => req,
         Ok(None) => return Ok(()),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let status = if http::is_head_too_large(&e) {
+                431
+            } else {
+                400
+            };
             let why = e.to_string();
-            http::json(&mut w, 400, &serde_json::json!({ "error": why }))?;
+            http::json(&mut w, status, &serde_json::json!({ "error": why }))?;
+            http::linger(&mut r, &w);
+            return Ok(());
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            let why = "the request head did not arrive in time";
+            http::json(&mut w, 408, &serde_json::json!({ "error": why }))?;
             http::linger(&mut r, &w);
             return Ok(());
         }
         Err(e) => return Err(e),
     };
-    let mut seen = SeenRequest {
+    let mut seen = seen::cut(SeenRequest {
         method: req.method.clone(),
         target: wamedia::transfer::redact_auth(&req.target),
         headers: req.headers.clone(),
         body_len: 0,
         status: 0,
-    };
+        truncated: false,
+    });
     // Logged in arrival order: a request's place is taken when its head is read, and
     // filled in once it is answered.
-    let at = {
-        let mut s = srv.lock();
-        s.seen.push(seen.clone());
-        s.seen.len() - 1
-    };
+    let at = srv.lock().seen.push(seen.clone());
     let result = serve(&mut r, &mut w, srv, &req, &mut seen);
-    if let Some(slot) = srv.lock().seen.get_mut(at) {
-        *slot = seen;
-    }
+    srv.lock().seen.fill(at, seen);
     result
 }
 
@@ -652,5 +782,20 @@ fn route_request(
         delete(srv, w, req, body)
     } else {
         upload::serve(srv, w, req, body, kind, fault.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accept_backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backs_off_on_accept_errors_instead_of_spinning() {
+        let pauses: Vec<Duration> = (1..=40).map(accept_backoff).collect();
+        assert_eq!(pauses[0], Duration::from_millis(10));
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]), "{pauses:?}");
+        assert_eq!(*pauses.last().unwrap(), Duration::from_secs(1));
+        assert_eq!(accept_backoff(u32::MAX), Duration::from_secs(1));
     }
 }
