@@ -101,7 +101,8 @@ pub fn upload_thumbnail(
         .map_err(|e| Fail::usage(format!("the thumbnail could not be prepared: {e}")))?;
     let mut o = client_opts(&args.net, args.no_resume);
     o.upload.server_thumb_gen = false;
-    let body = Cursor::new(&preview.jpeg[..]);
+    // Owned: the async transports read the body on another task.
+    let body = Cursor::new(preview.jpeg.clone());
     let mut transfer = Transfer::new();
     let sent = match args.net.transport {
         #[cfg(feature = "surf")]
