@@ -325,6 +325,46 @@ impl UploadJob {
             media: Some(media),
         })
     }
+
+    /// An upload whose first pass was made before: `media` is the summary an earlier
+    /// [`prepare`](Self::prepare) made of **this very plaintext** (the caller checked its
+    /// SHA-256 and length, as an upload cache does). No byte is read; the key is marked
+    /// reused, so the first attempt asks the CDN whether it still holds the body, and a
+    /// body that must be sent is regenerated from the plaintext with `media`'s
+    /// checkpoints (a plaintext that differs is caught there). The timestamp is the job's
+    /// [`media_key_timestamp`](Self::media_key_timestamp).
+    ///
+    /// # Errors
+    /// Newsletter or unencrypted media (there is no first pass to skip), a media type
+    /// WhatsApp has no path for, no randomness for the `media_id`, or a summary with more
+    /// checkpoints than its length allows.
+    pub fn prepare_known(&self, media: EncryptedMedia) -> io::Result<PreparedUpload> {
+        if self.newsletter || !self.media_type.is_encrypted() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "prepare_known is for encrypted media only",
+            ));
+        }
+        self.media_type.upload_path().map_err(io::Error::other)?;
+        let most = (media.file_length / crate::encrypt::CHECKPOINT_INTERVAL).saturating_add(1);
+        if media.checkpoints.len() as u64 > most {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the summary has more checkpoints than its length allows",
+            ));
+        }
+        let media_id = match self.media_id {
+            Some(id) => id,
+            None => MediaId::generate().map_err(io::Error::other)?,
+        };
+        let mut spec =
+            UploadSpec::encrypted(self.media_type.clone(), &media, media_id).with_key_reused(true);
+        spec.media_key_timestamp = self.media_key_timestamp;
+        Ok(PreparedUpload {
+            spec,
+            media: Some(media),
+        })
+    }
 }
 
 /// An upload after its first pass: the machine's spec, and what regenerates the body.
@@ -336,6 +376,13 @@ pub struct PreparedUpload {
 }
 
 impl PreparedUpload {
+    /// The first pass's summary (key, MAC, checkpoints, sidecar); `None` for unencrypted
+    /// media. What an upload cache keeps to skip the pass next time
+    /// ([`UploadJob::prepare_known`]).
+    pub fn encrypted_media(&self) -> Option<&EncryptedMedia> {
+        self.media.as_ref()
+    }
+
     /// Body bytes `from..` read out of the seekable plaintext `source`.
     ///
     /// # Errors

@@ -302,6 +302,12 @@ pub struct UploadResult {
     pub fbid: Option<String>,
     /// The host that took the upload.
     pub host: String,
+    /// True when a resume probe answered `complete`: the CDN already held this body
+    /// (same key, same hash) and not a byte of it was sent.
+    pub already_stored: bool,
+    /// True when an upload cache answered from an earlier upload (the CDN confirmed it
+    /// still holds the body); set by the cache, never by the machine.
+    pub cached: bool,
 }
 
 impl UploadResult {
@@ -378,6 +384,9 @@ impl UploadResult {
         }
         if let Some(ts) = self.ts {
             m.insert("ts".into(), ts.into());
+        }
+        if self.cached {
+            m.insert("cached".into(), true.into());
         }
         if let Some(t) = &self.thumbnail_info {
             let mut o = serde_json::Map::new();
@@ -911,7 +920,8 @@ impl Upload {
                 };
                 match &answer.resume {
                     Some(Value::String(s)) if s == "complete" => {
-                        if let Some(r) = self.result(&host, &answer) {
+                        if let Some(mut r) = self.result(&host, &answer) {
+                            r.already_stored = true;
                             self.finish(Ok(r));
                         }
                     }
@@ -1031,6 +1041,8 @@ impl Upload {
             ts: value_text(a.ts.as_ref()).and_then(|t| t.parse().ok()),
             fbid: value_text(a.fbid.as_ref()),
             host: host.to_owned(),
+            already_stored: false,
+            cached: false,
         })
     }
 

@@ -743,7 +743,10 @@ fn a_reused_key_probes_first_and_complete_sends_no_body() {
     let run = drive(&mut up, t0, hosts2(t0), |_, _| {
         ok_json(r#"{"resume":"complete","url":"https://h/x","direct_path":"/x"}"#)
     });
-    assert_eq!(run.outcome.unwrap().direct_path, "/x");
+    let r = run.outcome.unwrap();
+    assert_eq!(r.direct_path, "/x");
+    assert!(r.already_stored, "the result says no body was sent");
+    assert!(!r.cached && r.to_json().get("cached").is_none());
     assert_eq!(run.requests.len(), 1);
     let (_, probe) = &run.requests[0];
     assert!(
@@ -770,7 +773,10 @@ fn a_resume_offset_sends_the_rest_with_bytestart_and_byteend() {
             ok_json(OK)
         }
     });
-    assert!(run.outcome.is_ok());
+    assert!(
+        !run.outcome.as_ref().unwrap().already_stored,
+        "a body was sent"
+    );
     let (_, send) = &run.requests[1];
     assert!(
         send.url
@@ -1227,4 +1233,37 @@ fn a_thumbnail_goes_up_under_the_media_key_on_its_own_path_without_a_probe() {
         .outcome
         .unwrap();
     assert!(UploadJob::thumbnail_for(&a).is_none());
+}
+
+#[test]
+fn a_known_summary_makes_the_same_body_without_a_first_pass() {
+    use std::io::Read as _;
+    let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let first = UploadJob::new(MediaType::Video)
+        .prepare(&plain[..])
+        .unwrap();
+    let media = first.encrypted_media().unwrap().clone();
+    let again = UploadJob::new(MediaType::Video)
+        .with_media_key_timestamp(7)
+        .prepare_known(media.clone())
+        .unwrap();
+    assert!(again.spec.key_reused, "the CDN is asked first");
+    assert_eq!(again.spec.token(), first.spec.token());
+    assert_eq!(again.spec.media_key_timestamp, Some(7));
+    let body = |p: &PreparedUpload, from: u64| {
+        let mut v = Vec::new();
+        p.body_reader(std::io::Cursor::new(&plain), from)
+            .unwrap()
+            .read_to_end(&mut v)
+            .unwrap();
+        v
+    };
+    assert_eq!(body(&again, 0), body(&first, 0));
+    assert_eq!(body(&again, 70_000), body(&first, 70_000));
+    // There is no first pass to skip for unencrypted media.
+    let e = UploadJob::new(MediaType::Video)
+        .newsletter()
+        .prepare_known(media)
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
