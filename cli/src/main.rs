@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use wamedia::driver::Error as TransferError;
 use wamedia::*;
 
+mod cache;
 mod detect;
 mod download;
 mod files;
@@ -282,6 +283,15 @@ struct UploadArgs {
     /// plaintext beside it as NAME.bin. Use a throwaway file and key.
     #[arg(long)]
     record: Option<PathBuf>,
+    /// The upload cache: a file sent before goes up under the key it had, and the CDN's
+    /// "complete" answers it with no body ("cached": true). A redis:// URL (shared by a
+    /// fleet: redis://[user:password@]host:port[/db]) or the path of a disk store;
+    /// default: uploads.redb in $XDG_CACHE_HOME/wamedia (or ~/.cache/wamedia).
+    #[arg(long, value_name = "URL|PATH", conflicts_with = "no_cache")]
+    cache: Option<String>,
+    /// Neither look the file up in the upload cache nor remember it.
+    #[arg(long)]
+    no_cache: bool,
     #[command(flatten)]
     net: Net,
     /// The file to upload, or - for stdin.

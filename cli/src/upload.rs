@@ -229,6 +229,12 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     if let Some(l) = crate::thumbs::first_frame_length(&args, &t, &mut src)? {
         job = job.with_first_frame_length(l);
     }
+    // Sent before? The upload cache has the key it went up with (no first pass then).
+    let usable = provider.is_some() && saved.is_none();
+    let mut cached = crate::cache::begin(&args, usable, &job, &mut src, len)?;
+    let mut hit = cached
+        .as_mut()
+        .and_then(crate::cache::Cached::take_prepared);
 
     // The first pass (hashes, MAC, checkpoints) reads the whole file: show it too.
     let shown = Path::new(if file == "-" { "stdin" } else { file });
@@ -238,13 +244,13 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         } else {
             "encrypt"
         };
-        let bar = progress::Bar::new(net.quiet, label, "");
+        let bar = progress::Bar::new(net.quiet || hit.is_some(), label, "");
         let mut done = 0u64;
         let reader = Inspect(&mut src, |n: usize| {
             done = done.saturating_add(n as u64);
             bar.update(done, Some(len));
         });
-        let p = job.prepare(reader);
+        let p = hit.take().map_or_else(|| job.prepare(reader), Ok);
         bar.finish(p.is_ok());
         p.map_err(|e| cannot_read(shown, e))?
     };
@@ -392,6 +398,9 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     };
     if let Some(s) = &state {
         s.remove();
+    }
+    if let Some(c) = cached {
+        c.finish(&prepared, &mut result, net.quiet);
     }
     crate::thumbs::upload_thumbnail(&args, &mut *provider, &mut result)?;
     if let Some(cdn) = &local {

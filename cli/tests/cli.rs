@@ -1121,9 +1121,18 @@ fn an_interrupted_upload_is_resumed_with_its_key() {
             .output()
             .unwrap()
     };
+    // Resume states (the upload cache's uploads.redb lives beside them).
     let states = || -> Vec<std::path::PathBuf> {
         match std::fs::read_dir(cache.path().join("wamedia")) {
-            Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+            Ok(d) => d
+                .map(|e| e.unwrap().path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("upload-")
+                })
+                .collect(),
             Err(_) => vec![],
         }
     };
@@ -1188,7 +1197,9 @@ fn an_interrupted_upload_is_resumed_with_its_key() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(leftovers(&home.path().join(".cache/wamedia")).len(), 1);
+    let kept = leftovers(&home.path().join(".cache/wamedia"));
+    assert_eq!(kept.iter().filter(|n| n.starts_with("upload-")).count(), 1);
+    assert!(kept.iter().any(|n| n == "uploads.redb"), "{kept:?}");
 }
 
 #[test]
