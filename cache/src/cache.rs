@@ -260,17 +260,35 @@ impl UploadCache {
     /// Reading or seeking `source`. A failing store is never an error: the upload goes
     /// on without the cache ([`Event::StoreFailed`]).
     pub fn begin<R: Read + Seek>(&self, job: &UploadJob, source: &mut R) -> io::Result<Lookup> {
-        let name = match job.media_type.name() {
-            Some(n) if !job.newsletter && job.media_type.is_encrypted() => n,
-            _ => return Ok(Lookup::bypass()),
-        };
-        if job.media_key.is_some() {
+        if !Self::consults(job) {
             return Ok(Lookup::bypass());
         }
         let (sha, len) = hash_reader(&mut *source)?;
         source.seek(SeekFrom::Start(0))?;
-        let key = CacheKey::new(name, job.newsletter, sha);
-        Ok(self.lookup(job, key, len))
+        Ok(self.begin_hashed(job, sha, len))
+    }
+
+    /// True when [`begin`](Self::begin) would look `job` up (and read the source): an
+    /// encrypted type with a name, not for a channel, with no key of the caller's.
+    pub fn consults(job: &UploadJob) -> bool {
+        job.media_type.name().is_some()
+            && !job.newsletter
+            && job.media_type.is_encrypted()
+            && job.media_key.is_none()
+    }
+
+    /// [`begin`](Self::begin) for a caller that hashed the plaintext itself
+    /// ([`wamedia::hash_reader`], to show its own progress): `file_sha256` and
+    /// `file_length` of the source the upload will read.
+    pub fn begin_hashed(&self, job: &UploadJob, file_sha256: [u8; 32], file_length: u64) -> Lookup {
+        match job.media_type.name() {
+            Some(name) if Self::consults(job) => self.lookup(
+                job,
+                CacheKey::new(name, job.newsletter, file_sha256),
+                file_length,
+            ),
+            _ => Lookup::bypass(),
+        }
     }
 
     /// A hit for `key`, if the store has a usable entry.
