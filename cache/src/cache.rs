@@ -308,7 +308,10 @@ impl UploadCache {
                 return None;
             }
         };
-        if entry.media.file_sha256 != *key.file_sha256() || entry.media.file_length != len {
+        if entry.media.file_sha256 != *key.file_sha256()
+            || entry.media.file_length != len
+            || entry.media.first_frame_length != job.first_frame_length
+        {
             self.tell(Event::Unusable(
                 "a stored entry names another plaintext".into(),
             ));

@@ -126,9 +126,18 @@ impl DiskStore {
         let started = std::time::Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            // Never through a symbolic link, never another user's file; 0600.
-            let (file, _) = wamedia::outfile::open_private(&self.path)
-                .map_err(|e| self.err(format!("cannot open: {e}")))?;
+            // Never through a symbolic link, never another user's file; 0600. Two
+            // processes making it at once: one of them makes it, the other opens it.
+            let file = match wamedia::outfile::open_private(&self.path) {
+                Ok((f, _)) => f,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && started.elapsed() < BUSY_WAIT =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(self.err(format!("cannot open: {e}"))),
+            };
             match Database::builder().create_file(file) {
                 Ok(db) => return f(&db),
                 Err(DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < BUSY_WAIT => {

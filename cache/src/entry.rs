@@ -183,10 +183,22 @@ impl Entry {
         if let Some(ts) = e.ts {
             o.insert("ts".into(), ts.into());
         }
+        if let Some(s) = &m.first_frame_sidecar {
+            o.insert("first_frame_sidecar".into(), b64::std(s).into());
+        }
+        if let Some(l) = m.first_frame_length {
+            o.insert("first_frame_length".into(), l.into());
+        }
         if let Some(t) = &self.thumbnail_info {
             o.insert(
                 "thumbnail_info".into(),
-                json!({ "direct_path": t.direct_path, "sha256": t.sha256 }),
+                json!({
+                    "direct_path": t.direct_path,
+                    "sha256": t.sha256,
+                    "enc_sha256": t.enc_sha256,
+                    "width": t.width,
+                    "height": t.height,
+                }),
             );
         }
         Value::Object(o).to_string().into_bytes()
@@ -228,10 +240,27 @@ impl Entry {
             None => None,
             Some(_) => Some(bytes_of("streaming_sidecar")?),
         };
+        let dimension = |t: &Value, k: &str| t[k].as_u64().and_then(|n| u32::try_from(n).ok());
         let thumbnail_info = v.get("thumbnail_info").map(|t| ThumbnailInfo {
             direct_path: t["direct_path"].as_str().map(str::to_owned),
             sha256: t["sha256"].as_str().map(str::to_owned),
+            enc_sha256: t["enc_sha256"].as_str().map(str::to_owned),
+            width: dimension(t, "width"),
+            height: dimension(t, "height"),
         });
+        let first_frame_sidecar = match v.get("first_frame_sidecar") {
+            None => None,
+            Some(_) => Some(
+                <[u8; wamedia::sidecar::ENTRY]>::try_from(
+                    bytes_of("first_frame_sidecar")?.as_slice(),
+                )
+                .map_err(|_| Malformed("first_frame_sidecar"))?,
+            ),
+        };
+        let first_frame_length = match v.get("first_frame_length") {
+            None => None,
+            Some(l) => Some(l.as_u64().ok_or(Malformed("first_frame_length"))?),
+        };
         Ok(Entry {
             media: EncryptedMedia {
                 media_key,
@@ -241,6 +270,8 @@ impl Entry {
                 mac,
                 checkpoints,
                 streaming_sidecar,
+                first_frame_sidecar,
+                first_frame_length,
             },
             media_key_timestamp: v["media_key_timestamp"]
                 .as_i64()

@@ -260,3 +260,30 @@ fn no_media_key_in_debug_or_errors() {
         assert!(!shown.contains(&spelled), "{shown}");
     }
 }
+
+#[test]
+fn handles_made_at_the_same_moment_share_one_new_file() {
+    // Eight "processes" making the store at once: each one opens it, none fails.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("wamedia");
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let folder = &folder;
+                s.spawn(move || {
+                    let store = DiskStore::in_dir(folder).unwrap();
+                    store
+                        .put(&format!("k{i}"), b"v", Duration::from_secs(60))
+                        .unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    let store = DiskStore::in_dir(&folder).unwrap();
+    for i in 0..8 {
+        assert!(store.get(&format!("k{i}")).unwrap().is_some());
+    }
+}
