@@ -311,9 +311,10 @@ impl UploadCache {
         if entry.media.file_sha256 != *key.file_sha256()
             || entry.media.file_length != len
             || entry.media.first_frame_length != job.first_frame_length
+            || (entry.media.streaming_sidecar.is_some() && !job.streaming_sidecar)
         {
             self.tell(Event::Unusable(
-                "a stored entry names another plaintext".into(),
+                "a stored entry was made for another plaintext or other options".into(),
             ));
             return None;
         }

@@ -1208,8 +1208,16 @@ fn resume_state_is_kept_only_for_a_failure_that_can_resume_and_only_for_its_cdn(
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, vec![b'n'; 300_000]).unwrap();
-    let states =
-        || -> usize { std::fs::read_dir(cache.path().join("wamedia")).map_or(0, |d| d.count()) };
+    // Resume states (the upload cache's uploads.redb lives beside them).
+    let states = || -> usize {
+        std::fs::read_dir(cache.path().join("wamedia")).map_or(0, |d| {
+            d.filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("upload-")
+            })
+            .count()
+        })
+    };
     let upload = |args: &[&str]| {
         wamedia()
             .env("XDG_CACHE_HOME", cache.path())
