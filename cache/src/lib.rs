@@ -57,6 +57,8 @@
 //! ([`RedisStore::with_prefix`]) per deployment. No key is ever written to a log, an
 //! error or a `Debug` output by this crate.
 
+#![forbid(unsafe_code)]
+
 mod cache;
 mod disk;
 mod entry;
