@@ -318,7 +318,12 @@ impl UploadCache {
             ));
             return None;
         }
-        if entry.expires_at(self.policy.max_age, self.policy.oe_margin) <= unix_now() {
+        let now = unix_now();
+        // A key "made" in the future is not ours to trust (a clock gone back, or a
+        // tampered store): its age could not be told.
+        if entry.expires_at(self.policy.max_age, self.policy.oe_margin) <= now
+            || entry.media_key_timestamp > now.saturating_add(86400)
+        {
             return None;
         }
         let prepared = job

@@ -136,6 +136,17 @@ fn an_entry_past_its_age_or_its_oe_gets_a_fresh_key() {
         assert!(!past_oe.cached, "{name}");
         assert_ne!(past_oe.media_key, aged.media_key, "{name}: a fresh key");
         assert_eq!(bodies_and_probes(&cdn), (3, 0), "{name}");
+
+        // A key "made" ten days from now: its age cannot be told, so it is not used.
+        let mut entry = Entry::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+        entry.media_key_timestamp = wamedia::driver::unix_now() + 10 * 86400;
+        store
+            .put(&key, &entry.encode(), Duration::from_secs(3600))
+            .unwrap();
+        let future = upload(&cache_on(&store), &cdn, &plain).unwrap();
+        assert!(!future.cached, "{name}");
+        assert_ne!(future.media_key, past_oe.media_key, "{name}: a fresh key");
+        assert_eq!(bodies_and_probes(&cdn), (4, 0), "{name}");
     });
 }
 
