@@ -54,7 +54,7 @@
 //! key prefix (`ACL SETUSER wamedia on >secret ~wamedia:* +get +set +del +eval +ping`),
 //! bind it to a private interface (never a public one; `protected-mode yes`), and use
 //! TLS (`tls-port`, or a tunnel) when it is not on the same host; use a prefix of its own
-//! ([`RedisStore::with_prefix`]) per deployment. No key is ever written to a log, an
+//! (`RedisStore::with_prefix`) per deployment. No key is ever written to a log, an
 //! error or a `Debug` output by this crate.
 
 #![forbid(unsafe_code)]
