@@ -4,6 +4,10 @@
 //! page) wins; without one, the number of `/Type /Page` dictionaries. Objects inside
 //! compressed object streams (PDF 1.5+) are invisible to a byte scan: then there is no
 //! count, and a warning, rather than a wrong number.
+//!
+//! A `/Type /Pages` takes the `/Count` nearest to it (within 1 KiB). Each chunk is scanned
+//! once for both tokens and each `/Pages` finds its `/Count` by a binary search, so a file
+//! of nothing but `/Type/Pages` costs a pass over its bytes, not a 2 KiB search per token.
 
 use std::io::{Read, Seek};
 
@@ -38,6 +42,8 @@ pub(crate) fn page_count<S: Read + Seek>(
         } else {
             buf.len().saturating_sub(OVERLAP)
         };
+        // Every `/Count` of the chunk with its value, in order of position.
+        let counts = counts_in(buf);
         let mut i = 0;
         while let Some(off) = buf.get(i..own).and_then(|b| find(b, b"/Type")) {
             let at = i.saturating_add(off);
@@ -45,9 +51,7 @@ pub(crate) fn page_count<S: Read + Seek>(
             match type_name(buf.get(i..).unwrap_or_default()) {
                 Some(b"Page") => pages = pages.saturating_add(1),
                 Some(b"Pages") => {
-                    let from = at.saturating_sub(OVERLAP);
-                    let to = at.saturating_add(OVERLAP).min(buf.len());
-                    if let Some(c) = buf.get(from..to).and_then(count_in) {
+                    if let Some(c) = nearest(&counts, at) {
                         best_count = best_count.max(Some(c));
                     }
                 }
@@ -89,10 +93,36 @@ fn type_name(rest: &[u8]) -> Option<&[u8]> {
     name.get(..len)
 }
 
-/// The integer after a `/Count` in `window`.
-fn count_in(window: &[u8]) -> Option<u32> {
-    let at = find(window, b"/Count")?;
-    let rest = window.get(at.saturating_add(6)..)?;
+/// Every `/Count` in `buf` with the integer after it: (offset, value), in order.
+fn counts_in(buf: &[u8]) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(off) = buf.get(i..).and_then(|b| find(b, b"/Count")) {
+        let at = i.saturating_add(off);
+        i = at.saturating_add(6);
+        if let Some(v) = count_after(buf.get(i..).unwrap_or_default()) {
+            out.push((at, v));
+        }
+    }
+    out
+}
+
+/// The value of the `/Count` nearest to offset `at`, if one is within [`OVERLAP`] bytes.
+fn nearest(counts: &[(usize, u32)], at: usize) -> Option<u32> {
+    let i = counts.partition_point(|&(p, _)| p < at);
+    let after = counts.get(i).filter(|&&(p, _)| p - at <= OVERLAP);
+    let before = i
+        .checked_sub(1)
+        .and_then(|j| counts.get(j))
+        .filter(|&&(p, _)| at - p <= OVERLAP);
+    match (before, after) {
+        (Some(b), Some(a)) => Some(if at - b.0 < a.0 - at { b.1 } else { a.1 }),
+        (b, a) => b.or(a).map(|&(_, v)| v),
+    }
+}
+
+/// The integer at the start of `rest` (whitespace allowed before it).
+fn count_after(rest: &[u8]) -> Option<u32> {
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     let digits: Vec<u8> = rest
         .get(start..)?
