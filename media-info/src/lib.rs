@@ -691,6 +691,28 @@ fn picture<S: Read + Seek>(
             return;
         }
     };
+    if format == Format::Webp {
+        // The WebP decoder reads far into the bitstream before it can be asked its size:
+        // the chunk headers say it first, and a picture over the limits is not handed to it.
+        if let Ok(w) = webp::parse(src, len) {
+            let pixels = u64::from(w.width).saturating_mul(u64::from(w.height));
+            let why = if pixels > opts.max_pixels {
+                Some(thumbnail::too_large(w.width, w.height, opts.max_pixels))
+            } else {
+                thumbnail::over_ceiling(image_format, w.width, w.height, pixels.saturating_mul(4))
+            };
+            if let Some(why) = why {
+                if kind == MediaKind::Sticker {
+                    info.animated = Some(w.animated);
+                    info.first_frame_length = w.first_frame_length;
+                }
+                info.width = Some(w.width);
+                info.height = Some(w.height);
+                info.warn("jpeg_thumbnail", why);
+                return;
+            }
+        }
+    }
     let mut sticker_header = None;
     if kind == MediaKind::Sticker {
         if format != Format::Webp {

@@ -38,9 +38,14 @@ fn install() {
                 .map(|s| (*s).to_string())
                 .or_else(|| info.payload().downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
+            // The crate and file, not the path of the registry on this machine.
             let at = info
                 .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .map(|l| {
+                    let parts: Vec<&str> = l.file().rsplit(['/', '\\']).take(3).collect();
+                    let short: Vec<&str> = parts.into_iter().rev().collect();
+                    format!(" at {}:{}", short.join("/"), l.line())
+                })
                 .unwrap_or_default();
             let _ = MESSAGE.try_with(|m| *m.borrow_mut() = Some(format!("{what}{at}")));
         }));

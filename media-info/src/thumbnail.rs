@@ -66,20 +66,8 @@ pub(crate) fn decode<R: BufRead + Seek>(
     if u64::from(w).saturating_mul(u64::from(h)) > max_pixels {
         return Ok(Decoded::TooLarge(dw, dh, too_large(dw, dh, max_pixels)));
     }
-    let need = decoder
-        .total_bytes()
-        .saturating_mul(decode_factor(format));
-    if need > crate::MAX_DECODE_BYTES {
-        return Ok(Decoded::TooLarge(
-            dw,
-            dh,
-            format!(
-                "decoding the {dw} × {dh} picture would take about {} MiB, over the {} MiB \
-                 ceiling: not decoded",
-                need >> 20,
-                crate::MAX_DECODE_BYTES >> 20
-            ),
-        ));
+    if let Some(why) = over_ceiling(format, dw, dh, decoder.total_bytes()) {
+        return Ok(Decoded::TooLarge(dw, dh, why));
     }
     let mut limits = Limits::default();
     limits.max_alloc = Some(crate::MAX_DECODE_BYTES);
@@ -87,6 +75,25 @@ pub(crate) fn decode<R: BufRead + Seek>(
     let mut img = DynamicImage::from_decoder(decoder).map_err(describe)?;
     img.apply_orientation(orientation);
     Ok(Decoded::Image(img))
+}
+
+/// Why a `w × h` picture whose decoded pixels take `decoded_bytes` is not decoded, if
+/// decoding it would take more than [`crate::MAX_DECODE_BYTES`].
+pub(crate) fn over_ceiling(
+    format: ImageFormat,
+    w: u32,
+    h: u32,
+    decoded_bytes: u64,
+) -> Option<String> {
+    let need = decoded_bytes.saturating_mul(decode_factor(format));
+    (need > crate::MAX_DECODE_BYTES).then(|| {
+        format!(
+            "decoding the {w} × {h} picture would take about {} MiB, over the {} MiB \
+             ceiling: not decoded",
+            need >> 20,
+            crate::MAX_DECODE_BYTES >> 20
+        )
+    })
 }
 
 /// Decodes `data` (any format the crate decodes) within `max_pixels`.
