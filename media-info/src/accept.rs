@@ -157,11 +157,14 @@ pub fn identify_reader<R: Read + Seek>(reader: R, file_name: Option<&str>) -> io
     let n = usize::try_from(len.min(sniff::HEAD as u64)).unwrap_or(0);
     let head = bytes::read_vec_at(&mut src, 0, n).map_err(io::Error::other)?;
     // A bug in a parser must not take the caller down: the content is then unknown.
-    Ok(crate::quiet::catch(|| identify(&mut src, &head, len, file_name))
-    .unwrap_or_else(|_| Content {
-        len,
-        ..Content::of(Format::Unknown, None)
-    }))
+    Ok(
+        crate::quiet::catch(|| identify(&mut src, &head, len, file_name)).unwrap_or_else(|_| {
+            Content {
+                len,
+                ..Content::of(Format::Unknown, None)
+            }
+        }),
+    )
 }
 
 /// Reads what a file in memory is; see [`identify_reader`].

@@ -74,7 +74,23 @@ pub(crate) fn page_count<S: Read + Seek>(
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let at = hay.windows(needle.len()).position(|w| w == needle);
+    #[cfg(test)]
+    examined::add(at.map_or(hay.len(), |a| a.saturating_add(needle.len())));
+    at
+}
+
+/// Bytes the searches looked at, on this thread: what the tests bound the work by.
+#[cfg(test)]
+mod examined {
+    use std::cell::Cell;
+    thread_local!(static BYTES: Cell<u64> = const { Cell::new(0) });
+    pub(super) fn add(n: usize) {
+        BYTES.with(|b| b.set(b.get().saturating_add(n as u64)));
+    }
+    pub(super) fn take() -> u64 {
+        BYTES.with(|b| b.replace(0))
+    }
 }
 
 fn is_delimiter(b: u8) -> bool {
@@ -153,6 +169,30 @@ mod tests {
     fn page_objects_are_counted_without_a_tree() {
         let pdf = b"%PDF-1.4\n<</Type /Page>> <</Type\n/Page/Parent 1 0 R>> <</Type /Pages>>";
         assert_eq!(count(pdf), Ok(2));
+    }
+
+    #[test]
+    fn repeated_pages_dictionaries_are_scanned_once_not_searched_around_each() {
+        // 4 MiB of `/Type/Pages` (no /Count): each used to search 2 KiB around itself.
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        while pdf.len() < 4 << 20 {
+            pdf.extend_from_slice(b"/Type/Pages");
+        }
+        pdf.extend_from_slice(b"<</Type/Pages/Count 5>>");
+        examined::take();
+        assert_eq!(count(&pdf), Ok(5));
+        let work = examined::take();
+        assert!(
+            work <= 3 * pdf.len() as u64,
+            "{work} bytes examined for {}",
+            pdf.len()
+        );
+    }
+
+    #[test]
+    fn a_pages_dictionary_takes_the_nearest_count() {
+        let pdf = b"%PDF-1.4\n<</Type/Outlines/Count 99>>\n<</Kids[]/Count 4/Type/Pages>>";
+        assert_eq!(count(pdf), Ok(4));
     }
 
     #[test]

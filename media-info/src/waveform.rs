@@ -250,7 +250,11 @@ pub(crate) fn wav<S: Read + Seek>(
                 break;
             }
             let mut s = [0u8; 2];
-            read_exact_at(src, wav.data.saturating_add(i.saturating_mul(frame)), &mut s)?;
+            read_exact_at(
+                src,
+                wav.data.saturating_add(i.saturating_mul(frame)),
+                &mut s,
+            )?;
             blocks.push(f64::from(i16::from_le_bytes(s)).abs() / 32768.0);
         }
         return Ok(blocks.bars());

@@ -57,7 +57,10 @@ fn analyze_counted(kind: MediaKind, data: &[u8]) -> (MediaInfo, Counts) {
 }
 
 fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
-    let mut b = u32::try_from(body.len() + 8).unwrap().to_be_bytes().to_vec();
+    let mut b = u32::try_from(body.len() + 8)
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
     b.extend_from_slice(kind);
     b.extend_from_slice(body);
     b
@@ -109,7 +112,11 @@ fn nested_tiny_boxes_stop_at_the_total_box_budget() {
         info.warnings
     );
     let len = file.len() as u64;
-    assert!(counts.bytes <= 2 * len + (64 << 10), "{} bytes", counts.bytes);
+    assert!(
+        counts.bytes <= 2 * len + (64 << 10),
+        "{} bytes",
+        counts.bytes
+    );
 }
 
 /// Ogg's CRC (polynomial 0x04C11DB7, no reflection, zero start).
@@ -239,7 +246,12 @@ fn a_lossless_webp_over_the_memory_ceiling_is_not_decoded() {
     // 7000 × 7000 = 49 MP: under max_pixels, but decoding takes two 196 MB buffers.
     for kind in [MediaKind::Image, MediaKind::Sticker] {
         let (info, _) = analyze_counted(kind, &vp8l_claiming(7000, 7000));
-        assert_eq!((info.width, info.height), (Some(7000), Some(7000)), "{:?}", info.warnings);
+        assert_eq!(
+            (info.width, info.height),
+            (Some(7000), Some(7000)),
+            "{:?}",
+            info.warnings
+        );
         assert_eq!(info.jpeg_thumbnail, None);
         assert!(
             info.warnings
@@ -251,5 +263,8 @@ fn a_lossless_webp_over_the_memory_ceiling_is_not_decoded() {
     }
     // A small one is decoded as before (and fails on the missing bitstream).
     let (small, _) = analyze_counted(MediaKind::Image, &vp8l_claiming(100, 100));
-    assert!(small.warnings.iter().all(|w| !w.message.contains("ceiling")));
+    assert!(small
+        .warnings
+        .iter()
+        .all(|w| !w.message.contains("ceiling")));
 }

@@ -243,7 +243,8 @@ fn the_in_process_decoder_stops_at_its_work_limit_and_says_why_ffmpeg_did_not_de
         .find(|w| w.field == "waveform")
         .unwrap();
     assert!(
-        w.message.contains("over the 0 s the in-process Opus decoder takes")
+        w.message
+            .contains("over the 0 s the in-process Opus decoder takes")
             && w.message.contains("ffmpeg is not allowed"),
         "{w}"
     );
