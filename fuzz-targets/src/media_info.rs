@@ -53,10 +53,7 @@ pub(crate) fn run(data: &[u8]) {
         let again = analyze_bytes(kind, data, Some("f"), &opts);
         assert_eq!(info, again, "{kind}: two analyses of the same bytes differ");
         let trickled = analyze_reader(kind, Trickle(Cursor::new(data)), Some("f"), &opts);
-        assert_eq!(
-            info, trickled,
-            "{kind}: short reads change the metadata"
-        );
+        assert_eq!(info, trickled, "{kind}: short reads change the metadata");
         if let Some(t) = &info.jpeg_thumbnail {
             assert!(
                 t.len() <= opts.thumbnail.max_bytes,

@@ -145,8 +145,20 @@ pub(crate) fn opus<S: Read + Seek>(
         ));
     }
     let mut blocks = Blocks::new(total)?;
+    // Every packet holds at least 2.5 ms, and one may straddle two pages; the headers
+    // (a comment packet may hold cover art) get pages of their own.
+    let max_pages = total
+        .saturating_add(u64::from(pre_skip))
+        .checked_div(MIN_PACKET_SAMPLES)
+        .unwrap_or(0)
+        .saturating_mul(2)
+        .saturating_add(128);
     let mut why_not = ffmpeg.err();
     if let Ok((path, ff)) = ffmpeg {
+        // ffmpeg is not ours to bound, so the stream is first walked here (headers only,
+        // nothing decoded): its samples must arrive within the page budget, or ffmpeg is
+        // not started (it took over 15 s on 256 MiB of empty pages).
+        samples_within(src, max_pages, total.saturating_add(u64::from(pre_skip)))?;
         let fed = ffmpeg::pcm_channel0(path, ff, |samples| {
             for &s in samples {
                 if blocks.full() {
@@ -185,14 +197,6 @@ pub(crate) fn opus<S: Read + Seek>(
     let mut decoder =
         OpusDecoder::new(48_000, channels_n).map_err(|e| format!("Opus decoder: {e}"))?;
     let mut pcm = vec![0i16; OpusDecoder::MAX_FRAME_SIZE_48K.saturating_mul(channels_n)];
-    // Every packet holds at least 2.5 ms, and one may straddle two pages; the headers
-    // (a comment packet may hold cover art) get pages of their own.
-    let max_pages = total
-        .saturating_add(u64::from(pre_skip))
-        .checked_div(MIN_PACKET_SAMPLES)
-        .unwrap_or(0)
-        .saturating_mul(2)
-        .saturating_add(128);
     let mut packets = Packets::new(src, max_pages);
     // The identification and comment headers come first.
     for _ in 0..2 {
@@ -222,6 +226,44 @@ pub(crate) fn opus<S: Read + Seek>(
         return Err("the stream ends before its last page's granule position".into());
     }
     Ok(blocks.bars())
+}
+
+/// Samples at 48 kHz in an Opus packet, from its TOC byte (RFC 6716 §3.1); 0 for an
+/// empty or malformed one.
+fn packet_samples(packet: &[u8]) -> u64 {
+    let Some(&toc) = packet.first() else {
+        return 0;
+    };
+    let config = toc >> 3;
+    // Frame length in 1/400 s (2.5 ms = 120 samples).
+    let frame_units: u64 = match config {
+        0..=11 => [4, 8, 16, 24][usize::from(config % 4)],
+        12..=15 => [4, 8][usize::from(config % 2)],
+        _ => [1, 2, 4, 8][usize::from(config % 4)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => packet.get(1).map_or(0, |&c| u64::from(c & 0x3F)),
+    };
+    frames * frame_units * MIN_PACKET_SAMPLES
+}
+
+/// Walks the packets after the two Opus headers until they add up to `want` samples,
+/// within `max_pages` pages; an error when the pages or the stream run out first.
+fn samples_within<S: Read + Seek>(src: &mut S, max_pages: u64, want: u64) -> Result<(), String> {
+    let mut packets = Packets::new(src, max_pages);
+    for _ in 0..2 {
+        packets.next_packet()?.ok_or("no Opus comment header")?;
+    }
+    let mut have = 0u64;
+    while have < want {
+        let packet = packets
+            .next_packet()?
+            .ok_or("the stream ends before its last page's granule position")?;
+        have = have.saturating_add(packet_samples(&packet));
+    }
+    Ok(())
 }
 
 /// The waveform of a 16-bit PCM WAV file, read [`WAV_CHUNK`] bytes at a time.
@@ -299,6 +341,14 @@ mod tests {
         let bars = b.bars();
         assert_eq!(bars.len(), 64);
         assert_eq!(&bars[..3], &[100, 50, 0]);
+    }
+
+    #[test]
+    fn packet_lengths_come_from_the_toc_byte() {
+        assert_eq!(packet_samples(&[0xF8, 0xFF]), 960); // CELT 20 ms, one frame
+        assert_eq!(packet_samples(&[0x08 | 1]), 2 * 960); // SILK 20 ms, two frames
+        assert_eq!(packet_samples(&[0x80 | 3, 0x03]), 3 * 120); // CELT 2.5 ms, three
+        assert_eq!(packet_samples(&[]), 0);
     }
 
     #[test]

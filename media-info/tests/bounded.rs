@@ -190,6 +190,54 @@ fn an_ogg_voice_note_of_empty_pages_stops_at_its_page_budget() {
 }
 
 #[test]
+fn ffmpeg_is_not_started_on_a_voice_note_whose_pages_run_past_their_budget() {
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend_from_slice(&312u16.to_le_bytes());
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    let mut file = ogg_page(2, 0, 0, &[&head]);
+    file.extend(ogg_page(0, 0, 1, &[b"OpusTags\0\0\0\0\0\0\0\0"]));
+    for seq in 2..20_002 {
+        file.extend(ogg_page(0, 0, seq, &[]));
+    }
+    file.extend(ogg_page(4, 480_312, 20_002, &[&[0xF8, 0xFF, 0xFE]]));
+    let dir = tempfile::tempdir().unwrap();
+    let note = dir.path().join("note.ogg");
+    std::fs::write(&note, &file).unwrap();
+    // A stand-in for ffmpeg that leaves a mark when it is started.
+    let marker = dir.path().join("started");
+    let program = dir.path().join("ffmpeg");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let opts = Options {
+        ffmpeg: Some(wamedia_info::FfmpegOptions {
+            program,
+            ..wamedia_info::FfmpegOptions::default()
+        }),
+        ..Options::default()
+    };
+    let info = wamedia_info::analyze_path(MediaKind::Ptt, &note, &opts);
+    assert_eq!(info.seconds, Some(10));
+    assert_eq!(info.waveform, None);
+    assert!(
+        info.warnings
+            .iter()
+            .any(|w| w.field == "waveform" && w.message.contains("Ogg pages")),
+        "{:?}",
+        info.warnings
+    );
+    assert!(!marker.exists(), "ffmpeg was started");
+}
+
+#[test]
 fn a_wav_of_65535_channels_is_read_in_bounded_pieces() {
     let channels = 65_535u16;
     let frame = u32::from(channels) * 2;
