@@ -103,7 +103,7 @@ pub(crate) enum NoFfmpeg {
 impl NoFfmpeg {
     fn says(self) -> &'static str {
         match self {
-            NoFfmpeg::NotAllowed => "ffmpeg is not allowed (Options::ffmpeg is None)",
+            NoFfmpeg::NotAllowed => "ffmpeg is not allowed: Options::ffmpeg is None",
             NoFfmpeg::NoPath => "ffmpeg needs the file's path and this came from a reader",
             NoFfmpeg::Missing => "ffmpeg is not installed",
         }
