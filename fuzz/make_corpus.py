@@ -11,6 +11,9 @@ Every table's first entry is the cooperative choice, so a zero byte (or the end 
 input) means "behave". The scenarios below mirror the machines' documented paths; a
 seed that drifts from its intent is still a valid input, only a less pointed one.
 media_conn seeds are connection JSON; cassette seeds are copies of library cassettes;
+media_info seeds are the small media-info/tests/data fixtures and hostile files built here
+(tiny boxes, empty Ogg pages, a WAV of many channels, a huge lossless WebP header, a PDF of
+repeated page trees, a sticker that panics image-webp 0.2.4);
 the inputs in fuzz/artifacts-found/ are copied in as found-* regression seeds.
 """
 
@@ -313,6 +316,72 @@ CASSETTES = ["download-happy-path", "download-typed-hosts", "upload-5xx-then-suc
              "upload-resume-bytestart", "download-range-resume-after-drop"]
 
 
+MEDIA_FIXTURES = ["alpha.png", "animated.webp", "sticker.webp", "rotated.jpg", "photo.jpg",
+                  "doc.pdf", "audio.m4a", "noxing.mp3", "audio.wav", "video.mp4"]
+
+
+def mp4_box(kind, body):
+    return struct.pack(">I", len(body) + 8) + kind + body
+
+
+def ogg_crc(page):
+    crc = 0
+    for b in page:
+        crc ^= b << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
+            crc &= 0xFFFFFFFF
+    return crc
+
+
+def ogg_page(flags, granule, seq, packets):
+    lacing = b""
+    for p in packets:
+        n = len(p)
+        while n >= 255:
+            lacing += b"\xff"
+            n -= 255
+        lacing += bytes([n])
+    page = (b"OggS\0" + bytes([flags]) + struct.pack("<QII", granule, 7, seq) + b"\0" * 4
+            + bytes([len(lacing)]) + lacing + b"".join(packets))
+    return page[:22] + struct.pack("<I", ogg_crc(page)) + page[26:]
+
+
+def media_infos():
+    data = os.path.join(REPO, "media-info/tests/data")
+    for f in MEDIA_FIXTURES:
+        with open(os.path.join(data, f), "rb") as fh:
+            yield f, fh.read()
+    with open(os.path.join(data, "voice.ogg"), "rb") as fh:
+        voice = fh.read()
+    # About a second of voice: short enough for the in-process decoder under the fuzz limits.
+    yield "voice-cut.ogg", voice[:len(voice) // 4]
+    with open(os.path.join(data, "animated.webp"), "rb") as fh:
+        webp = bytearray(fh.read())
+    webp[850] = 0  # image-webp 0.2.4 panics on this frame (image-webp#182)
+    yield "animated-panics-image-webp.webp", bytes(webp)
+    ftyp = mp4_box(b"ftyp", b"isom\0\0\x02\0isomiso2")
+    yield "tiny-boxes.mp4", ftyp + mp4_box(b"moov", mp4_box(b"free", b"") * 300)
+    trak = mp4_box(b"trak", mp4_box(b"free", b"") * 40)
+    yield "nested-boxes.mp4", ftyp + mp4_box(b"moov", mp4_box(b"mvhd", bytes(100)) + trak * 40)
+    head = b"OpusHead\x01\x01" + struct.pack("<HI", 312, 48000) + b"\0\0\0"
+    ogg = ogg_page(2, 0, 0, [head]) + ogg_page(0, 0, 1, [b"OpusTags" + bytes(8)])
+    ogg += b"".join(ogg_page(0, 0, s, []) for s in range(2, 120))
+    yield "empty-pages.ogg", ogg + ogg_page(4, 48312, 120, [b"\xf8\xff\xfe"])
+    channels, frames = 300, 70
+    frame = channels * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, 8000, 8000 * frame, frame, 16)
+    samples = b"".join(struct.pack("<h", f * 400) + bytes(frame - 2) for f in range(frames))
+    yield "many-channels.wav", (b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt "
+                                + struct.pack("<I", 16) + fmt + b"data"
+                                + struct.pack("<I", len(samples)) + samples)
+    bits = (7000 - 1) | ((7000 - 1) << 14)
+    body = b"\x2f" + struct.pack("<I", bits) + bytes(64)
+    yield "huge-lossless.webp", (b"RIFF" + struct.pack("<I", 12 + len(body)) + b"WEBPVP8L"
+                                 + struct.pack("<I", len(body)) + body)
+    yield "repeated-pages.pdf", b"%PDF-1.4\n" + b"/Type/Pages" * 300 + b"<</Type/Pages/Count 5>>"
+
+
 def write(target, name, data):
     d = os.path.join(CORPUS, target)
     os.makedirs(d, exist_ok=True)
@@ -332,6 +401,8 @@ def main():
     for name, doc in media_conns():
         write("media_conn", name + ".json", json.dumps(doc).encode())
     write("media_conn", "not-json", b"{\"auth\":")
+    for name, data in media_infos():
+        write("media_info", name, data)
     # Inputs that once broke the core (fuzz/artifacts-found/), now regression seeds.
     found = os.path.join(ROOT, "artifacts-found")
     for name in sorted(os.listdir(found)):

@@ -255,7 +255,8 @@ struct UploadArgs {
     #[arg(long)]
     server_thumb_gen: bool,
     /// Print no `message` object (skip reading the media for its size, duration,
-    /// thumbnail and waveform).
+    /// thumbnail and waveform). Reading it runs ffmpeg from PATH, when installed, for a
+    /// video's first-frame thumbnail and a voice note's waveform.
     #[arg(long)]
     no_info: bool,
     /// Convert a file phones do not play (a MOV video, a WAV voice note, a PNG sticker,

@@ -9,6 +9,7 @@
 //!   a virtual clock, checked against the drive-loop contract at every step.
 //! - [`decryptor`]: streaming and in-memory decryption agree; mutated bodies never verify.
 //! - [`cassette`]: the conformance cassette format parses and round-trips.
+//! - [`media_info`]: `wamedia-info`'s analysis of any bytes as any media kind.
 //!
 //! They run three ways: `cargo test -p wamedia-fuzz-targets` replays the committed corpus
 //! (`fuzz/corpus/<target>/`) and a seeded batch of random inputs; `fuzz/` wraps each in a
@@ -27,6 +28,7 @@ mod decryptor;
 mod download;
 mod drive;
 mod media_conn;
+mod media_info;
 mod script;
 mod upload;
 
@@ -40,6 +42,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("download", download),
     ("decryptor", decryptor),
     ("cassette", cassette),
+    ("media_info", media_info),
 ];
 
 /// `MediaConn::from_json` on `data` (lossily decoded as UTF-8).
@@ -116,4 +119,19 @@ pub fn decryptor(data: &[u8]) {
 /// When an invariant breaks.
 pub fn cassette(data: &[u8]) {
     cassette::run(data);
+}
+
+/// `wamedia_info::analyze_bytes` of `data` as every [`MediaKind`](wamedia_info::MediaKind),
+/// with limits sized for a fuzzer (4 MP pictures, 2 s of in-process Opus, 1 MiB scans) and
+/// no ffmpeg; and `identify_bytes`.
+///
+/// Checked: it returns; no panic inside wamedia-info (a decoder crate's panic is caught,
+/// silently, and reported as a warning, which is allowed); the same bytes give the same
+/// metadata twice and through a reader that hands out 13 bytes a read; a thumbnail within
+/// its byte limit, a waveform of 64 bars of 0–100, a first frame within the file.
+///
+/// # Panics
+/// When an invariant breaks.
+pub fn media_info(data: &[u8]) {
+    media_info::run(data);
 }

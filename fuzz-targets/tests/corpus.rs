@@ -168,6 +168,16 @@ fn cassette_random() {
     random("cassette", 5);
 }
 
+#[test]
+fn media_info_corpus() {
+    replay("media_info");
+}
+
+#[test]
+fn media_info_random() {
+    random("media_info", 6);
+}
+
 /// Replays one file, when asked:
 /// `FUZZ_REPLAY=download:fuzz/artifacts-found/<name> cargo test -p wamedia-fuzz-targets
 /// --test corpus replay_one` (add `FUZZ_TRACE=1` and `--nocapture` to see every output

@@ -4,12 +4,15 @@
 //! The upload JSON here is FAKE: made-up URLs, keys and hashes in the shape `wamedia upload`
 //! prints, so the example runs without a CDN. With a real upload, pass what it printed.
 //!
-//! `cargo run -p wamedia-info --example message`
+//! `cargo run -p wamedia-info --example message` for the fixtures, or
+//! `cargo run -p wamedia-info --example message -- KIND FILE [--no-ffmpeg]` for any file.
+//! It opts in to ffmpeg (a video's first frame, a voice note's decoding), as `wamedia
+//! upload` does; the library's defaults run no program.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use wamedia_info::{analyze_path, MediaKind, Options};
+use wamedia_info::{analyze_path, FfmpegOptions, MediaKind, Options};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,13 +35,27 @@ fn fake_upload(kind: MediaKind, file_length: u64) -> Value {
 }
 
 fn main() {
-    let opts = Options::default();
-    for (kind, name) in [
-        (MediaKind::Image, "photo.jpg"),
-        (MediaKind::Ptt, "voice.ogg"),
-        (MediaKind::Video, "video.mp4"),
-    ] {
-        let path = fixture(name);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = Options {
+        ffmpeg: (!args.iter().any(|a| a == "--no-ffmpeg")).then(FfmpegOptions::default),
+        ..Options::default()
+    };
+    let files: Vec<(MediaKind, PathBuf)> = match args.as_slice() {
+        [kind, file, ..] => match kind.parse() {
+            Ok(k) => vec![(k, PathBuf::from(file))],
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+        _ => vec![
+            (MediaKind::Image, fixture("photo.jpg")),
+            (MediaKind::Ptt, fixture("voice.ogg")),
+            (MediaKind::Video, fixture("video.mp4")),
+        ],
+    };
+    for (kind, path) in files {
+        let name = path.display();
         let info = analyze_path(kind, &path, &opts);
         for w in &info.warnings {
             eprintln!("{name}: warning: {w}");

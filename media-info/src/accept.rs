@@ -11,8 +11,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read, Seek};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io::{self, Cursor, Read, Seek};
 use std::path::Path;
 
 use crate::convert::Conversion;
@@ -153,18 +152,19 @@ pub fn identify_path(path: &Path) -> io::Result<Content> {
 /// [`identify_path`]. Only headers are read: the first 4 KiB, an ISO file's box headers
 /// and small header boxes, a picture's header.
 pub fn identify_reader<R: Read + Seek>(reader: R, file_name: Option<&str>) -> io::Result<Content> {
-    let mut src = BufReader::new(reader);
+    let mut src = bytes::Source::new(reader);
     let len = bytes::stream_len(&mut src)?;
     let n = usize::try_from(len.min(sniff::HEAD as u64)).unwrap_or(0);
     let head = bytes::read_vec_at(&mut src, 0, n).map_err(io::Error::other)?;
     // A bug in a parser must not take the caller down: the content is then unknown.
-    Ok(catch_unwind(AssertUnwindSafe(|| {
-        identify(&mut src, &head, len, file_name)
-    }))
-    .unwrap_or_else(|_| Content {
-        len,
-        ..Content::of(Format::Unknown, None)
-    }))
+    Ok(
+        crate::quiet::catch(|| identify(&mut src, &head, len, file_name)).unwrap_or_else(|_| {
+            Content {
+                len,
+                ..Content::of(Format::Unknown, None)
+            }
+        }),
+    )
 }
 
 /// Reads what a file in memory is; see [`identify_reader`].
@@ -176,7 +176,7 @@ pub fn identify_bytes(data: &[u8], file_name: Option<&str>) -> Content {
 }
 
 fn identify<S: Read + Seek>(
-    src: &mut BufReader<S>,
+    src: &mut bytes::Source<S>,
     head: &[u8],
     len: u64,
     file_name: Option<&str>,

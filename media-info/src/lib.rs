@@ -12,15 +12,25 @@
 //! [`Warning`] saying why; nothing here fails an upload, and nothing read from a file
 //! panics the caller (a bug in a parser or decoder is caught and reported as a warning).
 //! Pictures are refused before decoding when their header claims more than
-//! [`Options::max_pixels`]; voice notes longer than [`Options::max_waveform_seconds`] get
-//! no waveform; a PDF is scanned for at most [`Options::max_scan_bytes`]; `ffmpeg` (only
-//! for a video's first-frame thumbnail) is stopped after [`FfmpegOptions::timeout`].
+//! [`Options::max_pixels`], or more memory to decode than [`MAX_DECODE_BYTES`]; voice notes
+//! longer than [`Options::max_waveform_seconds`] get no waveform (longer than
+//! [`Options::max_in_process_waveform_seconds`] without ffmpeg); a PDF is scanned for at
+//! most [`Options::max_scan_bytes`]; box, chunk and page walks are capped by count. Every
+//! limit counts work (bytes, boxes, pages, samples), never time, so the same file gives the
+//! same metadata on a busy machine and an idle one; headers are read through one buffer
+//! front to back, so the metadata pass costs about one sequential read of what it looks at.
+//!
+//! No program is run unless the caller asks: `ffmpeg` (a video's first-frame thumbnail, a
+//! long voice note's decoding) only with [`Options::ffmpeg`] set (`None` by default), and
+//! it is stopped after [`FfmpegOptions::timeout`].
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use wamedia_info::{analyze_path, MediaKind, Options};
+//! use wamedia_info::{analyze_path, FfmpegOptions, MediaKind, Options};
 //!
-//! let info = analyze_path(MediaKind::Ptt, Path::new("voice.ogg"), &Options::default());
+//! // Options::default() runs no program; opt in to ffmpeg for long voice notes.
+//! let opts = Options { ffmpeg: Some(FfmpegOptions::default()), ..Options::default() };
+//! let info = analyze_path(MediaKind::Ptt, Path::new("voice.ogg"), &opts);
 //! for w in &info.warnings {
 //!     eprintln!("warning: {w}");
 //! }
@@ -63,8 +73,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io::{Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,6 +90,7 @@ mod mp4;
 mod ogg;
 mod pdf;
 mod prepare;
+mod quiet;
 mod sniff;
 mod thumbnail;
 mod wav;
@@ -240,15 +250,19 @@ pub struct Options {
     /// Voice notes longer than this get no waveform. Default 1800 s (half an hour): ~3 s
     /// of decoding with ffmpeg.
     pub max_waveform_seconds: u32,
-    /// Without ffmpeg (not installed, disabled, or no path), a voice note is decoded in
+    /// Without ffmpeg (not allowed, not installed, or no path), a voice note is decoded in
     /// process by a pure-Rust decoder that manages only ~3 s of audio per second of CPU;
-    /// after this long it stops and there is no waveform. Default 5 s (notes up to ~15 s).
-    pub waveform_time_limit: Duration,
+    /// notes longer than this (known before decoding, from the last page) get no waveform.
+    /// A limit on work, not time, so a file's metadata does not depend on how busy the
+    /// machine is. Default 15 s (~5 s of CPU in a release build).
+    pub max_in_process_waveform_seconds: u32,
     /// At most this many bytes are read to count a PDF's pages or walk an MP3 or AAC
     /// stream's frames. Default 64 MiB.
     pub max_scan_bytes: u64,
     /// `ffmpeg` for a video's first-frame thumbnail and a voice note's decoding
-    /// ([`analyze_path`] only), or `None` never to run it.
+    /// ([`analyze_path`] and [`preview_path`] only). `None` by default: this library runs
+    /// no program unless its caller opts in with `Some(FfmpegOptions::default())` (which
+    /// runs `ffmpeg` from `PATH`) or a program of its choice.
     pub ffmpeg: Option<FfmpegOptions>,
 }
 
@@ -258,9 +272,9 @@ impl Default for Options {
             thumbnail: ThumbnailOptions::default(),
             max_pixels: 50_000_000,
             max_waveform_seconds: 1800,
-            waveform_time_limit: Duration::from_secs(5),
+            max_in_process_waveform_seconds: 15,
             max_scan_bytes: 64 << 20,
-            ffmpeg: Some(FfmpegOptions::default()),
+            ffmpeg: None,
         }
     }
 }
@@ -385,7 +399,8 @@ pub fn analyze_reader<R: Read + Seek>(
 }
 
 /// Analyses the file at `path` as media of `kind`, its name as the `file_name`. For video,
-/// gif and ptv, also the first frame's thumbnail from `ffmpeg` when it is installed
+/// gif and ptv, also the first frame's thumbnail from `ffmpeg` when `opts.ffmpeg` allows it
+/// and it is installed
 /// (without it, a warning). A file that cannot be opened gives a warning, not an error.
 pub fn analyze_path(kind: MediaKind, path: &Path, opts: &Options) -> MediaInfo {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -408,11 +423,11 @@ pub fn analyze_path(kind: MediaKind, path: &Path, opts: &Options) -> MediaInfo {
 /// Makes a message thumbnail from any JPEG, PNG or WebP picture (for a thumbnail the caller
 /// supplies, such as a video's poster), with the limits and choices of `opts`.
 pub fn thumbnail_from_image(data: &[u8], opts: &Options) -> Result<Vec<u8>, Warning> {
-    catch_unwind(|| {
+    quiet::catch(|| {
         let img = thumbnail::decode_bytes(data, opts.max_pixels)?;
         thumbnail::jpeg(&img, &opts.thumbnail)
     })
-    .unwrap_or_else(|_| Err("the picture decoder failed (a bug)".into()))
+    .unwrap_or_else(|p| Err(format!("the picture decoder failed (a bug: {p})")))
     .map_err(|m| Warning::new("jpeg_thumbnail", m))
 }
 
@@ -421,14 +436,20 @@ pub fn thumbnail_from_image(data: &[u8], opts: &Options) -> Result<Vec<u8>, Warn
 /// pass. `Ok(None)` for a still WebP; an error for what is not a readable WebP.
 pub fn webp_first_frame_length<R: Read + Seek>(reader: R) -> Result<Option<u64>, Warning> {
     let fail = |m: String| Warning::new("animated", m);
-    catch_unwind(AssertUnwindSafe(|| {
-        let mut src = BufReader::new(reader);
+    quiet::catch(|| {
+        let mut src = bytes::Source::new(reader);
         let len = bytes::stream_len(&mut src).map_err(|e| format!("could not read: {e}"))?;
         webp::parse(&mut src, len).map(|w| w.first_frame_length)
-    }))
-    .unwrap_or_else(|_| Err("the WebP parser failed (a bug)".into()))
+    })
+    .unwrap_or_else(|p| Err(format!("the WebP parser failed (a bug: {p})")))
     .map_err(|m| fail(format!("unreadable WebP: {m}")))
 }
+
+/// The most memory a picture may take to decode, in bytes (320 MiB): its decoded size
+/// (width × height × bytes per pixel, from the header) times what the decoder needs beside
+/// it is checked against this before decoding, whatever [`Options::max_pixels`] allows. A
+/// 48 MP JPEG photo fits; a 7000 × 7000 lossless WebP (49 MP, two 4-byte buffers) does not.
+pub const MAX_DECODE_BYTES: u64 = 320 << 20;
 
 /// The longest side of the larger thumbnail uploaded beside a video or a document
 /// (`WAWebMediaConstants.VIDEO_THUMB_MAX_EDGE` and `DOC_THUMB_MAX_EDGE`, both 480).
@@ -461,7 +482,7 @@ pub fn preview_from_image(data: &[u8], opts: &Options) -> Result<Preview, Warnin
         quality: opts.thumbnail.quality,
         max_bytes: PREVIEW_MAX_BYTES,
     };
-    catch_unwind(|| {
+    quiet::catch(|| {
         let img = thumbnail::decode_bytes(data, opts.max_pixels)?;
         let (width, height) = thumbnail::bound(img.width(), img.height(), t.max_edge);
         let jpeg = thumbnail::jpeg(&img, &t)?;
@@ -471,7 +492,7 @@ pub fn preview_from_image(data: &[u8], opts: &Options) -> Result<Preview, Warnin
             height,
         })
     })
-    .unwrap_or_else(|_| Err("the picture decoder failed (a bug)".into()))
+    .unwrap_or_else(|p| Err(format!("the picture decoder failed (a bug: {p})")))
     .map_err(|m: String| Warning::new("preview", m))
 }
 
@@ -533,13 +554,14 @@ pub fn preview_path(kind: MediaKind, path: &Path, opts: &Options) -> Result<Prev
     }
 }
 
-/// Runs an analysis so that a panic inside a parser or decoder becomes a warning.
+/// Runs an analysis so that a panic inside a parser or decoder becomes a warning, and
+/// prints nothing (see `quiet`).
 fn guarded(kind: MediaKind, run: impl FnOnce() -> MediaInfo) -> MediaInfo {
-    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| {
+    quiet::catch(run).unwrap_or_else(|p| {
         let mut info = MediaInfo::default();
         info.warn(
             "mimetype",
-            format!("reading the {kind} failed inside wamedia-info (a bug); no metadata"),
+            format!("reading the {kind} failed inside wamedia-info (a bug: {p}); no metadata"),
         );
         info
     })
@@ -562,7 +584,7 @@ fn analyze<R: Read + Seek>(
             .filter(|n| !n.is_empty()),
         ..MediaInfo::default()
     };
-    let mut src = BufReader::new(reader);
+    let mut src = bytes::Source::new(reader);
     let len = match bytes::stream_len(&mut src) {
         Ok(l) => l,
         Err(e) => {
@@ -632,7 +654,7 @@ fn analyze<R: Read + Seek>(
 fn picture<S: Read + Seek>(
     kind: MediaKind,
     format: Format,
-    src: &mut BufReader<S>,
+    src: &mut bytes::Source<S>,
     len: u64,
     opts: &Options,
     info: &mut MediaInfo,
@@ -669,6 +691,29 @@ fn picture<S: Read + Seek>(
             return;
         }
     };
+    if format == Format::Webp {
+        // The WebP decoder reads far into the bitstream before it can be asked its size:
+        // the chunk headers say it first, and a picture over the limits is not handed to it.
+        if let Ok(w) = webp::parse(src, len) {
+            let pixels = u64::from(w.width).saturating_mul(u64::from(w.height));
+            let why = if pixels > opts.max_pixels {
+                Some(thumbnail::too_large(w.width, w.height, opts.max_pixels))
+            } else {
+                thumbnail::over_ceiling(image_format, w.width, w.height, pixels.saturating_mul(4))
+            };
+            if let Some(why) = why {
+                if kind == MediaKind::Sticker {
+                    info.animated = Some(w.animated);
+                    info.first_frame_length = w.first_frame_length;
+                }
+                info.width = Some(w.width);
+                info.height = Some(w.height);
+                info.warn("jpeg_thumbnail", why);
+                return;
+            }
+        }
+    }
+    let mut sticker_header = None;
     if kind == MediaKind::Sticker {
         if format != Format::Webp {
             info.warn("animated", "stickers are WebP files; this is not one");
@@ -677,6 +722,7 @@ fn picture<S: Read + Seek>(
                 Ok(w) => {
                     info.animated = Some(w.animated);
                     info.first_frame_length = w.first_frame_length;
+                    sticker_header = Some((w.width, w.height));
                 }
                 Err(e) => {
                     info.warn("width", format!("unreadable WebP: {e}"));
@@ -705,7 +751,10 @@ fn picture<S: Read + Seek>(
         info.warn("width", format!("could not read the file: {e}"));
         return;
     }
-    match thumbnail::decode(&mut *src, image_format, opts.max_pixels) {
+    // A decoder's panic (image-webp#182 on some animated WebPs) costs the thumbnail only.
+    let decoded = quiet::catch(|| thumbnail::decode(&mut *src, image_format, opts.max_pixels))
+        .unwrap_or_else(|p| Err(format!("the decoder failed (a bug: {p})")));
+    match decoded {
         Ok(thumbnail::Decoded::Image(img)) => {
             info.width = Some(img.width());
             info.height = Some(img.height());
@@ -714,23 +763,32 @@ fn picture<S: Read + Seek>(
                 Err(e) => info.warn("jpeg_thumbnail", e),
             }
         }
-        Ok(thumbnail::Decoded::TooLarge(w, h)) => {
+        Ok(thumbnail::Decoded::TooLarge(w, h, why)) => {
             info.width = Some(w);
             info.height = Some(h);
-            info.warn(
-                "jpeg_thumbnail",
-                thumbnail::too_large(w, h, opts.max_pixels),
-            );
+            info.warn("jpeg_thumbnail", why);
         }
-        Err(e) => {
-            // A picture that does not decode gives no metadata: its header may lie too.
-            info.animated = None;
-            info.first_frame_length = None;
-            info.warn(
-                "width",
-                format!("the picture is corrupt or cut short ({e}); no metadata"),
-            );
-        }
+        Err(e) => match sticker_header {
+            // A sticker's chunk walk passed (size, animation, first frame in the file):
+            // what it says stands; only the thumbnail is lost.
+            Some((w, h)) => {
+                info.width = Some(w);
+                info.height = Some(h);
+                info.warn(
+                    "jpeg_thumbnail",
+                    format!("the picture does not decode ({e}): no thumbnail"),
+                );
+            }
+            None => {
+                // A picture that does not decode gives no metadata: its header may lie too.
+                info.animated = None;
+                info.first_frame_length = None;
+                info.warn(
+                    "width",
+                    format!("the picture is corrupt or cut short ({e}); no metadata"),
+                );
+            }
+        },
     }
 }
 
@@ -797,7 +855,7 @@ fn audio<S: Read + Seek>(
     kind: MediaKind,
     format: Format,
     mp4: Option<mp4::Mp4>,
-    src: &mut BufReader<S>,
+    src: &mut bytes::Source<S>,
     (len, path): (u64, Option<&Path>),
     opts: &Options,
     info: &mut MediaInfo,
@@ -849,8 +907,12 @@ fn audio<S: Read + Seek>(
             src,
             len,
             opts.max_waveform_seconds,
-            opts.waveform_time_limit,
-            path.zip(opts.ffmpeg.as_ref()),
+            opts.max_in_process_waveform_seconds,
+            match (path, opts.ffmpeg.as_ref()) {
+                (_, None) => Err(waveform::NoFfmpeg::NotAllowed),
+                (None, Some(_)) => Err(waveform::NoFfmpeg::NoPath),
+                (Some(p), Some(ff)) => Ok((p, ff)),
+            },
         ),
         (Format::Wav, Some(w)) => waveform::wav(src, &w, opts.max_waveform_seconds),
         _ => {

@@ -3,7 +3,9 @@
 //!
 //! The walk seeks over every box it does not need (`mdat` above all), so a file's size
 //! does not matter; it follows a fixed path (`moov/trak/mdia/minf/stbl/stsd` at the deepest)
-//! and reads at most 4096 box headers per level.
+//! and reads at most 4096 box headers per level and [`MAX_TOTAL_BOXES`] in all, so the work
+//! is bounded whatever the nesting (a `moov` of 4096 `trak`s of 4096 boxes each is refused
+//! after the first 16 384 headers, not walked).
 //! Box sizes are checked against their parent before anything is read.
 
 use std::io::{Read, Seek};
@@ -12,6 +14,8 @@ use crate::bytes::{be_u16, be_u32, be_u64, read_exact_at, read_vec_at};
 use crate::sniff::Mp4Kind;
 
 const MAX_BOXES: u32 = 4096;
+/// Box headers read in one parse, over all levels.
+pub(crate) const MAX_TOTAL_BOXES: u32 = 16_384;
 /// The largest header-like box read whole (`mvhd`, `tkhd`, `hdlr`, `mdhd`, `stsd`, `mehd`).
 const MAX_SMALL_BOX: u64 = 64 * 1024;
 
@@ -50,13 +54,21 @@ struct BoxRef {
 }
 
 /// The boxes between `start` and `end`.
-fn children<S: Read + Seek>(src: &mut S, start: u64, end: u64) -> Result<Vec<BoxRef>, String> {
+fn children<S: Read + Seek>(
+    src: &mut S,
+    start: u64,
+    end: u64,
+    budget: &mut u32,
+) -> Result<Vec<BoxRef>, String> {
     let mut out = Vec::new();
     let mut pos = start;
     while pos.saturating_add(8) <= end {
         if out.len() >= MAX_BOXES as usize {
             return Err("too many boxes".into());
         }
+        *budget = budget
+            .checked_sub(1)
+            .ok_or(format!("over {MAX_TOTAL_BOXES} boxes in all"))?;
         let mut h = [0u8; 16];
         read_exact_at(src, pos, &mut h[..8])?;
         let size32 = be_u32(&h, 0).unwrap_or(0);
@@ -130,7 +142,8 @@ fn to_ms(timescale: u32, duration: u64) -> Option<u64> {
 
 /// Parses the boxes of an ISO base media file of `len` bytes.
 pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<Mp4, String> {
-    let top = children(src, 0, len)?;
+    let budget = &mut { MAX_TOTAL_BOXES };
+    let top = children(src, 0, len, budget)?;
     let mut out = Mp4::default();
     if let Some(ftyp) = find(&top, b"ftyp") {
         let mut brand = [0u8; 4];
@@ -138,14 +151,14 @@ pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<Mp4, String
         out.major_brand = brand;
     }
     let moov = find(&top, b"moov").ok_or("no 'moov' box (not a complete MP4?)")?;
-    let boxes = children(src, moov.body, moov.end)?;
+    let boxes = children(src, moov.body, moov.end, budget)?;
     let mvhd = find(&boxes, b"mvhd").ok_or("no 'mvhd' box")?;
     let (timescale, duration) = time_header(&small_body(src, mvhd)?).ok_or("malformed 'mvhd'")?;
     out.duration_ms = to_ms(timescale, duration);
     if out.duration_ms.is_none() {
         // A fragmented file keeps its length in mvex/mehd, in the movie's timescale.
         if let Some(mvex) = find(&boxes, b"mvex") {
-            let inner = children(src, mvex.body, mvex.end)?;
+            let inner = children(src, mvex.body, mvex.end, budget)?;
             if let Some(mehd) = find(&inner, b"mehd") {
                 let b = small_body(src, mehd)?;
                 let d = match b.first() {
@@ -158,7 +171,7 @@ pub(crate) fn parse<S: Read + Seek>(src: &mut S, len: u64) -> Result<Mp4, String
     }
     let mut track_ms: Option<u64> = None;
     for trak in boxes.iter().filter(|b| &b.kind == b"trak") {
-        let t = track(src, *trak)?;
+        let t = track(src, *trak, budget)?;
         match &t.handler {
             b"vide" => {
                 out.has_video = true;
@@ -183,8 +196,8 @@ struct Track {
     duration_ms: Option<u64>,
 }
 
-fn track<S: Read + Seek>(src: &mut S, trak: BoxRef) -> Result<Track, String> {
-    let boxes = children(src, trak.body, trak.end)?;
+fn track<S: Read + Seek>(src: &mut S, trak: BoxRef, budget: &mut u32) -> Result<Track, String> {
+    let boxes = children(src, trak.body, trak.end, budget)?;
     let mut t = Track {
         handler: [0; 4],
         size: None,
@@ -196,7 +209,7 @@ fn track<S: Read + Seek>(src: &mut S, trak: BoxRef) -> Result<Track, String> {
     let Some(mdia) = find(&boxes, b"mdia") else {
         return Ok(t);
     };
-    let inner = children(src, mdia.body, mdia.end)?;
+    let inner = children(src, mdia.body, mdia.end, budget)?;
     if let Some(hdlr) = find(&inner, b"hdlr") {
         let b = small_body(src, hdlr)?;
         if let Some(h) = b.get(8..12) {
@@ -207,7 +220,7 @@ fn track<S: Read + Seek>(src: &mut S, trak: BoxRef) -> Result<Track, String> {
         t.duration_ms = time_header(&small_body(src, mdhd)?).and_then(|(s, d)| to_ms(s, d));
     }
     if &t.handler == b"vide" && t.size.is_none() {
-        t.size = sample_entry_size(src, &inner)?;
+        t.size = sample_entry_size(src, &inner, budget)?;
     }
     Ok(t)
 }
@@ -238,15 +251,16 @@ fn tkhd_size(b: &[u8]) -> Option<(u32, u32)> {
 fn sample_entry_size<S: Read + Seek>(
     src: &mut S,
     mdia: &[BoxRef],
+    budget: &mut u32,
 ) -> Result<Option<(u32, u32)>, String> {
     let Some(minf) = find(mdia, b"minf") else {
         return Ok(None);
     };
-    let minf = children(src, minf.body, minf.end)?;
+    let minf = children(src, minf.body, minf.end, budget)?;
     let Some(stbl) = find(&minf, b"stbl") else {
         return Ok(None);
     };
-    let stbl = children(src, stbl.body, stbl.end)?;
+    let stbl = children(src, stbl.body, stbl.end, budget)?;
     let Some(stsd) = find(&stbl, b"stsd") else {
         return Ok(None);
     };

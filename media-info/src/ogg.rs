@@ -3,7 +3,10 @@
 //!
 //! Opus (RFC 7845 §4): `(last granule − pre-skip) / 48 000`. Vorbis: `last granule /
 //! sample rate`. The last page is found in the file's last 128 KiB (a page is at most
-//! 65 307 bytes) and must pass its CRC, so an `OggS` inside the audio is not taken for one.
+//! 65 307 bytes) and must pass its CRC, so an `OggS` inside the audio is not taken for one;
+//! at most [`MAX_CRC_BYTES`] are checksummed in that search, however many `OggS` the tail
+//! holds. Packets are read front to back with a cap on the pages walked, so a file of
+//! empty pages costs what its cap allows, not what its length does.
 
 use std::io::{Read, Seek};
 
@@ -12,6 +15,13 @@ use crate::bytes::{le_u16, le_u32, le_u64, read_at, read_exact_at, read_vec_at};
 /// The largest packet accepted (an Opus packet is at most 1275 bytes per frame × 48
 /// frames; Vorbis comment packets with cover art can be large but are skipped, not kept).
 const MAX_PACKET: usize = 1 << 20;
+
+/// Bytes checksummed while looking for the last page (four times the tail searched).
+const MAX_CRC_BYTES: usize = 512 * 1024;
+
+/// Pages walked to find the identification header (the first page of each multiplexed
+/// stream comes first, and an Opus or Vorbis header is alone on its stream's first page).
+const HEAD_PAGES: u64 = 64;
 
 /// What the identification header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +73,13 @@ pub(crate) struct Packets<'a, S> {
     pending: Vec<Vec<u8>>,
     partial: Vec<u8>,
     done: bool,
+    pages: u64,
+    max_pages: u64,
 }
 
 impl<'a, S: Read + Seek> Packets<'a, S> {
-    pub(crate) fn new(src: &'a mut S) -> Self {
+    /// Packets from the start of `src`, walking at most `max_pages` pages (of any stream).
+    pub(crate) fn new(src: &'a mut S, max_pages: u64) -> Self {
         Packets {
             src,
             pos: 0,
@@ -74,6 +87,8 @@ impl<'a, S: Read + Seek> Packets<'a, S> {
             pending: Vec::new(),
             partial: Vec::new(),
             done: false,
+            pages: 0,
+            max_pages,
         }
     }
 
@@ -86,6 +101,13 @@ impl<'a, S: Read + Seek> Packets<'a, S> {
             if self.done {
                 return Ok(None);
             }
+            if self.pages >= self.max_pages {
+                return Err(format!(
+                    "over {} Ogg pages without the packets expected",
+                    self.max_pages
+                ));
+            }
+            self.pages = self.pages.saturating_add(1);
             let Some(page) = page_at(self.src, self.pos)? else {
                 self.done = true;
                 continue;
@@ -120,7 +142,9 @@ impl<'a, S: Read + Seek> Packets<'a, S> {
 
 /// The identification header: the first packet of the stream.
 pub(crate) fn head<S: Read + Seek>(src: &mut S) -> Result<Head, String> {
-    let first = Packets::new(src).next_packet()?.ok_or("empty Ogg stream")?;
+    let first = Packets::new(src, HEAD_PAGES)
+        .next_packet()?
+        .ok_or("empty Ogg stream")?;
     if first.starts_with(b"OpusHead") {
         let channels = *first.get(9).ok_or("short OpusHead")?;
         let pre_skip = le_u16(&first, 10).ok_or("short OpusHead")?;
@@ -154,6 +178,7 @@ pub(crate) fn last_granule<S: Read + Seek>(src: &mut S, len: u64) -> Result<u64,
         usize::try_from(len.saturating_sub(from)).map_err(|_| "bad length")?,
     )?;
     let mut i = tail.len();
+    let mut checked = 0usize;
     while let Some(start) = tail
         .get(..i)
         .and_then(|t| t.windows(4).rposition(|w| w == b"OggS"))
@@ -170,7 +195,16 @@ pub(crate) fn last_granule<S: Read + Seek>(src: &mut S, len: u64) -> Result<u64,
             continue;
         };
         let granule = le_u64(whole, 6).unwrap_or(u64::MAX);
-        if le_u32(whole, 14) == Some(serial) && granule != u64::MAX && crc_ok(whole) {
+        if le_u32(whole, 14) != Some(serial) || granule == u64::MAX {
+            continue;
+        }
+        checked = checked.saturating_add(whole.len());
+        if checked > MAX_CRC_BYTES {
+            return Err(format!(
+                "no intact last page within {MAX_CRC_BYTES} bytes of checksums"
+            ));
+        }
+        if crc_ok(whole) {
             return Ok(granule);
         }
     }
@@ -197,14 +231,29 @@ fn crc_ok(page: &[u8]) -> bool {
     let mut crc = 0u32;
     for (i, &b) in page.iter().enumerate() {
         let b = if (22..26).contains(&i) { 0 } else { b };
-        crc ^= u32::from(b) << 24;
-        for _ in 0..8 {
-            crc = if crc & 0x8000_0000 != 0 {
-                (crc << 1) ^ 0x04C1_1DB7
-            } else {
-                crc << 1
-            };
-        }
+        let idx = usize::from(((crc >> 24) as u8) ^ b);
+        crc = (crc << 8) ^ CRC_TABLE.get(idx).copied().unwrap_or(0);
     }
     crc == stored
 }
+
+/// The CRC's byte table.
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = (i as u32) << 24;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 0x8000_0000 != 0 {
+                (c << 1) ^ 0x04C1_1DB7
+            } else {
+                c << 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};

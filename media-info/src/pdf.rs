@@ -4,6 +4,10 @@
 //! page) wins; without one, the number of `/Type /Page` dictionaries. Objects inside
 //! compressed object streams (PDF 1.5+) are invisible to a byte scan: then there is no
 //! count, and a warning, rather than a wrong number.
+//!
+//! A `/Type /Pages` takes the `/Count` nearest to it (within 1 KiB). Each chunk is scanned
+//! once for both tokens and each `/Pages` finds its `/Count` by a binary search, so a file
+//! of nothing but `/Type/Pages` costs a pass over its bytes, not a 2 KiB search per token.
 
 use std::io::{Read, Seek};
 
@@ -38,6 +42,8 @@ pub(crate) fn page_count<S: Read + Seek>(
         } else {
             buf.len().saturating_sub(OVERLAP)
         };
+        // Every `/Count` of the chunk with its value, in order of position.
+        let counts = counts_in(buf);
         let mut i = 0;
         while let Some(off) = buf.get(i..own).and_then(|b| find(b, b"/Type")) {
             let at = i.saturating_add(off);
@@ -45,9 +51,7 @@ pub(crate) fn page_count<S: Read + Seek>(
             match type_name(buf.get(i..).unwrap_or_default()) {
                 Some(b"Page") => pages = pages.saturating_add(1),
                 Some(b"Pages") => {
-                    let from = at.saturating_sub(OVERLAP);
-                    let to = at.saturating_add(OVERLAP).min(buf.len());
-                    if let Some(c) = buf.get(from..to).and_then(count_in) {
+                    if let Some(c) = nearest(&counts, at) {
                         best_count = best_count.max(Some(c));
                     }
                 }
@@ -70,7 +74,23 @@ pub(crate) fn page_count<S: Read + Seek>(
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let at = hay.windows(needle.len()).position(|w| w == needle);
+    #[cfg(test)]
+    examined::add(at.map_or(hay.len(), |a| a.saturating_add(needle.len())));
+    at
+}
+
+/// Bytes the searches looked at, on this thread: what the tests bound the work by.
+#[cfg(test)]
+mod examined {
+    use std::cell::Cell;
+    thread_local!(static BYTES: Cell<u64> = const { Cell::new(0) });
+    pub(super) fn add(n: usize) {
+        BYTES.with(|b| b.set(b.get().saturating_add(n as u64)));
+    }
+    pub(super) fn take() -> u64 {
+        BYTES.with(|b| b.replace(0))
+    }
 }
 
 fn is_delimiter(b: u8) -> bool {
@@ -89,10 +109,36 @@ fn type_name(rest: &[u8]) -> Option<&[u8]> {
     name.get(..len)
 }
 
-/// The integer after a `/Count` in `window`.
-fn count_in(window: &[u8]) -> Option<u32> {
-    let at = find(window, b"/Count")?;
-    let rest = window.get(at.saturating_add(6)..)?;
+/// Every `/Count` in `buf` with the integer after it: (offset, value), in order.
+fn counts_in(buf: &[u8]) -> Vec<(usize, u32)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(off) = buf.get(i..).and_then(|b| find(b, b"/Count")) {
+        let at = i.saturating_add(off);
+        i = at.saturating_add(6);
+        if let Some(v) = count_after(buf.get(i..).unwrap_or_default()) {
+            out.push((at, v));
+        }
+    }
+    out
+}
+
+/// The value of the `/Count` nearest to offset `at`, if one is within [`OVERLAP`] bytes.
+fn nearest(counts: &[(usize, u32)], at: usize) -> Option<u32> {
+    let i = counts.partition_point(|&(p, _)| p < at);
+    let after = counts.get(i).filter(|&&(p, _)| p - at <= OVERLAP);
+    let before = i
+        .checked_sub(1)
+        .and_then(|j| counts.get(j))
+        .filter(|&&(p, _)| at - p <= OVERLAP);
+    match (before, after) {
+        (Some(b), Some(a)) => Some(if at - b.0 < a.0 - at { b.1 } else { a.1 }),
+        (b, a) => b.or(a).map(|&(_, v)| v),
+    }
+}
+
+/// The integer at the start of `rest` (whitespace allowed before it).
+fn count_after(rest: &[u8]) -> Option<u32> {
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     let digits: Vec<u8> = rest
         .get(start..)?
@@ -123,6 +169,30 @@ mod tests {
     fn page_objects_are_counted_without_a_tree() {
         let pdf = b"%PDF-1.4\n<</Type /Page>> <</Type\n/Page/Parent 1 0 R>> <</Type /Pages>>";
         assert_eq!(count(pdf), Ok(2));
+    }
+
+    #[test]
+    fn repeated_pages_dictionaries_are_scanned_once_not_searched_around_each() {
+        // 4 MiB of `/Type/Pages` (no /Count): each used to search 2 KiB around itself.
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        while pdf.len() < 4 << 20 {
+            pdf.extend_from_slice(b"/Type/Pages");
+        }
+        pdf.extend_from_slice(b"<</Type/Pages/Count 5>>");
+        examined::take();
+        assert_eq!(count(&pdf), Ok(5));
+        let work = examined::take();
+        assert!(
+            work <= 3 * pdf.len() as u64,
+            "{work} bytes examined for {}",
+            pdf.len()
+        );
+    }
+
+    #[test]
+    fn a_pages_dictionary_takes_the_nearest_count() {
+        let pdf = b"%PDF-1.4\n<</Type/Outlines/Count 99>>\n<</Kids[]/Count 4/Type/Pages>>";
+        assert_eq!(count(pdf), Ok(4));
     }
 
     #[test]

@@ -150,16 +150,12 @@ pub fn fit_image<R: BufRead + Seek>(
             )))
         }
     };
-    let img = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        thumbnail::decode(reader, format, max_pixels)
-    }))
-    .map_err(|_| FitError("the picture decoder failed (a bug)".into()))?
-    .map_err(FitError)?;
+    let img = crate::quiet::catch(|| thumbnail::decode(reader, format, max_pixels))
+        .map_err(|p| FitError(format!("the picture decoder failed (a bug: {p})")))?
+        .map_err(FitError)?;
     let img = match img {
         thumbnail::Decoded::Image(i) => i,
-        thumbnail::Decoded::TooLarge(w, h) => {
-            return Err(FitError(thumbnail::too_large(w, h, max_pixels)))
-        }
+        thumbnail::Decoded::TooLarge(_, _, why) => return Err(FitError(why)),
     };
     let (mut w, mut h) = thumbnail::bound(img.width(), img.height(), limits.max_edge);
     let max = usize::try_from(limits.max_bytes()).unwrap_or(usize::MAX);

@@ -23,11 +23,26 @@ const BACKGROUND: u16 = 247;
 /// A decoded picture, or why there is none.
 pub(crate) enum Decoded {
     Image(DynamicImage),
-    /// The header claims more pixels than allowed: (width, height) as displayed.
-    TooLarge(u32, u32),
+    /// The header claims more pixels than allowed, or more memory to decode than
+    /// [`MAX_DECODE_BYTES`](crate::MAX_DECODE_BYTES): (width, height) as displayed, and why.
+    TooLarge(u32, u32, String),
 }
 
-/// Decodes a picture, checking its claimed size against `max_pixels` before allocating.
+/// How many times its decoded size a picture may take while decoding: the decoder's own
+/// buffers (a JPEG's component planes, a lossless WebP's ARGB words, a lossy one's YUV
+/// planes) beside the output; PNG decodes into the output. (Measured, release build: a
+/// 6000 × 6000 lossless WebP peaks at 1.7 × its 144 MB of RGBA, a lossy one at 1.1 ×, a
+/// JPEG at 1.0 ×.) A picture with an EXIF orientation to apply counts double.
+fn decode_factor(format: ImageFormat) -> u64 {
+    match format {
+        ImageFormat::Png => 1,
+        _ => 2,
+    }
+}
+
+/// Decodes a picture, checking its claimed size against `max_pixels`, and what decoding it
+/// would take (its decoded size × [`decode_factor`]) against [`crate::MAX_DECODE_BYTES`],
+/// before allocating.
 pub(crate) fn decode<R: BufRead + Seek>(
     src: R,
     format: ImageFormat,
@@ -51,15 +66,42 @@ pub(crate) fn decode<R: BufRead + Seek>(
         return Err("a picture of zero size".into());
     }
     if u64::from(w).saturating_mul(u64::from(h)) > max_pixels {
-        return Ok(Decoded::TooLarge(dw, dh));
+        return Ok(Decoded::TooLarge(dw, dh, too_large(dw, dh, max_pixels)));
+    }
+    // A turned picture is copied once more when its orientation is applied.
+    let copies = if orientation == image::metadata::Orientation::NoTransforms {
+        1
+    } else {
+        2
+    };
+    if let Some(why) = over_ceiling(format, dw, dh, decoder.total_bytes().saturating_mul(copies)) {
+        return Ok(Decoded::TooLarge(dw, dh, why));
     }
     let mut limits = Limits::default();
-    // Room for the pixels at 4 bytes each (RGBA, or 16-bit gray with alpha), and a little.
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(16 << 20));
+    limits.max_alloc = Some(crate::MAX_DECODE_BYTES);
     decoder.set_limits(limits).map_err(describe)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(describe)?;
     img.apply_orientation(orientation);
     Ok(Decoded::Image(img))
+}
+
+/// Why a `w × h` picture whose decoded pixels take `decoded_bytes` is not decoded, if
+/// decoding it would take more than [`crate::MAX_DECODE_BYTES`].
+pub(crate) fn over_ceiling(
+    format: ImageFormat,
+    w: u32,
+    h: u32,
+    decoded_bytes: u64,
+) -> Option<String> {
+    let need = decoded_bytes.saturating_mul(decode_factor(format));
+    (need > crate::MAX_DECODE_BYTES).then(|| {
+        format!(
+            "decoding the {w} × {h} picture would take about {} MiB, over the {} MiB \
+             ceiling: not decoded",
+            need >> 20,
+            crate::MAX_DECODE_BYTES >> 20
+        )
+    })
 }
 
 /// Decodes `data` (any format the crate decodes) within `max_pixels`.
@@ -67,7 +109,7 @@ pub(crate) fn decode_bytes(data: &[u8], max_pixels: u64) -> Result<DynamicImage,
     let format = image::guess_format(data).map_err(describe)?;
     match decode(Cursor::new(data), format, max_pixels)? {
         Decoded::Image(img) => Ok(img),
-        Decoded::TooLarge(w, h) => Err(too_large(w, h, max_pixels)),
+        Decoded::TooLarge(_, _, why) => Err(why),
     }
 }
 

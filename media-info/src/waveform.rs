@@ -7,23 +7,30 @@
 //! same on audio resampled to 8 kHz, with a running-average downsampler in place of equal
 //! blocks; the bars come out the same to within a step or two.
 //!
-//! Opus is decoded at 48 kHz by `ffmpeg` (libopus) when it is installed and the file has a
-//! path, streamed through a pipe (about 500× real time: half an hour of voice in ~3 s);
-//! otherwise by the pure-Rust `opus-decoder` crate in process, one packet at a time, which
-//! is slow (its MDCT runs a naive DFT: ~3 s of audio per second of CPU), so it stops at
-//! [`Options::waveform_time_limit`](crate::Options::waveform_time_limit). Either way the
-//! number of samples is known beforehand from the last page's granule position, so the
-//! block sums are kept as the samples go by and memory stays flat. Decoding stops at
-//! `max_seconds` of audio (longer notes get no waveform) and at the granule's end (the
-//! encoder's padding is not counted); the pre-skip is dropped.
+//! Opus is decoded at 48 kHz by `ffmpeg` (libopus) when the caller allows it, the file has a
+//! path and ffmpeg is installed, streamed through a pipe (about 500× real time: half an
+//! hour of voice in ~3 s); otherwise by the pure-Rust `opus-decoder` crate in process, one
+//! packet at a time, which is slow (its MDCT runs a naive DFT: ~3 s of audio per second of
+//! CPU), so only notes of at most
+//! [`Options::max_in_process_waveform_seconds`](crate::Options::max_in_process_waveform_seconds)
+//! are decoded there. That limit is work, not time: the number of samples is known
+//! beforehand from the last page's granule position, so the same file gets the same
+//! waveform (or the same warning) on a busy machine and an idle one. The block sums are
+//! kept as the samples go by and memory stays flat. Decoding stops at `max_seconds` of
+//! audio (longer notes get no waveform) and at the granule's end (the encoder's padding is
+//! not counted); the pre-skip is dropped. The pages walked are capped by the number of
+//! samples expected (an Opus packet holds at least 2.5 ms), so pages without packets cannot
+//! stretch the work.
+//!
+//! A WAV file's samples are read 64 KiB at a time whatever its channel count (channel 0
+//! of each frame is kept; a frame wider than the buffer is read two bytes at a time).
 
 use std::io::{Read, Seek};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use opus_decoder::OpusDecoder;
 
-use crate::bytes::read_vec_at;
+use crate::bytes::{read_exact_at, read_vec_at};
 use crate::ffmpeg::{self, NoFrame};
 use crate::ogg::{self, Head, Packets};
 use crate::wav::Wav;
@@ -81,14 +88,39 @@ impl Blocks {
     }
 }
 
+/// Why ffmpeg did not decode a note: said when the note is too long for the in-process
+/// decoder, so the warning names the real reason.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NoFfmpeg {
+    /// The caller did not allow it (`Options::ffmpeg` is `None`).
+    NotAllowed,
+    /// The bytes came from a reader (`analyze_reader`, stdin), not a path.
+    NoPath,
+    /// The program was not found.
+    Missing,
+}
+
+impl NoFfmpeg {
+    fn says(self) -> &'static str {
+        match self {
+            NoFfmpeg::NotAllowed => "ffmpeg is not allowed: Options::ffmpeg is None",
+            NoFfmpeg::NoPath => "ffmpeg needs the file's path and this came from a reader",
+            NoFfmpeg::Missing => "ffmpeg is not installed",
+        }
+    }
+}
+
+/// Samples of 48 kHz Opus in the smallest packet (2.5 ms).
+const MIN_PACKET_SAMPLES: u64 = 120;
+
 /// The waveform of an Ogg Opus file of `len` bytes: decoded by ffmpeg when given its
-/// path and options (and it is installed), else in process within `time_limit`.
+/// path and options (and it is installed), else in process up to `in_process_seconds`.
 pub(crate) fn opus<S: Read + Seek>(
     src: &mut S,
     len: u64,
     max_seconds: u32,
-    time_limit: Duration,
-    ffmpeg: Option<(&Path, &FfmpegOptions)>,
+    in_process_seconds: u32,
+    ffmpeg: Result<(&Path, &FfmpegOptions), NoFfmpeg>,
 ) -> Result<Vec<u8>, String> {
     let Head::Opus {
         channels,
@@ -113,7 +145,20 @@ pub(crate) fn opus<S: Read + Seek>(
         ));
     }
     let mut blocks = Blocks::new(total)?;
-    if let Some((path, ff)) = ffmpeg {
+    // Every packet holds at least 2.5 ms, and one may straddle two pages; the headers
+    // (a comment packet may hold cover art) get pages of their own.
+    let max_pages = total
+        .saturating_add(u64::from(pre_skip))
+        .checked_div(MIN_PACKET_SAMPLES)
+        .unwrap_or(0)
+        .saturating_mul(2)
+        .saturating_add(128);
+    let mut why_not = ffmpeg.err();
+    if let Ok((path, ff)) = ffmpeg {
+        // ffmpeg is not ours to bound, so the stream is first walked here (headers only,
+        // nothing decoded): its samples must arrive within the page budget, or ffmpeg is
+        // not started (it took over 15 s on 256 MiB of empty pages).
+        samples_within(src, max_pages, total.saturating_add(u64::from(pre_skip)))?;
         let fed = ffmpeg::pcm_channel0(path, ff, |samples| {
             for &s in samples {
                 if blocks.full() {
@@ -133,15 +178,26 @@ pub(crate) fn opus<S: Read + Seek>(
             }
             Err(NoFrame::Failed(e)) => return Err(e),
             // Not installed: decode in process.
-            Err(NoFrame::Missing) => blocks = Blocks::new(total)?,
+            Err(NoFrame::Missing) => {
+                blocks = Blocks::new(total)?;
+                why_not = Some(NoFfmpeg::Missing);
+            }
         }
     }
-    let deadline = Instant::now().checked_add(time_limit);
+    let in_process_cap = u64::from(in_process_seconds).saturating_mul(48_000);
+    if total > in_process_cap {
+        let why = why_not.map_or("", NoFfmpeg::says);
+        return Err(format!(
+            "{} s of audio, over the {in_process_seconds} s the in-process Opus decoder takes \
+             ({why}; with ffmpeg, notes up to {max_seconds} s get their waveform)",
+            total / 48_000
+        ));
+    }
     let channels_n = usize::from(channels);
     let mut decoder =
         OpusDecoder::new(48_000, channels_n).map_err(|e| format!("Opus decoder: {e}"))?;
     let mut pcm = vec![0i16; OpusDecoder::MAX_FRAME_SIZE_48K.saturating_mul(channels_n)];
-    let mut packets = Packets::new(src);
+    let mut packets = Packets::new(src, max_pages);
     // The identification and comment headers come first.
     for _ in 0..2 {
         packets.next_packet()?.ok_or("no Opus comment header")?;
@@ -153,12 +209,6 @@ pub(crate) fn opus<S: Read + Seek>(
         };
         if packet.is_empty() {
             continue;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(format!(
-                "decoding took longer than {time_limit:?} (the in-process Opus decoder is slow; \
-                 with ffmpeg installed, long voice notes get their waveform too)"
-            ));
         }
         let n = decoder
             .decode(&packet, &mut pcm, false)
@@ -178,7 +228,45 @@ pub(crate) fn opus<S: Read + Seek>(
     Ok(blocks.bars())
 }
 
-/// The waveform of a 16-bit PCM WAV file, read 64 KiB at a time.
+/// Samples at 48 kHz in an Opus packet, from its TOC byte (RFC 6716 §3.1); 0 for an
+/// empty or malformed one.
+fn packet_samples(packet: &[u8]) -> u64 {
+    let Some(&toc) = packet.first() else {
+        return 0;
+    };
+    let config = toc >> 3;
+    // Frame length in 1/400 s (2.5 ms = 120 samples).
+    let frame_units: u64 = match config {
+        0..=11 => [4, 8, 16, 24][usize::from(config % 4)],
+        12..=15 => [4, 8][usize::from(config % 2)],
+        _ => [1, 2, 4, 8][usize::from(config % 4)],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => packet.get(1).map_or(0, |&c| u64::from(c & 0x3F)),
+    };
+    frames * frame_units * MIN_PACKET_SAMPLES
+}
+
+/// Walks the packets after the two Opus headers until they add up to `want` samples,
+/// within `max_pages` pages; an error when the pages or the stream run out first.
+fn samples_within<S: Read + Seek>(src: &mut S, max_pages: u64, want: u64) -> Result<(), String> {
+    let mut packets = Packets::new(src, max_pages);
+    for _ in 0..2 {
+        packets.next_packet()?.ok_or("no Opus comment header")?;
+    }
+    let mut have = 0u64;
+    while have < want {
+        let packet = packets
+            .next_packet()?
+            .ok_or("the stream ends before its last page's granule position")?;
+        have = have.saturating_add(packet_samples(&packet));
+    }
+    Ok(())
+}
+
+/// The waveform of a 16-bit PCM WAV file, read [`WAV_CHUNK`] bytes at a time.
 pub(crate) fn wav<S: Read + Seek>(
     src: &mut S,
     wav: &Wav,
@@ -196,7 +284,24 @@ pub(crate) fn wav<S: Read + Seek>(
         ));
     }
     let mut blocks = Blocks::new(total)?;
-    let chunk_frames = 16 * 1024u64;
+    let frame_len = usize::try_from(frame).map_err(|_| "frame")?;
+    if frame_len > WAV_CHUNK {
+        // Very wide frames (thousands of channels): two bytes of each, nothing else.
+        for i in 0..total {
+            if blocks.full() {
+                break;
+            }
+            let mut s = [0u8; 2];
+            read_exact_at(
+                src,
+                wav.data.saturating_add(i.saturating_mul(frame)),
+                &mut s,
+            )?;
+            blocks.push(f64::from(i16::from_le_bytes(s)).abs() / 32768.0);
+        }
+        return Ok(blocks.bars());
+    }
+    let chunk_frames = (WAV_CHUNK / frame_len) as u64;
     let mut at = 0u64;
     while at < total && !blocks.full() {
         let n = chunk_frames.min(total - at);
@@ -205,7 +310,7 @@ pub(crate) fn wav<S: Read + Seek>(
             wav.data.saturating_add(at * frame),
             usize::try_from(n * frame).map_err(|_| "chunk")?,
         )?;
-        for f in bytes.chunks_exact(usize::try_from(frame).map_err(|_| "frame")?) {
+        for f in bytes.chunks_exact(frame_len) {
             let s = i16::from_le_bytes([f[0], f[1]]);
             blocks.push(f64::from(s).abs() / 32768.0);
         }
@@ -213,6 +318,9 @@ pub(crate) fn wav<S: Read + Seek>(
     }
     Ok(blocks.bars())
 }
+
+/// The most bytes of WAV samples read at once, whatever the channel count.
+const WAV_CHUNK: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -233,6 +341,14 @@ mod tests {
         let bars = b.bars();
         assert_eq!(bars.len(), 64);
         assert_eq!(&bars[..3], &[100, 50, 0]);
+    }
+
+    #[test]
+    fn packet_lengths_come_from_the_toc_byte() {
+        assert_eq!(packet_samples(&[0xF8, 0xFF]), 960); // CELT 20 ms, one frame
+        assert_eq!(packet_samples(&[0x08 | 1]), 2 * 960); // SILK 20 ms, two frames
+        assert_eq!(packet_samples(&[0x80 | 3, 0x03]), 3 * 120); // CELT 2.5 ms, three
+        assert_eq!(packet_samples(&[]), 0);
     }
 
     #[test]

@@ -17,6 +17,14 @@ fn data(name: &str) -> Vec<u8> {
 }
 
 /// Options that never run ffmpeg, so these tests need none.
+/// ffmpeg from `PATH`, as a caller opts in to it (the default runs no program).
+fn with_ffmpeg() -> Options {
+    Options {
+        ffmpeg: Some(FfmpegOptions::default()),
+        ..Options::default()
+    }
+}
+
 fn no_ffmpeg() -> Options {
     Options {
         ffmpeg: None,
@@ -129,7 +137,7 @@ fn the_first_frame_thumbnail_comes_from_ffmpeg() {
         println!("SKIPPED: ffmpeg is not on PATH (apt-get install ffmpeg to run this test)");
         return;
     }
-    let info = analyze_path(MediaKind::Video, &path("video.mp4"), &Options::default());
+    let info = analyze_path(MediaKind::Video, &path("video.mp4"), &with_ffmpeg());
     assert!(info.warnings.is_empty(), "{:?}", info.warnings);
     // 176x144 scaled to a longest side of 100.
     assert_eq!(
@@ -200,7 +208,7 @@ fn close_to_voice_waveform(info: &MediaInfo, within: u8) {
 
 #[test]
 fn a_voice_note_is_decoded_by_ffmpeg_when_installed_else_in_process() {
-    let info = analyze_path(MediaKind::Ptt, &path("voice.ogg"), &Options::default());
+    let info = analyze_path(MediaKind::Ptt, &path("voice.ogg"), &with_ffmpeg());
     let ffmpeg_here = std::process::Command::new("ffmpeg")
         .arg("-version")
         .output()
@@ -221,9 +229,9 @@ fn a_voice_note_is_decoded_by_ffmpeg_when_installed_else_in_process() {
 }
 
 #[test]
-fn the_in_process_decoder_stops_at_its_time_limit() {
+fn the_in_process_decoder_stops_at_its_work_limit_and_says_why_ffmpeg_did_not_decode() {
     let opts = Options {
-        waveform_time_limit: std::time::Duration::ZERO,
+        max_in_process_waveform_seconds: 0,
         ..no_ffmpeg()
     };
     let info = analyze_bytes(MediaKind::Ptt, &data("voice.ogg"), None, &opts);
@@ -234,7 +242,35 @@ fn the_in_process_decoder_stops_at_its_time_limit() {
         .iter()
         .find(|w| w.field == "waveform")
         .unwrap();
-    assert!(w.message.contains("longer than"), "{w}");
+    assert!(
+        w.message
+            .contains("over the 0 s the in-process Opus decoder takes")
+            && w.message.contains("ffmpeg is not allowed"),
+        "{w}"
+    );
+    // From a reader with ffmpeg allowed: the reason is the missing path, not ffmpeg.
+    let reader = Options {
+        ffmpeg: Some(FfmpegOptions::default()),
+        ..opts
+    };
+    let info = analyze_bytes(MediaKind::Ptt, &data("voice.ogg"), None, &reader);
+    let w = info
+        .warnings
+        .iter()
+        .find(|w| w.field == "waveform")
+        .unwrap();
+    assert!(w.message.contains("came from a reader"), "{w}");
+    assert!(!w.message.contains("not installed"), "{w}");
+}
+
+#[test]
+fn options_run_no_program_by_default() {
+    assert_eq!(Options::default().ffmpeg, None);
+    // A video analysed by path with the defaults: no ffmpeg, so no thumbnail, and no
+    // program started (a stand-in on PATH would have been found otherwise).
+    let info = analyze_path(MediaKind::Video, &path("video.mp4"), &Options::default());
+    assert_eq!(info.jpeg_thumbnail, None);
+    assert_eq!(info.width, Some(176), "{:?}", info.warnings);
 }
 
 #[test]
@@ -414,7 +450,7 @@ fn previews_are_pictures_and_video_frames_never_pdf_pages() {
         eprintln!("skipped: ffmpeg not found");
         return;
     }
-    let v = preview_path(MediaKind::Video, &path("video.mp4"), &Options::default()).unwrap();
+    let v = preview_path(MediaKind::Video, &path("video.mp4"), &with_ffmpeg()).unwrap();
     // ffprobe: 176x144.
     assert_eq!((v.width, v.height), (176, 144));
 }

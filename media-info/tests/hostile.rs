@@ -2,7 +2,6 @@
 //! never a panic or an unbounded allocation.
 
 use std::path::Path;
-use std::time::Instant;
 
 use wamedia_info::{analyze_bytes, MediaInfo, MediaKind, Options};
 
@@ -75,13 +74,9 @@ fn png_claiming(w: u32, h: u32) -> Vec<u8> {
 
 #[test]
 fn a_png_decompression_bomb_is_refused_before_decoding() {
-    let start = Instant::now();
+    // The warning is the refusal's, before any pixel is allocated (no timing: see
+    // tests/bounded.rs for work counted at the reader).
     let info = analyze(MediaKind::Image, &png_claiming(100_000, 100_000));
-    assert!(
-        start.elapsed().as_secs() < 2,
-        "it was decoded: {:?}",
-        start.elapsed()
-    );
     assert_eq!(info.mimetype.as_deref(), Some("image/png"));
     assert_eq!(info.jpeg_thumbnail, None);
     let w = info
