@@ -27,7 +27,11 @@
 //! ```no_run
 //! use wamedia::{MediaType, StaticConn, Transfer, UploadJob};
 //! use wamedia_cache::UploadCache;
-//! # fn conn() -> wamedia::MediaConn { unimplemented!() }
+//! # fn conn() -> wamedia::MediaConn {
+//! #     let hosts = vec!["mmg.whatsapp.net".to_owned()];
+//! #     let ttl = std::time::Duration::from_secs(300);
+//! #     wamedia::MediaConn::new("auth", hosts, ttl, std::time::Instant::now())
+//! # }
 //! let cache = UploadCache::default(); // in memory; or DiskStore / RedisStore
 //! let client = wamedia_ureq::Client::new(Default::default());
 //! let job = UploadJob::new(MediaType::Video);

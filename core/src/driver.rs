@@ -220,13 +220,14 @@ impl UploadJob {
     /// [`UploadResult::attach_thumbnail`].
     ///
     /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let main: wamedia::UploadResult = unimplemented!();
-    /// # let jpeg: Vec<u8> = Vec::new();
+    /// # fn thumbnail(
+    /// #     main: wamedia::UploadResult,
+    /// #     thumb: wamedia::UploadResult,
+    /// #     jpeg: Vec<u8>,
+    /// # ) -> Result<(), Box<dyn std::error::Error>> {
     /// let job = wamedia::UploadJob::thumbnail_for(&main).ok_or("no thumbnail for this type")?;
     /// let prepared = job.prepare(&jpeg[..])?;
     /// // … upload `prepared` with a transport (`upload_prepared`) to get `thumb`, then:
-    /// # let thumb: wamedia::UploadResult = unimplemented!();
     /// let mut main = main;
     /// main.attach_thumbnail(&thumb, 480, 270);
     /// # Ok(()) }
