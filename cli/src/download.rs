@@ -196,7 +196,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
     };
     let out: PathBuf = match &spool {
         Some(d) => d.path().join("plaintext"),
-        None => args.out.clone(),
+        None => crate::files::resolve_out(&args.out),
     };
     let mut recorder = record.as_ref().map(|_| Recorder::for_download());
     let cassette_input = CassetteInput {

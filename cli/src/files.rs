@@ -130,6 +130,27 @@ enum Out {
     },
 }
 
+/// Set by `--follow-symlinks`: an output that is a symbolic link is written through, to the
+/// file it points to, instead of being refused.
+pub static FOLLOW_SYMLINKS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// `path`, or with `--follow-symlinks` the file a symbolic link at `path` points to (when it
+/// resolves); a link is otherwise left for the caller to refuse.
+pub fn resolve_out(path: &Path) -> PathBuf {
+    let follow = FOLLOW_SYMLINKS.load(std::sync::atomic::Ordering::Relaxed);
+    let is_link = matches!(
+        wamedia::outfile::existing(path),
+        Ok(wamedia::outfile::Existing::Symlink)
+    );
+    if follow && is_link {
+        if let Ok(real) = std::fs::canonicalize(path) {
+            return real;
+        }
+    }
+    path.to_owned()
+}
+
 /// The recognisable prefix of temporaries for the file name `name`.
 fn temp_prefix(name: &str) -> String {
     const RAND: &str = "XXXXXX";
@@ -153,14 +174,14 @@ impl Atomic {
     /// An output for `path` (`-`: stdout, written only at [`Atomic::commit`]).
     pub fn new(path: &str) -> Result<Atomic, Fail> {
         use wamedia::outfile::{existing, Existing};
-        let dest = (path != "-").then(|| PathBuf::from(path));
+        let dest = (path != "-").then(|| resolve_out(Path::new(path)));
         let (dir, prefix) = match &dest {
             Some(p) => {
                 match existing(p).map_err(|e| cannot_write(p, e))? {
                     Existing::Symlink => {
                         return Err(cannot_write(
                             p,
-                            "it is a symbolic link, never followed: give the file it points to",
+                            "it is a symbolic link, never followed: give the file it points to, or --follow-symlinks",
                         ))
                     }
                     Existing::Special => {

@@ -60,6 +60,11 @@ struct Cli {
     /// (/proc/PID/cmdline, ps).
     #[arg(long, global = true, value_name = "FILE")]
     media_key_file: Option<PathBuf>,
+    /// Write through an output that is a symbolic link (to the file it points to) instead
+    /// of refusing it: by default a link is never followed, since another user of the
+    /// folder may have planted it.
+    #[arg(long, global = true)]
+    follow_symlinks: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -707,6 +712,7 @@ fn read_key_file(path: &Path) -> Result<String, Fail> {
 }
 
 fn run(cli: Cli) -> Result<(), Fail> {
+    files::FOLLOW_SYMLINKS.store(cli.follow_symlinks, std::sync::atomic::Ordering::Relaxed);
     let keys = KeySource {
         file: cli.media_key_file.clone(),
         read_env: true,

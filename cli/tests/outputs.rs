@@ -121,6 +121,14 @@ fn a_symlink_output_is_refused_and_its_target_untouched() {
     let out = encrypt(&input, &ok_out, &["--json", json_link.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    // Asked for: written through to the file it points to, the link kept.
+    let out = encrypt(&input, &link, &["--follow-symlinks"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&victim).unwrap().len(), 16 + 10);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 }
 
 #[test]
