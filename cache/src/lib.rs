@@ -25,20 +25,21 @@
 //! its `upload_prepared`.
 //!
 //! ```no_run
-//! use wamedia::{MediaType, StaticConn, Transfer, UploadJob};
+//! use wamedia::{MediaType, UploadJob};
 //! use wamedia_cache::UploadCache;
-//! # fn conn() -> wamedia::MediaConn {
+//! use wamedia_ureq::{Client, UploadData};
+//! # let conn = {
 //! #     let hosts = vec!["mmg.whatsapp.net".to_owned()];
 //! #     let ttl = std::time::Duration::from_secs(300);
 //! #     wamedia::MediaConn::new("auth", hosts, ttl, std::time::Instant::now())
-//! # }
+//! # };
 //! let cache = UploadCache::default(); // in memory; or DiskStore / RedisStore
-//! let client = wamedia_ureq::Client::new(Default::default());
+//! let client = Client::new(conn);
 //! let job = UploadJob::new(MediaType::Video);
 //! for _ in 0..2 {
 //!     let file = std::fs::File::open("clip.mp4")?;
 //!     let result = cache.upload(&job, file, |prepared, file| {
-//!         client.upload_prepared(prepared, file, &mut StaticConn(conn()), &mut Transfer::new())
+//!         client.upload_prepared(prepared.clone(), UploadData::seekable(file)).wait()
 //!     })?;
 //!     println!("{}", result.to_json()); // the second time: "cached": true, no body sent
 //! }

@@ -7,13 +7,12 @@ mod support;
 use std::io::Cursor;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-use wamedia::{StaticConn, UploadJob};
+use wamedia::UploadJob;
 use wamedia_cache::{CacheKey, DiskStore, Entry, Event, MemoryStore, Policy, Store, UploadCache};
 use wamedia_fake_cdn::FakeCdn;
-use wamedia_ureq::Transfer;
 
 /// Runs `scenario` on every store there is here.
 fn on_each_store(scenario: impl Fn(&str, Arc<dyn Store>)) {
@@ -180,13 +179,9 @@ fn a_second_worker_waits_for_the_first_and_takes_its_result() {
                 .expect("the second worker waits");
             let prepared = job.prepare(&mut src).unwrap();
             src.set_position(0);
-            let mut first = client()
-                .upload_prepared(
-                    &prepared,
-                    src,
-                    &mut StaticConn(cdn.media_conn(Instant::now())),
-                    &mut Transfer::new(),
-                )
+            let mut first = client(&cdn)
+                .upload_prepared(prepared.clone(), wamedia_ureq::UploadData::seekable(src))
+                .wait()
                 .unwrap();
             cache.finish(lookup, &prepared, &mut first);
             let second = second.join().unwrap().unwrap();

@@ -5,7 +5,8 @@
 
 use std::time::Instant;
 
-use wamedia::{b64, MediaConn, MediaType, StaticConn, Transfer, UploadJob};
+use wamedia::b64;
+use wamedia_ureq::{Client, MediaConn, MediaType};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).unwrap_or_else(|| {
@@ -16,13 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(file) => MediaConn::from_json(&std::fs::read_to_string(file)?, Instant::now())?,
         Err(_) => local.media_conn(Instant::now()),
     };
-    let client = wamedia_ureq::Client::new(Default::default());
-    let up = client.upload(
-        std::fs::File::open(&path)?,
-        &UploadJob::new(MediaType::Image),
-        &mut StaticConn(conn),
-        &mut Transfer::new(),
-    )?;
+    // The message's mimetype comes from the content, never from the file's name.
+    let content = wamedia_info::identify_path(std::path::Path::new(&path))?;
+    let mimetype = wamedia_info::check(wamedia_info::MediaKind::Image, &content)?;
+    let client = Client::new(conn);
+    let up = client.upload(std::path::Path::new(&path), MediaType::Image)?;
     // The ImageMessage fields, as a message builder wants them.
     let message = serde_json::json!({
         "url": up.url,
@@ -32,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "fileSha256": b64::std(&up.file_sha256),
         "fileLength": up.file_length,
         "mediaKeyTimestamp": up.media_key_timestamp,
-        "mimetype": "image/png",
+        "mimetype": mimetype,
     });
     println!("{message}");
     Ok(())

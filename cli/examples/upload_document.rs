@@ -1,20 +1,16 @@
-//! Upload a document (this crate's Cargo.toml) and print the message fields.
+//! Upload a document (this crate's Cargo.toml) and print the message fields, blocking.
 //! Run: `cargo run -p wamedia-cli --example upload_document`.
 
+use std::path::Path;
 use std::time::Instant;
 
-use wamedia::{MediaType, StaticConn, Transfer, UploadJob};
+use wamedia_ureq::{Client, MediaType};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cdn = wamedia_conformance::FakeCdn::start()?;
-    let file = std::fs::File::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))?;
-    let client = wamedia_ureq::Client::new(Default::default());
-    let up = client.upload(
-        file,
-        &UploadJob::new(MediaType::Document),
-        &mut StaticConn(cdn.media_conn(Instant::now())),
-        &mut Transfer::new(),
-    )?;
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+    let client = Client::new(cdn.media_conn(Instant::now()));
+    let up = client.upload(path, MediaType::Document)?;
     println!("{}", up.to_json());
     Ok(())
 }

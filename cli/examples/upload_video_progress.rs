@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use wamedia::{MediaType, StaticConn, Transfer, UploadJob};
+use wamedia_ureq::{Client, MediaType};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cdn = wamedia_conformance::FakeCdn::start()?;
@@ -16,20 +16,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         file.write_all(&chunk)?;
     }
     let mut last = 0;
-    let mut transfer = Transfer::new().on_progress(move |done, total| {
-        let pct = total.map_or(0, |t| done * 100 / t.max(1));
-        if pct >= last + 25 || Some(done) == total {
-            eprintln!("uploaded {done} of {total:?} bytes ({pct}%)");
-            last = pct;
-        }
-    });
-    let client = wamedia_ureq::Client::new(Default::default());
-    let up = client.upload(
-        file,
-        &UploadJob::new(MediaType::Video),
-        &mut StaticConn(cdn.media_conn(Instant::now())),
-        &mut transfer,
-    )?;
+    let client = Client::new(cdn.media_conn(Instant::now()));
+    let up = client
+        .upload_with(file, MediaType::Video)
+        .progress(move |done, total| {
+            let pct = total.map_or(0, |t| done * 100 / t.max(1));
+            if pct >= last + 25 || Some(done) == total {
+                eprintln!("uploaded {done} of {total:?} bytes ({pct}%)");
+                last = pct;
+            }
+        })
+        .wait()?;
     println!("{}", up.to_json());
     Ok(())
 }

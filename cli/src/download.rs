@@ -149,7 +149,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
     if !to_stdout {
         check_writable(&args.out)?;
     }
-    let mut provider = match conn_provider(net)? {
+    let provider = match conn_provider(net)? {
         Some(p) => p,
         None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| {
             Err("the --url is not https on a whatsapp.net host: give a media connection that names its host, or --trust-url".to_string())
@@ -229,15 +229,15 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
                 .as_mut()
                 .map(|r| r as &mut dyn wamedia::driver::Observer),
         );
-        let mut transfer = Transfer::new()
+        let transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
             .observe(&mut watch);
         run_download(
             net,
             spec,
-            &mut *provider,
+            &crate::net::share(provider),
             &out,
-            &mut transfer,
+            transfer,
             args.trust_url,
         )
     };

@@ -5,8 +5,10 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use wamedia::driver::Error as TransferError;
 use wamedia::*;
+use wamedia_driver::{
+    Client, Error as TransferError, FromBlocking, Http, Options, Runtime, UploadData,
+};
 
 use crate::files::{check_writable, same_file};
 use crate::{Fail, Net};
@@ -215,75 +217,175 @@ impl Default for Transport {
     }
 }
 
-/// The ureq client for these settings.
-#[cfg(feature = "ureq")]
-pub fn ureq_client(o: Opts) -> wamedia_ureq::Client {
-    wamedia_ureq::Client::new(wamedia_ureq::ClientOptions {
-        upload: o.upload,
-        download: o.download,
-        user_agent: o.user_agent,
-        ..Default::default()
-    })
+/// A media connection source shared by the transfers of one command (the upload and its
+/// thumbnail ask the same one).
+pub type Shared = std::sync::Arc<std::sync::Mutex<Provider>>;
+
+/// Shares `p` between the transfers of one command.
+pub fn share(p: Provider) -> Shared {
+    std::sync::Arc::new(std::sync::Mutex::new(p))
 }
 
-/// Runs `f` to completion on a one-thread Tokio runtime (the reqwest transport).
-#[cfg(feature = "reqwest")]
-pub fn block_on_tokio<T>(
-    f: impl std::future::Future<Output = Result<T, TransferError>>,
-) -> Result<T, TransferError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(TransferError::Io)?
-        .block_on(f)
+/// The static connection of a local CDN as a source.
+pub fn static_source(conn: MediaConn) -> Shared {
+    share(Box::new(StaticConn(conn)))
 }
 
-/// The same settings for the reqwest transport.
-#[cfg(feature = "reqwest")]
-pub fn reqwest_client(o: Opts) -> Result<wamedia_reqwest::Client, TransferError> {
-    wamedia_reqwest::Client::try_new(wamedia_reqwest::ClientOptions {
-        upload: o.upload,
-        download: o.download,
-        user_agent: o.user_agent,
-        ..Default::default()
-    })
-    .map_err(TransferError::Io)
+/// What a command runs over a client, whichever transport it is.
+pub trait Work {
+    /// What it gives back.
+    type Out;
+    /// Runs over `client`.
+    fn run<H: Http, R: Runtime>(
+        self,
+        client: &Client<H, R>,
+    ) -> impl std::future::Future<Output = Result<Self::Out, TransferError>>;
 }
 
-/// The same settings for the surf transport.
-#[cfg(feature = "surf")]
-pub fn surf_client(o: Opts) -> wamedia_surf::Client {
-    wamedia_surf::Client::new(wamedia_surf::ClientOptions {
-        upload: o.upload,
-        download: o.download,
-        user_agent: o.user_agent,
-        ..Default::default()
-    })
+/// Runs `work` to its end on this thread over the chosen transport, with `opts` and the
+/// media connections of `provider`.
+pub fn run<W: Work>(
+    net: &Net,
+    o: Opts,
+    provider: &Shared,
+    work: W,
+) -> Result<W::Out, TransferError> {
+    let p = provider.clone();
+    let source = FromBlocking(move |force: bool| -> Result<MediaConn, String> {
+        p.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .media_conn(force, Instant::now())
+    });
+    let mut opts = Options::default();
+    opts.upload = o.upload;
+    opts.download = o.download;
+    opts.user_agent = o.user_agent;
+    match net.transport {
+        #[cfg(feature = "surf")]
+        Transport::Surf => async_std::task::block_on(async move {
+            let c = wamedia_surf::Client::with_options(source, opts)?;
+            work.run(&c).await
+        }),
+        #[cfg(feature = "reqwest")]
+        Transport::Reqwest => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(TransferError::Io)?
+            .block_on(async move {
+                let c = wamedia_reqwest::Client::with_options(source, opts)?;
+                work.run(&c).await
+            }),
+        #[cfg(feature = "ureq")]
+        Transport::Ureq => {
+            let c = wamedia_ureq::Driver::with_options(source, opts)?;
+            wamedia_driver::block_on(work.run(&c))
+        }
+    }
+}
+
+/// An upload of a prepared body.
+pub struct Up<'a> {
+    /// The first pass.
+    pub prepared: PreparedUpload,
+    /// The plaintext.
+    pub data: UploadData,
+    /// Progress and observers.
+    pub transfer: Transfer<'a>,
+}
+
+impl Work for Up<'_> {
+    type Out = UploadResult;
+    async fn run<H: Http, R: Runtime>(
+        self,
+        c: &Client<H, R>,
+    ) -> Result<UploadResult, TransferError> {
+        c.upload_prepared(self.prepared, self.data)
+            .transfer(self.transfer)
+            .send()
+            .await
+    }
+}
+
+/// A download published at a path once verified.
+pub struct Down<'a, 'p> {
+    /// What to download.
+    pub spec: DownloadSpec,
+    /// Where.
+    pub out: &'p Path,
+    /// Progress and observers.
+    pub transfer: Transfer<'a>,
+}
+
+impl Work for Down<'_, '_> {
+    type Out = DownloadResult;
+    async fn run<H: Http, R: Runtime>(
+        self,
+        c: &Client<H, R>,
+    ) -> Result<DownloadResult, TransferError> {
+        c.download(self.spec)
+            .transfer(self.transfer)
+            .to_path(self.out)
+            .await
+    }
+}
+
+/// Plaintext bytes `range`, verified window by window, into `out`.
+pub struct Range<'w> {
+    /// What to download (with its streaming sidecar).
+    pub spec: DownloadSpec,
+    /// Which bytes.
+    pub range: std::ops::Range<u64>,
+    /// Where they go.
+    pub out: &'w mut (dyn std::io::Write + Send),
+}
+
+impl Work for Range<'_> {
+    type Out = DownloadResult;
+    async fn run<H: Http, R: Runtime>(
+        self,
+        c: &Client<H, R>,
+    ) -> Result<DownloadResult, TransferError> {
+        c.download(self.spec)
+            .range(self.range)
+            .to_writer(self.out)
+            .await
+    }
+}
+
+/// A delete.
+pub struct Del(pub DeleteSpec);
+
+impl Work for Del {
+    type Out = DeleteResult;
+    async fn run<H: Http, R: Runtime>(
+        self,
+        c: &Client<H, R>,
+    ) -> Result<DeleteResult, TransferError> {
+        c.delete(self.0).send().await
+    }
 }
 
 /// Downloads `spec` into `out` (published only once verified) over the chosen transport.
 pub fn run_download(
     net: &Net,
     spec: DownloadSpec,
-    provider: &mut (dyn MediaConnProvider + Send),
+    provider: &Shared,
     out: &Path,
-    transfer: &mut Transfer<'_>,
+    transfer: Transfer<'_>,
     trust_url: bool,
 ) -> Result<DownloadResult, TransferError> {
     let mut o = client_opts(net, false);
     o.download.trust_url = trust_url;
-    match net.transport {
-        #[cfg(feature = "surf")]
-        Transport::Surf => async_std::task::block_on(
-            surf_client(o).download_to_path(spec, provider, out, transfer),
-        ),
-        #[cfg(feature = "reqwest")]
-        Transport::Reqwest => {
-            block_on_tokio(reqwest_client(o)?.download_to_path(spec, provider, out, transfer))
-        }
-        #[cfg(feature = "ureq")]
-        Transport::Ureq => ureq_client(o).download_to_path(spec, provider, out, transfer),
-    }
+    run(
+        net,
+        o,
+        provider,
+        Down {
+            spec,
+            out,
+            transfer,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -6,13 +6,7 @@
 use wamedia::retry::{decrypt_retry_notification, encrypt_retry_receipt};
 use wamedia::*;
 
-#[cfg(feature = "surf")]
-use crate::net::surf_client;
-#[cfg(feature = "ureq")]
-use crate::net::ureq_client;
-#[cfg(feature = "reqwest")]
-use crate::net::{block_on_tokio, reqwest_client};
-use crate::net::{client_opts, conn_provider, Transport};
+use crate::net::{client_opts, conn_provider};
 use crate::{media_key, media_type, Fail, Net};
 
 fn b64_arg(flag: &str, s: &str) -> Result<Vec<u8>, Fail> {
@@ -71,7 +65,7 @@ pub fn delete(
 ) -> Result<(), Fail> {
     let file_enc_sha256 = b64::decode_sha256(file_enc_sha256)
         .map_err(|e| Fail::usage(format!("--file-enc-sha256: {e}")))?;
-    let mut provider = conn_provider(net)?.ok_or_else(|| {
+    let provider = conn_provider(net)?.ok_or_else(|| {
         Fail::usage(
             "delete needs a media connection: --media-conn-command, --media-conn, or --auth/--host",
         )
@@ -83,19 +77,7 @@ pub fn delete(
         companion_secret,
     };
     let o = client_opts(net, false);
-    let mut transfer = Transfer::new();
-    let r = match net.transport {
-        #[cfg(feature = "surf")]
-        Transport::Surf => {
-            async_std::task::block_on(surf_client(o).delete(spec, &mut *provider, &mut transfer))
-        }
-        #[cfg(feature = "reqwest")]
-        Transport::Reqwest => {
-            block_on_tokio(reqwest_client(o)?.delete(spec, &mut *provider, &mut transfer))
-        }
-        #[cfg(feature = "ureq")]
-        Transport::Ureq => ureq_client(o).delete(spec, &mut *provider, &mut transfer),
-    }?;
+    let r = crate::net::run(net, o, &crate::net::share(provider), crate::net::Del(spec))?;
     println!(
         "{}",
         serde_json::json!({ "host": r.host, "status": r.status })
@@ -104,8 +86,6 @@ pub fn delete(
 }
 
 /// What `wamedia stream` serves.
-// Read only by the ureq-backed server; the flags are still checked without it.
-#[cfg_attr(not(feature = "ureq"), allow(dead_code))]
 pub struct Stream {
     /// The media, with its sidecar and length.
     pub spec: DownloadSpec,

@@ -10,61 +10,38 @@
 //! idle or slow clients cannot lock the player out, and at most 64 connection threads
 //! (those evicted and still winding down included) exist at once.
 
-#[cfg(feature = "ureq")]
 use std::io::{self, BufRead, BufReader, Read, Write};
-#[cfg(feature = "ureq")]
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-#[cfg(feature = "ureq")]
 use std::sync::atomic::{AtomicBool, Ordering};
-#[cfg(feature = "ureq")]
 use std::sync::{Arc, Mutex};
-#[cfg(feature = "ureq")]
 use std::time::{Duration, Instant};
 
-#[cfg(feature = "ureq")]
-use wamedia::{transfer, Transfer};
+use wamedia::transfer;
 
-#[cfg(feature = "ureq")]
-use crate::net::{client_opts, conn_provider, ureq_client};
+use crate::net::{client_opts, conn_provider};
 use crate::session::Stream;
 use crate::{Fail, Net};
 
 /// Connections served at once.
-#[cfg(feature = "ureq")]
 const SLOTS: usize = 8;
 /// Connections alive at once, evicted ones still winding down included; a connection
 /// past it is closed at once.
-#[cfg(feature = "ureq")]
 const MAX_ALIVE: usize = 8 * SLOTS;
 /// How long a request head may take to arrive, as a whole.
-#[cfg(feature = "ureq")]
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one write to the player may wait.
-#[cfg(feature = "ureq")]
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest request or header line.
-#[cfg(feature = "ureq")]
 const MAX_LINE: usize = 8 * 1024;
 /// The largest request head as a whole.
-#[cfg(feature = "ureq")]
 const MAX_HEAD: usize = 32 * 1024;
 /// Most header lines.
-#[cfg(feature = "ureq")]
 const MAX_HEADERS: usize = 100;
-
-/// `wamedia stream` without the ureq transport: ranged downloads are ureq's alone so far.
-#[cfg(not(feature = "ureq"))]
-pub fn serve(_: Stream, _: &str, _: bool, _: &Net) -> Result<(), Fail> {
-    Err(Fail::usage(
-        "stream needs the ureq transport; this wamedia was built without the `ureq` feature",
-    ))
-}
 
 /// `wamedia stream`: serves the media's plaintext on `addr` (loopback unless
 /// `allow_remote`), answering `Range` requests from ranged downloads whose every window
 /// is checked against the sidecar before a byte goes to the player. Prints
 /// `{"url": …}` (with its random token) and serves until stopped.
-#[cfg(feature = "ureq")]
 pub fn serve(s: Stream, addr: &str, allow_remote: bool, net: &Net) -> Result<(), Fail> {
     let listener = bind(addr, allow_remote)?;
     let local = listener
@@ -115,14 +92,12 @@ pub fn serve(s: Stream, addr: &str, allow_remote: bool, net: &Net) -> Result<(),
 }
 
 /// The pause after `failures` accept errors in a row: 10 ms, doubling, at most 1 s.
-#[cfg(feature = "ureq")]
 fn accept_backoff(failures: u32) -> Duration {
     let ms = 10u64.saturating_mul(1u64 << failures.saturating_sub(1).min(7));
     Duration::from_millis(ms.min(1000))
 }
 
 /// Binds `addr`: one of its loopback addresses, or any of them with `allow_remote`.
-#[cfg(feature = "ureq")]
 fn bind(addr: &str, allow_remote: bool) -> Result<TcpListener, Fail> {
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
@@ -150,7 +125,6 @@ fn bind(addr: &str, allow_remote: bool) -> Result<TcpListener, Fail> {
 }
 
 /// The `Host` values a local player sends for `local` (lower case).
-#[cfg(feature = "ureq")]
 fn allowed_hosts(local: SocketAddr) -> Vec<String> {
     let p = local.port();
     let mut hosts = vec![
@@ -170,7 +144,6 @@ fn allowed_hosts(local: SocketAddr) -> Vec<String> {
 }
 
 /// 128 bits from the OS, as 32 hex digits: the path nobody else can guess.
-#[cfg(feature = "ureq")]
 fn token() -> Result<String, Fail> {
     let mut t = [0u8; 16];
     getrandom::fill(&mut t).map_err(|e| Fail::usage(format!("no randomness: {e}")))?;
@@ -178,7 +151,6 @@ fn token() -> Result<String, Fail> {
 }
 
 /// What every connection answers from.
-#[cfg(feature = "ureq")]
 struct Site {
     stream: Stream,
     /// `/{token}/media`.
@@ -188,7 +160,6 @@ struct Site {
 }
 
 /// One connection in [`Slots`].
-#[cfg(feature = "ureq")]
 struct Entry {
     id: u64,
     /// Its request head was read and found good: it is serving the player.
@@ -199,7 +170,6 @@ struct Entry {
 }
 
 /// The connections alive.
-#[cfg(feature = "ureq")]
 #[derive(Default)]
 struct Slots {
     list: Mutex<Vec<Entry>>,
@@ -207,21 +177,18 @@ struct Slots {
 }
 
 /// A connection's place in [`Slots`], given up when dropped.
-#[cfg(feature = "ureq")]
 struct Slot {
     slots: Arc<Slots>,
     id: u64,
     serving: Arc<AtomicBool>,
 }
 
-#[cfg(feature = "ureq")]
 impl Drop for Slot {
     fn drop(&mut self) {
         self.slots.lock().retain(|e| e.id != self.id);
     }
 }
 
-#[cfg(feature = "ureq")]
 impl Slots {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
         self.list.lock().unwrap_or_else(|e| e.into_inner())
@@ -263,7 +230,6 @@ impl Slots {
 }
 
 /// A request head, as far as the stream needs it.
-#[cfg(feature = "ureq")]
 #[derive(Debug, Default)]
 struct Head {
     method: String,
@@ -273,7 +239,6 @@ struct Head {
 }
 
 /// Why no request head was read.
-#[cfg(feature = "ureq")]
 #[derive(Debug, PartialEq, Eq)]
 enum HeadError {
     /// Over [`MAX_LINE`], [`MAX_HEAD`] or [`MAX_HEADERS`] (answer 431).
@@ -286,7 +251,6 @@ enum HeadError {
 
 /// One head line without its line end, at most [`MAX_LINE`] bytes and what is `left` of
 /// the head, read by `deadline`.
-#[cfg(feature = "ureq")]
 fn read_line(
     r: &mut BufReader<TcpStream>,
     deadline: Instant,
@@ -327,7 +291,6 @@ fn read_line(
 }
 
 /// Reads a request head, whole, by `deadline`.
-#[cfg(feature = "ureq")]
 fn read_head(r: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Head, HeadError> {
     let mut left = MAX_HEAD;
     let line = read_line(r, deadline, &mut left)?;
@@ -365,7 +328,6 @@ fn read_head(r: &mut BufReader<TcpStream>, deadline: Instant) -> Result<Head, He
 }
 
 /// Whether `a` and `b` are equal, in a time that does not depend on where they differ.
-#[cfg(feature = "ureq")]
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
@@ -375,7 +337,6 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// Writes a bodiless answer.
-#[cfg(feature = "ureq")]
 fn answer(w: &mut TcpStream, status: &str, extra: &str) -> io::Result<()> {
     write!(
         w,
@@ -387,7 +348,6 @@ fn answer(w: &mut TcpStream, status: &str, extra: &str) -> io::Result<()> {
 /// After an answer sent before the request was read whole: stops sending and drops what
 /// the client still sends (at most 1 MiB, for at most 2 s), so that it reads the answer
 /// rather than a reset.
-#[cfg(feature = "ureq")]
 fn linger(r: &mut BufReader<TcpStream>, w: &TcpStream) {
     let _ = w.shutdown(Shutdown::Write);
     let until = Instant::now() + Duration::from_secs(2);
@@ -408,7 +368,6 @@ fn linger(r: &mut BufReader<TcpStream>, w: &TcpStream) {
     }
 }
 
-#[cfg(feature = "ureq")]
 fn serve_player(conn: TcpStream, site: &Site, serving: &AtomicBool, net: &Net) -> io::Result<()> {
     conn.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut w = conn.try_clone()?;
@@ -474,18 +433,19 @@ fn serve_player(conn: TcpStream, site: &Site, serving: &AtomicBool, net: &Net) -
     let Some(last) = last.filter(|_| method == "GET" && count > 0) else {
         return w.flush();
     };
-    let Ok(Some(mut provider)) = conn_provider(net) else {
+    let Ok(Some(provider)) = conn_provider(net) else {
         return Ok(());
     };
-    let client = ureq_client(client_opts(net, false));
     let started = Instant::now();
-    let r = client.download_range(
-        s.spec.clone(),
-        a,
-        b,
-        &mut *provider,
-        &mut w,
-        &mut Transfer::new(),
+    let r = crate::net::run(
+        net,
+        client_opts(net, false),
+        &crate::net::share(provider),
+        crate::net::Range {
+            spec: s.spec.clone(),
+            range: a..b,
+            out: &mut w,
+        },
     );
     if let (Err(e), false) = (r, net.quiet) {
         eprintln!(
@@ -498,7 +458,6 @@ fn serve_player(conn: TcpStream, site: &Site, serving: &AtomicBool, net: &Net) -
 }
 
 /// A decimal `u64` of ASCII digits only (no sign, no spaces).
-#[cfg(feature = "ureq")]
 fn decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -508,7 +467,6 @@ fn decimal(s: &str) -> Option<u64> {
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` → `a..b+1` within `len`; `None` when unsatisfiable
 /// (empty media included: no range of it is).
-#[cfg(feature = "ureq")]
 fn parse_range(v: &str, len: u64) -> Option<(u64, u64)> {
     let r = v.trim().strip_prefix("bytes=")?;
     if r.contains(',') {

@@ -3,7 +3,7 @@
 //! after the upload the larger thumbnail under the media's key (PROTOCOL §8;
 //! `WAWebMediaUploadMediaWithPrep`), recorded in the result's `thumbnail_info`.
 
-use std::io::{Cursor, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use wamedia::*;
@@ -65,7 +65,7 @@ pub fn first_frame_length<S: Read + Seek>(
 /// unless `--upload-thumbnail yes` asked for it (then the upload fails).
 pub fn upload_thumbnail(
     args: &UploadArgs,
-    provider: &mut (dyn MediaConnProvider + Send),
+    provider: &crate::net::Shared,
     result: &mut UploadResult,
 ) -> Result<(), Fail> {
     let asked = args.upload_thumbnail == UploadThumbnail::Yes;
@@ -101,28 +101,12 @@ pub fn upload_thumbnail(
         .map_err(|e| Fail::usage(format!("the thumbnail could not be prepared: {e}")))?;
     let mut o = client_opts(&args.net, args.no_resume);
     o.upload.server_thumb_gen = false;
-    // Owned: the async transports read the body on another task.
-    let body = Cursor::new(preview.jpeg.clone());
-    let mut transfer = Transfer::new();
-    let sent = match args.net.transport {
-        #[cfg(feature = "surf")]
-        crate::net::Transport::Surf => async_std::task::block_on(
-            crate::net::surf_client(o).upload_prepared(&prepared, body, provider, &mut transfer),
-        ),
-        #[cfg(feature = "reqwest")]
-        crate::net::Transport::Reqwest => crate::net::reqwest_client(o).and_then(|client| {
-            crate::net::block_on_tokio(client.upload_prepared(
-                &prepared,
-                body,
-                provider,
-                &mut transfer,
-            ))
-        }),
-        #[cfg(feature = "ureq")]
-        crate::net::Transport::Ureq => {
-            crate::net::ureq_client(o).upload_prepared(&prepared, body, provider, &mut transfer)
-        }
+    let work = crate::net::Up {
+        prepared,
+        data: preview.jpeg.clone().into(),
+        transfer: Transfer::new(),
     };
+    let sent = crate::net::run(&args.net, o, provider, work);
     match sent {
         Ok(thumb) => {
             result.attach_thumbnail(&thumb, preview.width, preview.height);

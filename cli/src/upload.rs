@@ -293,7 +293,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         None => Some(crate::local::start()?),
         Some(_) => None,
     };
-    let mut provider: Provider = match (provider, &local) {
+    let provider: Provider = match (provider, &local) {
         (Some(p), _) => p,
         (None, Some(cdn)) => {
             if !net.quiet {
@@ -303,6 +303,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
         }
         (None, None) => return Err(Fail::usage("no media connection")),
     };
+    let provider = crate::net::share(provider);
     let mut o = client_opts(net, args.no_resume);
     o.upload.server_thumb_gen = args.server_thumb_gen;
     let bar = progress::Bar::sending(net.quiet);
@@ -313,36 +314,15 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
                 .as_mut()
                 .map(|r| r as &mut dyn wamedia::driver::Observer),
         );
-        let mut transfer = Transfer::new()
+        let transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
             .observe(&mut watch);
-        match net.transport {
-            #[cfg(feature = "surf")]
-            crate::net::Transport::Surf => {
-                async_std::task::block_on(crate::net::surf_client(o).upload_prepared(
-                    &prepared,
-                    src,
-                    &mut *provider,
-                    &mut transfer,
-                ))
-            }
-            #[cfg(feature = "reqwest")]
-            crate::net::Transport::Reqwest => crate::net::reqwest_client(o).and_then(|client| {
-                crate::net::block_on_tokio(client.upload_prepared(
-                    &prepared,
-                    src,
-                    &mut *provider,
-                    &mut transfer,
-                ))
-            }),
-            #[cfg(feature = "ureq")]
-            crate::net::Transport::Ureq => crate::net::ureq_client(o).upload_prepared(
-                &prepared,
-                src,
-                &mut *provider,
-                &mut transfer,
-            ),
-        }
+        let work = crate::net::Up {
+            prepared: prepared.clone(),
+            data: wamedia_driver::UploadData::seekable(src),
+            transfer,
+        };
+        crate::net::run(net, o, &provider, work)
     };
     bar.finish(result.is_ok());
     if let (Some(rec), Some(cassette)) = (recorder, &args.record) {
@@ -402,7 +382,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
     if let Some(c) = cached {
         c.finish(&prepared, &mut result, net.quiet);
     }
-    crate::thumbs::upload_thumbnail(&args, &mut *provider, &mut result)?;
+    crate::thumbs::upload_thumbnail(&args, &provider, &mut result)?;
     if let Some(cdn) = &local {
         verify_back(net, &result, cdn)?;
     }
@@ -503,9 +483,9 @@ fn verify_back(net: &Net, result: &UploadResult, cdn: &crate::local::LocalCdn) -
     run_download(
         net,
         spec,
-        &mut StaticConn(cdn.media_conn(Instant::now())),
+        &crate::net::static_source(cdn.media_conn(Instant::now())),
         &back,
-        &mut Transfer::new(),
+        Transfer::new(),
         false,
     )?;
     if !net.quiet {

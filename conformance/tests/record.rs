@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::Instant;
 
-use wamedia::{DownloadSpec, Expected, MediaType, Source, StaticConn, Transfer, UploadJob};
+use wamedia::{DownloadSpec, Expected, MediaType, Source, Transfer, UploadJob};
 use wamedia_conformance::cassette::{
     CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
 };
@@ -21,17 +21,15 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     let plain = wamedia_conformance::cassette::pattern(50_000, 3);
     let job = UploadJob::new(MediaType::Video).with_media_key(KEY.parse().unwrap());
     let prepared = job.prepare(Cursor::new(&plain)).unwrap();
-    let client = wamedia_ureq::Client::new(Default::default());
     cdn.push_fault(On::Upload, Fault::Status(503, None));
     let mut conn = cdn.media_conn(Instant::now());
     conn.hosts.push(cdn.host().into());
+    let client = wamedia_ureq::Client::new(conn.clone());
     let mut rec = Recorder::for_upload(&prepared, plain.clone());
-    let r = client.upload_prepared(
-        &prepared,
-        Cursor::new(plain.clone()),
-        &mut StaticConn(conn.clone()),
-        &mut Transfer::new().observe(&mut rec),
-    );
+    let r = client
+        .upload_prepared(prepared.clone(), plain.clone())
+        .transfer(Transfer::new().observe(&mut rec))
+        .wait();
     let up = r.as_ref().unwrap().clone();
     let input = CassetteInput {
         media_type: "video".into(),
@@ -84,12 +82,10 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     };
     let mut rec = Recorder::for_download();
     let mut out = Vec::new();
-    let r = client.download(
-        spec,
-        &mut StaticConn(conn),
-        &mut out,
-        &mut Transfer::new().observe(&mut rec),
-    );
+    let r = client
+        .download(spec)
+        .transfer(Transfer::new().observe(&mut rec))
+        .to_writer(&mut out);
     assert!(out == plain);
     let input = CassetteInput {
         media_type: "video".into(),

@@ -150,13 +150,13 @@ impl<H: Http, R: Runtime> Client<H, R> {
     /// println!("{}", up.direct_path);
     /// # Ok(()) }
     /// ```
-    pub fn upload(
+    pub fn upload<'a>(
         &self,
         data: impl Into<UploadData>,
         media_type: MediaType,
-    ) -> UploadCall<'_, H, R> {
+    ) -> UploadCall<'a, H, R> {
         UploadCall {
-            client: self,
+            client: self.clone(),
             data: data.into(),
             job: UploadJob::new(media_type),
             prepared: None,
@@ -166,13 +166,13 @@ impl<H: Http, R: Runtime> Client<H, R> {
 
     /// Uploads `data`, whose first pass `prepared` was made before (by
     /// [`UploadJob::prepare`] or [`UploadJob::prepare_known`], as an upload cache does).
-    pub fn upload_prepared(
+    pub fn upload_prepared<'a>(
         &self,
         prepared: PreparedUpload,
         data: impl Into<UploadData>,
-    ) -> UploadCall<'_, H, R> {
+    ) -> UploadCall<'a, H, R> {
         UploadCall {
-            client: self,
+            client: self.clone(),
             data: data.into(),
             job: UploadJob::new(prepared.spec.media_type.clone()),
             prepared: Some(prepared),
@@ -184,9 +184,9 @@ impl<H: Http, R: Runtime> Client<H, R> {
     /// [`DownloadSpec::from_message_json`](wamedia::DownloadSpec)); finish the call with
     /// [`to_path`](DownloadCall::to_path), [`to_vec`](DownloadCall::to_vec) or
     /// [`to_writer`](DownloadCall::to_writer).
-    pub fn download(&self, spec: DownloadSpec) -> DownloadCall<'_, H, R> {
+    pub fn download<'a>(&self, spec: DownloadSpec) -> DownloadCall<'a, H, R> {
         DownloadCall {
-            client: self,
+            client: self.clone(),
             spec,
             range: None,
             transfer: Transfer::new(),
@@ -194,9 +194,9 @@ impl<H: Http, R: Runtime> Client<H, R> {
     }
 
     /// Deletes a history-sync blob from the CDN (PROTOCOL §6).
-    pub fn delete(&self, spec: DeleteSpec) -> DeleteCall<'_, H, R> {
+    pub fn delete<'a>(&self, spec: DeleteSpec) -> DeleteCall<'a, H, R> {
         DeleteCall {
-            client: self,
+            client: self.clone(),
             spec,
             transfer: Transfer::new(),
         }
@@ -246,7 +246,7 @@ macro_rules! transfer_setters {
 /// client).
 #[must_use = "an upload does nothing until it is awaited"]
 pub struct UploadCall<'a, H, R> {
-    client: &'a Client<H, R>,
+    client: Client<H, R>,
     data: UploadData,
     job: UploadJob,
     prepared: Option<PreparedUpload>,
@@ -303,7 +303,8 @@ impl<'a, H: Http, R: Runtime> UploadCall<'a, H, R> {
     /// # Errors
     /// [`Error`]: the machine's final error, I/O, the source, or cancellation.
     pub async fn send(mut self) -> Result<UploadResult, Error> {
-        let inner = &self.client.inner;
+        let client = self.client.clone();
+        let inner = &client.inner;
         let job = self.job;
         let prepared = self.prepared;
         let data = self.data;
@@ -357,7 +358,7 @@ impl<'a, H: Http, R: Runtime> IntoFuture for UploadCall<'a, H, R> {
 /// A download to set options on, then finish with where the plaintext goes.
 #[must_use = "a download does nothing until it is finished with to_path, to_vec or to_writer"]
 pub struct DownloadCall<'a, H, R> {
-    client: &'a Client<H, R>,
+    client: Client<H, R>,
     spec: DownloadSpec,
     range: Option<Range<u64>>,
     transfer: Transfer<'a>,
@@ -395,8 +396,9 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
         out: &mut (dyn Write + Send),
     ) -> Result<DownloadResult, Error> {
         let mut d = self.machine()?;
+        let client = self.client.clone();
         let outcome = drive(
-            &self.client.inner,
+            &client.inner,
             &mut d,
             &mut self.transfer,
             None,
@@ -427,7 +429,8 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
     /// As [`to_writer`](Self::to_writer).
     pub async fn to_path(mut self, path: impl AsRef<Path>) -> Result<DownloadResult, Error> {
         let path: PathBuf = path.as_ref().to_owned();
-        let inner = &self.client.inner;
+        let client = self.client.clone();
+        let inner = &client.inner;
         let d = self.machine()?;
         let spec = self.spec.clone();
         let (partial, d, resumed) = inner
@@ -449,9 +452,9 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
                 let mut sink = Sink::File(FileSink::new(file));
                 drive(inner, &mut d, &mut self.transfer, None, &mut sink)
                     .await
-                    .and_then(|o| o.map_err(Error::from))
+                    .and_then(|o| Ok(o?))
             }
-            Err(e) => Err(Error::from(e)),
+            Err(e) => Err(e),
         };
         match run {
             Ok(r) => {
@@ -462,7 +465,7 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
                 let e = inner
                     .rt
                     .spawn_blocking(move || {
-                        partial.fail(&to_core(&e));
+                        partial.fail(&e);
                         e
                     })
                     .await;
@@ -472,24 +475,10 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
     }
 }
 
-/// The core's transfer error for `Partial::fail`, which judges whether the partial file
-/// can be resumed.
-fn to_core(e: &Error) -> wamedia::driver::Error {
-    use wamedia::driver::Error as C;
-    match e {
-        Error::Upload(u) => C::Upload(u.clone()),
-        Error::Download(d) => C::Download(d.clone()),
-        Error::Io(io) => C::Io(io::Error::new(io.kind(), io.to_string())),
-        Error::MediaConn(m) => C::MediaConn(m.clone()),
-        Error::Cancelled => C::Cancelled,
-        Error::Misuse(m) => C::Misuse(m.clone()),
-    }
-}
-
 /// A delete to set options on, then await.
 #[must_use = "a delete does nothing until it is awaited"]
 pub struct DeleteCall<'a, H, R> {
-    client: &'a Client<H, R>,
+    client: Client<H, R>,
     spec: DeleteSpec,
     transfer: Transfer<'a>,
 }
@@ -502,7 +491,8 @@ impl<'a, H: Http, R: Runtime> DeleteCall<'a, H, R> {
     /// # Errors
     /// [`Error`]: the machine's final error, the source, or cancellation.
     pub async fn send(mut self) -> Result<DeleteResult, Error> {
-        let inner = &self.client.inner;
+        let client = self.client.clone();
+        let inner = &client.inner;
         let mut d = Delete::new(self.spec, inner.opts.upload.retry.clone(), Instant::now());
         let outcome = drive(inner, &mut d, &mut self.transfer, None, &mut Sink::None).await?;
         Ok(outcome?)

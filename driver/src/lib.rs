@@ -50,7 +50,6 @@ mod body;
 mod client;
 mod data;
 mod drive;
-mod error;
 pub mod source;
 mod traits;
 
@@ -58,8 +57,8 @@ pub use blocking::{block_on, Blocking};
 pub use body::RequestBody;
 pub use client::{CallFuture, Client, DeleteCall, DownloadCall, Options, UploadCall};
 pub use data::UploadData;
-pub use error::{Error, ErrorKind};
 pub use source::{BlockingSource, FromBlocking, MediaConnSource, SourceError};
 pub use traits::{Http, Incoming, Outgoing, ResponseBody, Runtime};
+pub use wamedia::driver::Error;
 pub use wamedia::driver::{Observer, Transfer};
 pub use wamedia::Cancel;

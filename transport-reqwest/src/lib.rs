@@ -36,7 +36,7 @@ pub use wamedia::{
     DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, Threads, UploadResult,
 };
 pub use wamedia_driver::{
-    Cancel, Error, ErrorKind, Http, Incoming, MediaConnSource, Options, Outgoing, ResponseBody,
+    Cancel, Error, Http, Incoming, MediaConnSource, Options, Outgoing, ResponseBody,
     Runtime, UploadData,
 };
 

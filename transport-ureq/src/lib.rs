@@ -37,7 +37,7 @@ pub use wamedia::{
     DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, Threads, UploadResult,
 };
 pub use wamedia_driver::{
-    Blocking, BlockingSource, Cancel, Error, ErrorKind, Http, Incoming, Options, Outgoing,
+    Blocking, BlockingSource, Cancel, Error, Http, Incoming, Options, Outgoing,
     ResponseBody, UploadData,
 };
 use wamedia_driver::{DeleteCall, FromBlocking, Transfer, UploadCall};

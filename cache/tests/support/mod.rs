@@ -7,15 +7,15 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use wamedia::driver::Error;
-use wamedia::{MediaType, StaticConn, UploadJob, UploadResult};
+use wamedia::{MediaType, UploadJob, UploadResult};
 use wamedia_cache::UploadCache;
 use wamedia_fake_cdn::FakeCdn;
-use wamedia_ureq::{Client, ClientOptions, Transfer};
+use wamedia_ureq::{Client, Options, UploadData};
 
-pub fn client() -> Client {
-    let mut o = ClientOptions::default();
+pub fn client(cdn: &FakeCdn) -> Client {
+    let mut o = Options::default();
     o.upload.retry.backoff_base = Duration::from_millis(10);
-    Client::new(o)
+    Client::with_options(cdn.media_conn(Instant::now()), o).unwrap()
 }
 
 /// Plaintext that differs per `seed`.
@@ -32,12 +32,9 @@ pub fn job() -> UploadJob {
 /// One upload of `plain` through `cache` to `cdn`.
 pub fn upload(cache: &UploadCache, cdn: &FakeCdn, plain: &[u8]) -> Result<UploadResult, Error> {
     cache.upload(&job(), Cursor::new(plain.to_vec()), |prepared, src| {
-        client().upload_prepared(
-            prepared,
-            src,
-            &mut StaticConn(cdn.media_conn(Instant::now())),
-            &mut Transfer::new(),
-        )
+        client(cdn)
+            .upload_prepared(prepared.clone(), UploadData::seekable(src))
+            .wait()
     })
 }
 
