@@ -1,8 +1,52 @@
 //! # wamedia — WhatsApp media, encrypted, uploaded, downloaded, verified
 //!
-//! A sans-IO protocol core: this crate never opens a socket or a file, never reads a
-//! clock and never draws randomness inside its machines. Time (`now: Instant`), the media
-//! key and the bytes come in as arguments; requests to send come out as values.
+//! Put media on WhatsApp's CDN with end-to-end encryption, and take it off again,
+//! verified. Most programs use a transport crate, which runs this crate's machines:
+//!
+//! ```no_run
+//! use std::time::Instant;
+//! use wamedia_reqwest::{Client, DownloadSpec, MediaConn, MediaType};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Your WhatsApp client's media-connection query; a fresh answer when `force`.
+//! let client = Client::new(|force: bool| async move {
+//!     let json = r#"{"auth":"…","ttl":3600,"hosts":["mmg.whatsapp.net"]}"#;
+//!     MediaConn::from_json(json, Instant::now())
+//! });
+//! let up = client.upload(std::path::Path::new("photo.jpg"), MediaType::Image).await?;
+//! println!("{}", up.to_json()); // url, direct_path, media_key, hashes, file_length, …
+//!
+//! // Receiving: straight from the message (`{"imageMessage": {…}}`).
+//! # let message_json = "";
+//! let spec = DownloadSpec::from_message_json(message_json)?;
+//! client.download(spec).to_path("photo.jpg").await?; // verified, then renamed into place
+//! # Ok(()) }
+//! ```
+//!
+//! | crate | runs on |
+//! |---|---|
+//! | `wamedia-reqwest` | Tokio |
+//! | `wamedia-surf` | async-std or smol |
+//! | `wamedia-ureq` | blocking, the calling thread (`client.upload(data, MediaType::Document)?`) |
+//! | `wamedia-info` | (no network) the message's mimetype, size, duration, thumbnail, waveform from the file |
+//!
+//! ```toml
+//! [dependencies]
+//! wamedia-reqwest = "0.1"  # or wamedia-surf, or wamedia-ureq
+//! wamedia-info = "0.1"     # if you build messages
+//!
+//! # Debug builds: the crypto crates run at ~5 MB/s unoptimised (215 MB/s at opt-level 2).
+//! [profile.dev.package."*"]
+//! opt-level = 2
+//! ```
+//!
+//! ## This crate: the protocol, sans-IO
+//!
+//! This crate never opens a socket or a file, never reads a clock and never draws
+//! randomness inside its machines. Time (`now: Instant`), the media key and the bytes
+//! come in as arguments; requests to send come out as values. `wamedia-driver` runs the
+//! machines once for every transport; you need this crate directly for the types, for
+//! the crypto alone, or to drive a machine over your own I/O:
 //!
 //! - [`MediaType`]: HKDF info, upload path, download `mms-type` and newsletter path of
 //!   every kind of media (PROTOCOL §1); where WhatsApp has none, a typed error.
@@ -17,7 +61,7 @@
 //!   random `media_id` of an upload ([`MediaId`]) and the wall-clock time a download
 //!   checks URL expiry against come in as inputs, like the key.
 //!
-//! The protocol is the one WhatsApp Web speaks (`docs/PROTOCOL.md` in the repository, v2
+//! The protocol is the one WhatsApp Web speaks (`docs/PROTOCOL.md` in the repository, v3
 //! of the contract, built from WhatsApp Web's `WAWebMmsClient*` modules).
 //!
 //! ## The drive loop
@@ -61,7 +105,7 @@
 //! ```
 //!
 //! An async driver is the same loop with `.await` on the HTTP call and on the runtime's
-//! timer (this is what `wamedia-surf` does):
+//! timer (this is what `wamedia-driver` does, once, for every transport):
 //!
 //! ```text
 //! loop {
@@ -80,8 +124,8 @@
 //!
 //! A download is driven the same way, writing each `Output::Plaintext` (or, with a
 //! streaming sidecar, each window-verified `Output::Verified`) to a temporary
-//! place and publishing it only when `Done(Ok(_))` arrives. `wamedia-ureq` and
-//! `wamedia-surf` are such drivers, about a screen each.
+//! place and publishing it only when `Done(Ok(_))` arrives. `wamedia-driver` is that
+//! driver, generic over the HTTP client and the runtime.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(clippy::arithmetic_side_effects)]

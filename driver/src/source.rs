@@ -163,3 +163,93 @@ impl Conns {
         Ok((conn, c.1))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn conn(auth: &str, ttl: Duration) -> MediaConn {
+        MediaConn::new(auth, vec!["mmg.whatsapp.net".into()], ttl, Instant::now())
+    }
+
+    /// A source that counts its calls and names each connection after the call.
+    fn counting() -> (Arc<AtomicU32>, Arc<Mutex<Vec<bool>>>, Conns) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let forces = Arc::new(Mutex::new(Vec::new()));
+        let (c, f) = (calls.clone(), forces.clone());
+        let conns = Conns::new(move |force: bool| {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            f.lock().unwrap().push(force);
+            async move { Ok::<_, std::io::Error>(conn(&format!("auth-{n}"), Duration::from_secs(3600))) }
+        });
+        (calls, forces, conns)
+    }
+
+    #[test]
+    fn asked_once_then_cached_until_forced() {
+        let (calls, forces, conns) = counting();
+        let (a, g1) = crate::block_on(conns.get(false, 0)).unwrap();
+        let (b, g2) = crate::block_on(conns.get(false, g1)).unwrap();
+        assert_eq!(
+            (a.auth.as_str(), b.auth.as_str(), g1, g2),
+            ("auth-1", "auth-1", 1, 1)
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // After a 401 on generation 1, the source is asked again, with force.
+        let (c, g3) = crate::block_on(conns.get(true, g1)).unwrap();
+        assert_eq!((c.auth.as_str(), g3), ("auth-2", 2));
+        assert_eq!(*forces.lock().unwrap(), vec![false, true]);
+    }
+
+    #[test]
+    fn a_forced_renewal_another_transfer_already_made_is_shared() {
+        let (calls, _, conns) = counting();
+        let (_, g1) = crate::block_on(conns.get(false, 0)).unwrap();
+        // Two transfers saw the same rejected connection: one renewal serves both.
+        let (a, _) = crate::block_on(conns.get(true, g1)).unwrap();
+        let (b, _) = crate::block_on(conns.get(true, g1)).unwrap();
+        assert_eq!((a.auth.as_str(), b.auth.as_str()), ("auth-2", "auth-2"));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn an_expired_connection_is_asked_for_again() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let conns = Conns::new(move |_force: bool| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, std::io::Error>(conn("short", Duration::ZERO)) }
+        });
+        crate::block_on(conns.get(false, 0)).unwrap();
+        crate::block_on(conns.get(false, 1)).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_source_error_names_why_and_is_a_media_conn_error() {
+        let conns = Conns::new(|_force: bool| async move {
+            Err::<MediaConn, _>(std::io::Error::other("the phone is offline"))
+        });
+        match crate::block_on(conns.get(false, 0)) {
+            Err(Error::MediaConn(why)) => assert!(why.contains("the phone is offline"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_static_connection_and_a_blocking_closure_are_sources() {
+        let c = Conns::new(conn("static", Duration::from_secs(60)));
+        assert_eq!(crate::block_on(c.get(false, 0)).unwrap().0.auth, "static");
+        let c = Conns::new(FromBlocking(|force: bool| -> Result<MediaConn, String> {
+            Ok(conn(
+                if force { "fresh" } else { "plain" },
+                Duration::from_secs(60),
+            ))
+        }));
+        assert_eq!(crate::block_on(c.get(true, 0)).unwrap().0.auth, "fresh");
+    }
+}

@@ -28,6 +28,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// The repository's README: its snippets compile as this crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct Readme;
+
 use std::future::Future;
 use std::io;
 use std::time::Instant;

@@ -16,7 +16,7 @@
 //! [`Client`] is [`wamedia_driver::Client`] over [`SurfHttp`] on [`AsyncStd`] (whose
 //! timers and blocking pool also serve smol executors). surf's default backend is
 //! async-h1 without TLS (feature `h1-client-no-tls`, for the loopback CDN and tests);
-//! turn on `h1-client` (rustls) or `curl-client` for the real CDN.
+//! turn on `h1-client` (async-h1 with native-tls) or `curl-client` for the real CDN.
 //!
 //! - **HTTP**: no redirects, no middleware, no content coding asked for, no
 //!   `User-Agent` unless [`Options::user_agent`] sets one. A body delimited only by the
