@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use wamedia::driver::unix_now;
-use wamedia::{hash_reader, PreparedUpload, UploadJob, UploadResult};
+use wamedia::{hash_reader, UploadResult};
+use wamedia_driver::unix_now;
+use wamedia_driver::{PreparedUpload, UploadJob};
 
 use crate::entry::Entry;
 use crate::key::CacheKey;

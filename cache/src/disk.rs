@@ -128,7 +128,7 @@ impl DiskStore {
         loop {
             // Never through a symbolic link, never another user's file; 0600. Two
             // processes making it at once: one of them makes it, the other opens it.
-            let file = match wamedia::outfile::open_private(&self.path) {
+            let file = match wamedia_driver::outfile::open_private(&self.path) {
                 Ok((f, _)) => f,
                 Err(e)
                     if e.kind() == std::io::ErrorKind::AlreadyExists

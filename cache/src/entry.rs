@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
-use wamedia::{b64, EncryptedMedia, MediaKey, PreparedUpload, ThumbnailInfo, UploadResult};
+use wamedia::{b64, EncryptedMedia, MediaKey, ThumbnailInfo, UploadResult};
+use wamedia_driver::PreparedUpload;
 
 /// The largest stored entry read back: a 4 GiB file's checkpoints and sidecar are about
 /// 2 MiB in base64.

@@ -43,7 +43,7 @@
 //!     })?;
 //!     println!("{}", result.to_json()); // the second time: "cached": true, no body sent
 //! }
-//! # Ok::<(), wamedia::driver::Error>(())
+//! # Ok::<(), wamedia_driver::Error>(())
 //! ```
 //!
 //! # Stores and their secrets

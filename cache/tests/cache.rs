@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use wamedia::UploadJob;
 use wamedia_cache::{CacheKey, DiskStore, Entry, Event, MemoryStore, Policy, Store, UploadCache};
+use wamedia_driver::UploadJob;
 use wamedia_fake_cdn::FakeCdn;
 
 /// Runs `scenario` on every store there is here.
@@ -138,7 +138,7 @@ fn an_entry_past_its_age_or_its_oe_gets_a_fresh_key() {
 
         // A key "made" ten days from now: its age cannot be told, so it is not used.
         let mut entry = Entry::decode(&store.get(&key).unwrap().unwrap()).unwrap();
-        entry.media_key_timestamp = wamedia::driver::unix_now() + 10 * 86400;
+        entry.media_key_timestamp = wamedia_driver::unix_now() + 10 * 86400;
         store
             .put(&key, &entry.encode(), Duration::from_secs(3600))
             .unwrap();

@@ -8,8 +8,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
-use wamedia::{PreparedUpload, UploadJob, UploadResult};
+use wamedia::UploadResult;
 use wamedia_cache::{DiskStore, Event, Lookup, Policy, UploadCache};
+use wamedia_driver::{PreparedUpload, UploadJob};
 
 use crate::files::cannot_read;
 use crate::net::Inspect;

@@ -10,6 +10,7 @@ use wamedia_conformance::cassette::{
     CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
 };
 use wamedia_conformance::record::{outcome_of_download, Recorder};
+use wamedia_driver::Transfer;
 
 use crate::files::{cannot_read, cannot_write, check_writable, copy_to_stdout, private_file};
 use crate::net::{
@@ -151,7 +152,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
     }
     let provider = match conn_provider(net)? {
         Some(p) => p,
-        None if matches!(spec.source, Source::Url(_)) => Box::new(|_, _| {
+        None if matches!(spec.source, Source::Url(_)) => Box::new(|_: bool| -> Result<MediaConn, String> {
             Err("the --url is not https on a whatsapp.net host: give a media connection that names its host, or --trust-url".to_string())
         }),
         None => return Err(Fail::usage("--direct-path needs a media connection: --media-conn-command, --media-conn, or --auth/--host")),
@@ -183,8 +184,8 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         )
     } else {
         if matches!(
-            wamedia::outfile::existing(&args.out),
-            Ok(wamedia::outfile::Existing::Special)
+            wamedia_driver::outfile::existing(&args.out),
+            Ok(wamedia_driver::outfile::Existing::Special)
         ) && !net.quiet
         {
             eprintln!(
@@ -227,7 +228,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
             max_attempts,
             recorder
                 .as_mut()
-                .map(|r| r as &mut dyn wamedia::driver::Observer),
+                .map(|r| r as &mut dyn wamedia_driver::Observer),
         );
         let transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
@@ -258,7 +259,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         write_cassette(cassette, &c, net.quiet)?;
     }
     let r = result.map_err(|e| match e {
-        wamedia::driver::Error::Io(e) => cannot_write(&args.out, e),
+        wamedia_driver::Error::Io(e) => cannot_write(&args.out, e),
         e => e.into(),
     })?;
     if to_stdout {
@@ -293,7 +294,7 @@ fn sweep_spools() {
         }
         let dir = e.path();
         // Ours (owner, a real folder, not a link), and every file in it stale.
-        if !wamedia::outfile::is_own_dir(&dir) {
+        if !wamedia_driver::outfile::is_own_dir(&dir) {
             continue;
         }
         let Ok(files) = std::fs::read_dir(&dir) else {
@@ -302,7 +303,7 @@ fn sweep_spools() {
         let stale = files
             .flatten()
             .take(16)
-            .all(|f| wamedia::outfile::remove_if_stale(&f.path()));
+            .all(|f| wamedia_driver::outfile::remove_if_stale(&f.path()));
         if stale {
             let _ = std::fs::remove_dir(&dir);
         }

@@ -78,9 +78,9 @@ pub fn parent(path: &Path) -> &Path {
 
 /// Creates (or empties) `path` readable by its owner only, in place: the `.bin` copy of
 /// a recorded plaintext. A symbolic link or another user's file planted there is removed,
-/// never followed or adopted ([`wamedia::outfile::open_private`]).
+/// never followed or adopted ([`wamedia_driver::outfile::open_private`]).
 pub fn private_file(path: &Path) -> Result<File, Fail> {
-    let (f, _) = wamedia::outfile::open_private(path).map_err(|e| cannot_write(path, e))?;
+    let (f, _) = wamedia_driver::outfile::open_private(path).map_err(|e| cannot_write(path, e))?;
     f.set_len(0).map_err(|e| cannot_write(path, e))?;
     Ok(f)
 }
@@ -140,8 +140,8 @@ pub static FOLLOW_SYMLINKS: std::sync::atomic::AtomicBool =
 pub fn resolve_out(path: &Path) -> PathBuf {
     let follow = FOLLOW_SYMLINKS.load(std::sync::atomic::Ordering::Relaxed);
     let is_link = matches!(
-        wamedia::outfile::existing(path),
-        Ok(wamedia::outfile::Existing::Symlink)
+        wamedia_driver::outfile::existing(path),
+        Ok(wamedia_driver::outfile::Existing::Symlink)
     );
     if follow && is_link {
         if let Ok(real) = std::fs::canonicalize(path) {
@@ -154,7 +154,7 @@ pub fn resolve_out(path: &Path) -> PathBuf {
 /// The recognisable prefix of temporaries for the file name `name`.
 fn temp_prefix(name: &str) -> String {
     const RAND: &str = "XXXXXX";
-    let full = wamedia::outfile::hidden_name(name, &format!(".wamedia-tmp.{RAND}"));
+    let full = wamedia_driver::outfile::hidden_name(name, &format!(".wamedia-tmp.{RAND}"));
     full[..full.len() - RAND.len()].to_owned()
 }
 
@@ -165,7 +165,7 @@ fn sweep(dir: &Path, prefix: &str) {
     };
     for e in entries.flatten().take(10_000) {
         if e.file_name().to_string_lossy().starts_with(prefix) {
-            wamedia::outfile::remove_if_stale(&e.path());
+            wamedia_driver::outfile::remove_if_stale(&e.path());
         }
     }
 }
@@ -173,7 +173,7 @@ fn sweep(dir: &Path, prefix: &str) {
 impl Atomic {
     /// An output for `path` (`-`: stdout, written only at [`Atomic::commit`]).
     pub fn new(path: &str) -> Result<Atomic, Fail> {
-        use wamedia::outfile::{existing, Existing};
+        use wamedia_driver::outfile::{existing, Existing};
         let dest = (path != "-").then(|| resolve_out(Path::new(path)));
         let (dir, prefix) = match &dest {
             Some(p) => {
@@ -214,7 +214,7 @@ impl Atomic {
             .map_err(|e| Fail::usage(format!("cannot write in {}: {e}", dir.display())))?;
         // Held until the temporary is renamed or removed: a later run can tell it from
         // one a killed run left.
-        let _ = wamedia::outfile::try_lock(tmp.as_file());
+        let _ = wamedia_driver::outfile::try_lock(tmp.as_file());
         Ok(Atomic {
             out: Out::Temp { tmp, dest },
         })
@@ -244,7 +244,7 @@ impl Atomic {
 
     /// Publishes the file (renames it into place, or copies it to stdout).
     pub fn commit(self) -> Result<(), Fail> {
-        use wamedia::outfile::{existing, Existing};
+        use wamedia_driver::outfile::{existing, Existing};
         match self.out {
             Out::Direct { mut file, dest } => file.flush().map_err(|e| cannot_write(&dest, e)),
             Out::Temp { mut tmp, dest } => {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use wamedia::driver::Error as TransferError;
 use wamedia::*;
+use wamedia_driver::Error as TransferError;
+use wamedia_driver::{decrypt_stream, encrypt_stream, StreamError, Threads};
 
 mod cache;
 mod detect;

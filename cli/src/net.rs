@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use wamedia::*;
 use wamedia_driver::{
-    Client, Error as TransferError, FromBlocking, Http, Options, Runtime, UploadData,
+    BlockingSource, Client, Error as TransferError, FromBlocking, Http, Options, PreparedUpload,
+    Runtime, Transfer, UploadData,
 };
 
 use crate::files::{check_writable, same_file};
 use crate::{Fail, Net};
 
 /// A media connection source the transports can use.
-pub type Provider = Box<dyn MediaConnProvider + Send>;
+pub type Provider = Box<dyn BlockingSource>;
 
 /// Why `host` cannot work, if it cannot: empty, with spaces or control characters, or
 /// with a scheme other than http and https.
@@ -55,18 +56,21 @@ fn check_hosts<'h>(source: &str, hosts: impl IntoIterator<Item = &'h str>) -> Re
 /// A `--media-conn` file is read and checked now, and `--host`s too.
 pub fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
     if let Some(cmd) = net.media_conn_command.clone() {
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .map_err(|e| format!("--media-conn-command: {e}"))?;
-            if !out.status.success() {
-                return Err(format!("--media-conn-command exited with {}", out.status));
-            }
-            MediaConn::from_json(&String::from_utf8_lossy(&out.stdout), now)
-        })));
+        return Ok(Some(Box::new(
+            move |_force: bool| -> Result<MediaConn, String> {
+                let now = Instant::now();
+                let out = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&cmd)
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(|e| format!("--media-conn-command: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!("--media-conn-command exited with {}", out.status));
+                }
+                MediaConn::from_json(&String::from_utf8_lossy(&out.stdout), now)
+            },
+        )));
     }
     if let Some(path) = net.media_conn.clone() {
         let what = format!("--media-conn {}", path.display());
@@ -80,23 +84,29 @@ pub fn conn_provider(net: &Net) -> Result<Option<Provider>, Fail> {
                 std::iter::once(h.hostname.as_str()).chain(h.fallback_hostname.as_deref())
             }),
         )?;
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            let json = std::fs::read_to_string(&path)
-                .map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
-            MediaConn::from_json(&json, now)
-        })));
+        return Ok(Some(Box::new(
+            move |_force: bool| -> Result<MediaConn, String> {
+                let now = Instant::now();
+                let json = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--media-conn {}: {e}", path.display()))?;
+                MediaConn::from_json(&json, now)
+            },
+        )));
     }
     if let Some(auth) = net.auth.clone() {
         check_hosts("--host", net.host.iter().map(String::as_str))?;
         let hosts = net.host.clone();
-        return Ok(Some(Box::new(move |_force: bool, now: Instant| {
-            Ok(MediaConn::new(
-                auth.clone(),
-                hosts.clone(),
-                Duration::from_secs(24 * 3600),
-                now,
-            ))
-        })));
+        return Ok(Some(Box::new(
+            move |_force: bool| -> Result<MediaConn, String> {
+                let now = Instant::now();
+                Ok(MediaConn::new(
+                    auth.clone(),
+                    hosts.clone(),
+                    Duration::from_secs(24 * 3600),
+                    now,
+                ))
+            },
+        )));
     }
     Ok(None)
 }
@@ -228,7 +238,7 @@ pub fn share(p: Provider) -> Shared {
 
 /// The static connection of a local CDN as a source.
 pub fn static_source(conn: MediaConn) -> Shared {
-    share(Box::new(StaticConn(conn)))
+    share(Box::new(conn))
 }
 
 /// What a command runs over a client, whichever transport it is.
@@ -251,10 +261,10 @@ pub fn run<W: Work>(
     work: W,
 ) -> Result<W::Out, TransferError> {
     let p = provider.clone();
-    let source = FromBlocking(move |force: bool| -> Result<MediaConn, String> {
+    let source = FromBlocking(move |force: bool| {
         p.lock()
             .unwrap_or_else(|e| e.into_inner())
-            .media_conn(force, Instant::now())
+            .media_conn(force)
     });
     let mut opts = Options::default();
     opts.upload = o.upload;

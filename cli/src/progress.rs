@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
-use wamedia::driver::Observer;
 use wamedia::{BodySpec, MediaConn, Request, RequestId};
+use wamedia_driver::Observer;
 
 /// One progress bar, silent when quiet or when stderr is not a terminal.
 pub struct Bar {

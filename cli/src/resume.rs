@@ -13,7 +13,8 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use wamedia::{b64, MediaId, MediaKey, MediaType, PreparedUpload};
+use wamedia::{b64, MediaId, MediaKey, MediaType};
+use wamedia_driver::PreparedUpload;
 
 /// State files older than this are removed (the CDN keeps a partial body much less).
 pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
@@ -51,9 +52,9 @@ pub fn cdn_id(net: &crate::Net) -> String {
 /// cut or never got through (network failures, timeouts, server errors on every attempt,
 /// a cancellation). A refusal (401/403 after renewal, 413, 415, a malformed answer, no
 /// host, no media connection) is final: nothing is kept for it.
-pub fn worth_keeping(e: &wamedia::driver::Error) -> bool {
-    use wamedia::driver::Error;
+pub fn worth_keeping(e: &wamedia_driver::Error) -> bool {
     use wamedia::error::HostFailureReason as R;
+    use wamedia_driver::Error;
     match e {
         Error::Cancelled => true,
         Error::Upload(wamedia::UploadError::AllHostsFailed { failures, .. }) => {

@@ -7,6 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use wamedia::*;
+use wamedia_driver::{Transfer, UploadJob};
 use wamedia_info::MediaKind;
 
 use crate::files::cannot_read;

@@ -9,6 +9,7 @@ use std::time::Instant;
 use wamedia::*;
 use wamedia_conformance::cassette::{CassetteInput, Kind, Options, Plaintext};
 use wamedia_conformance::record::{outcome_of_upload, Recorder};
+use wamedia_driver::{Transfer, UploadJob};
 use wamedia_info::faststart::{self, FaststartReader, Plan, Refusal};
 
 use crate::files::{cannot_read, cannot_write, private_file};
@@ -143,7 +144,7 @@ fn open_source(file: &str) -> Result<(Src, u64, Vec<u8>), Fail> {
 }
 
 /// Runs `wamedia upload`.
-pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
+pub fn upload(args: UploadArgs, threads: wamedia_driver::Threads) -> Result<(), Fail> {
     // --convert: a file phones would not play is converted into a temporary, sent instead.
     let (args, _converted) = crate::prepare::convert_for_upload(args)?;
     let net = &args.net;
@@ -299,7 +300,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
             if !net.quiet {
                 eprintln!("wamedia: no media connection given: using an embedded local CDN at {} (nothing leaves this machine)", cdn.host());
             }
-            Box::new(StaticConn(cdn.media_conn(Instant::now())))
+            Box::new(cdn.media_conn(Instant::now()))
         }
         (None, None) => return Err(Fail::usage("no media connection")),
     };
@@ -312,7 +313,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
             o.upload.retry.max_attempts,
             recorder
                 .as_mut()
-                .map(|r| r as &mut dyn wamedia::driver::Observer),
+                .map(|r| r as &mut dyn wamedia_driver::Observer),
         );
         let transfer = Transfer::new()
             .on_progress(|d, tot| bar.update(d, tot))
@@ -371,7 +372,7 @@ pub fn upload(args: UploadArgs, threads: wamedia::Threads) -> Result<(), Fail> {
                 }
             }
             return Err(match e {
-                wamedia::driver::Error::Io(e) => cannot_read(shown, e),
+                wamedia_driver::Error::Io(e) => cannot_read(shown, e),
                 e => e.into(),
             });
         }

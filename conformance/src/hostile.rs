@@ -239,7 +239,7 @@ pub fn sample_download() -> wamedia::DownloadSpec {
 }
 
 /// The outcome of a scenario's transfer, as a transport returns it.
-pub type Outcome = Result<(), wamedia::driver::Error>;
+pub type Outcome = Result<(), wamedia_driver::Error>;
 
 /// One fault scenario: how the peer behaves, what is moved, the machine options to use,
 /// and what must come of it.
@@ -278,7 +278,7 @@ fn text(o: &Outcome) -> String {
 
 fn not_integrity(o: &Outcome) -> Result<(), String> {
     match o {
-        Err(wamedia::driver::Error::Download(e)) if e.is_integrity() => {
+        Err(wamedia_driver::Error::Download(e)) if e.is_integrity() => {
             Err(format!("a network fault reported as corrupt media: {e}"))
         }
         _ => Ok(()),
@@ -287,8 +287,8 @@ fn not_integrity(o: &Outcome) -> Result<(), String> {
 
 /// The fault scenarios every transport is held to.
 pub fn scenarios() -> Vec<Scenario> {
-    use wamedia::driver::Error as E;
     use wamedia::{DownloadError as D, IntegrityError as I, UploadError as U};
+    use wamedia_driver::Error as E;
     vec![
         Scenario {
             name: "a 100 MB JSON answer is read capped and refused as malformed",

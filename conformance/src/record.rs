@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use wamedia::conn::form_encode;
-use wamedia::driver::Observer;
-use wamedia::{b64, MediaConn, PreparedUpload, Request, RequestId};
+use wamedia::{b64, MediaConn, Request, RequestId};
+use wamedia_driver::Observer;
+use wamedia_driver::PreparedUpload;
 
 use crate::cassette::*;
 
@@ -345,7 +346,7 @@ impl Observer for Recorder {
 }
 
 /// The transport's result as a cassette outcome.
-pub fn outcome_of_upload(r: &Result<wamedia::UploadResult, wamedia::driver::Error>) -> Outcome {
+pub fn outcome_of_upload(r: &Result<wamedia::UploadResult, wamedia_driver::Error>) -> Outcome {
     match r {
         Ok(u) => Outcome::Ok(
             u.to_json()
@@ -361,7 +362,7 @@ pub fn outcome_of_upload(r: &Result<wamedia::UploadResult, wamedia::driver::Erro
 }
 
 /// The transport's result as a cassette outcome.
-pub fn outcome_of_download(r: &Result<wamedia::DownloadResult, wamedia::driver::Error>) -> Outcome {
+pub fn outcome_of_download(r: &Result<wamedia::DownloadResult, wamedia_driver::Error>) -> Outcome {
     match r {
         Ok(d) => Outcome::Ok(vec![
             ("file_length".into(), d.verified.file_length.into()),
@@ -374,8 +375,8 @@ pub fn outcome_of_download(r: &Result<wamedia::DownloadResult, wamedia::driver::
     }
 }
 
-fn error_outcome(e: &wamedia::driver::Error) -> Outcome {
-    use wamedia::driver::Error;
+fn error_outcome(e: &wamedia_driver::Error) -> Outcome {
+    use wamedia_driver::Error;
     let kind = match e {
         Error::Upload(u) => crate::cassette::error_kind(&format!("{u:?}")),
         Error::Download(d) => crate::cassette::error_kind(&format!("{d:?}")),

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use wamedia::transfer::Machine;
 use wamedia::{
     b64, Download, DownloadOptions, DownloadSpec, Expected, Input, MediaId, MediaKey, MediaType,
-    Output, PreparedUpload, Request, Upload, UploadJob, UploadOptions,
+    Output, Request, Upload, UploadOptions,
 };
+use wamedia_driver::{PreparedUpload, UploadJob};
 
 use crate::cassette::*;
 

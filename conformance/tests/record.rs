@@ -4,13 +4,14 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::Instant;
 
-use wamedia::{DownloadSpec, Expected, MediaType, Source, Transfer, UploadJob};
+use wamedia::{DownloadSpec, Expected, MediaType, Source};
 use wamedia_conformance::cassette::{
     CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
 };
 use wamedia_conformance::record::{outcome_of_download, outcome_of_upload, Recorder};
 use wamedia_conformance::replay::replay;
 use wamedia_conformance::{FakeCdn, Fault, On};
+use wamedia_driver::{Transfer, UploadJob};
 
 const KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 

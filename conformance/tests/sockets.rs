@@ -4,11 +4,12 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wamedia::driver::Error;
-use wamedia::{b64, Source, Transfer};
+use wamedia::{b64, Source};
 use wamedia_conformance::cassette::{Cassette, Event, Kind, Outcome};
 use wamedia_conformance::replay::{check_outcome, error_kind, Scenario};
 use wamedia_conformance::replay_server::ReplayServer;
+use wamedia_driver::Error;
+use wamedia_driver::Transfer;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes")

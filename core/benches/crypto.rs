@@ -5,8 +5,8 @@
 
 use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
-use wamedia::{decrypt_stream, encrypt_stream, Threads};
 use wamedia::{Decryptor, Encryptor, Expected, MediaKey, MediaType};
+use wamedia_driver::{decrypt_stream, encrypt_stream, Threads};
 
 const SIZES: &[usize] = &[1 << 10, 1 << 20, 64 << 20];
 const CHUNK: usize = 1 << 20;

@@ -10,10 +10,8 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::encrypt::{BodyGenerator, EncryptedMedia, Encryptor, PlainHasher, LANE_GROUP};
-use crate::keys::MediaKey;
+use crate::encrypt::{BodyGenerator, EncryptedMedia, PlainHasher, LANE_GROUP};
 use crate::media_type::MediaType;
-use crate::pipeline::{encrypt_stream, Threads};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -29,15 +27,28 @@ const FIRST_CHUNK: usize = 16 * 1024;
 
 /// A read buffer that starts at [`FIRST_CHUNK`] and doubles up to [`CHUNK`] while the
 /// reader keeps filling it.
-pub(crate) struct Grow(Vec<u8>);
+/// A read buffer that starts small and doubles up to 256 KiB while reads fill it: small
+/// inputs cost little, large ones are read in large chunks.
+#[derive(Debug)]
+pub struct ReadBuffer(Vec<u8>);
 
-impl Grow {
-    pub(crate) fn new() -> Self {
-        Grow(vec![0; FIRST_CHUNK])
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadBuffer {
+    /// An empty buffer of the first size.
+    pub fn new() -> Self {
+        ReadBuffer(vec![0; FIRST_CHUNK])
     }
 
     /// Reads into the buffer; returns the bytes read.
-    pub(crate) fn read<R: Read>(&mut self, r: &mut R) -> io::Result<&[u8]> {
+    ///
+    /// # Errors
+    /// The reader's.
+    pub fn read<R: Read>(&mut self, r: &mut R) -> io::Result<&[u8]> {
         let n = read_some(r, &mut self.0)?;
         let full = n == self.0.len();
         if full && self.0.len() < CHUNK {
@@ -50,40 +61,13 @@ impl Grow {
     }
 }
 
-/// One encryption pass over `reader`, keeping only the summary (hashes, MAC,
-/// checkpoints): the ciphertext is produced and dropped chunk by chunk.
-///
-/// # Errors
-/// Read errors of `reader`.
-pub fn encrypt_reader<R: Read>(
-    media_key: MediaKey,
-    media_type: &MediaType,
-    reader: R,
-) -> io::Result<EncryptedMedia> {
-    encrypt_reader_threads(media_key, media_type, reader, Threads::Auto)
-}
-
-/// [`encrypt_reader`] on as many threads as `threads` allows (see [`crate::pipeline`]).
-///
-/// # Errors
-/// Read errors of `reader`.
-pub fn encrypt_reader_threads<R: Read>(
-    media_key: MediaKey,
-    media_type: &MediaType,
-    reader: R,
-    threads: Threads,
-) -> io::Result<EncryptedMedia> {
-    let enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
-    Ok(encrypt_stream(enc, reader, io::sink(), threads)?)
-}
-
 /// `(file_sha256, file_length)` of newsletter media read from `reader`.
 ///
 /// # Errors
 /// Read errors of `reader`.
 pub fn hash_reader<R: Read>(mut reader: R) -> io::Result<([u8; 32], u64)> {
     let mut h = PlainHasher::new();
-    let mut buf = Grow::new();
+    let mut buf = ReadBuffer::new();
     loop {
         let chunk = buf.read(&mut reader)?;
         if chunk.is_empty() {
@@ -226,6 +210,7 @@ impl<R: Read> Read for BodyReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::MediaKey;
     use std::io::Cursor;
 
     #[test]
@@ -234,7 +219,7 @@ mod tests {
         let t = MediaType::Video;
         let k = MediaKey::from_bytes([3; 32]);
         let (body, _) = crate::encrypt(k.clone(), &t, &plain).unwrap();
-        let media = encrypt_reader(k, &t, Cursor::new(&plain)).unwrap();
+        let (_, media) = crate::encrypt(k, &t, &plain).unwrap();
         for from in [0u64, 1, 1_048_577, body.len() as u64 - 5, body.len() as u64] {
             let mut r = BodyReader::encrypted(Cursor::new(&plain), &media, &t, from).unwrap();
             let mut got = Vec::new();

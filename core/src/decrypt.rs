@@ -55,8 +55,9 @@ pub struct Verified {
 const HOLD: usize = 16 + MAC_LEN;
 
 /// The half of decryption that reads the body as it arrives: its SHA-256, the HMAC, and
-/// the hold-back of the last block and the MAC.
-pub(crate) struct BodyHalf {
+/// the hold-back of the last block and the MAC. With [`PlainHalf`], what
+/// [`Decryptor::split`] hands to a caller that runs the two on two threads.
+pub struct BodyHalf {
     mac: Hmac<Sha256>,
     enc_hash: Sha256,
     held: Vec<u8>,
@@ -66,7 +67,7 @@ pub(crate) struct BodyHalf {
 impl BodyHalf {
     /// Feeds the next body bytes; appends the ciphertext blocks now known not to be the
     /// last one to `out`, MAC'd but not decrypted.
-    pub(crate) fn absorb(&mut self, body: &[u8], out: &mut Vec<u8>) {
+    pub fn absorb(&mut self, body: &[u8], out: &mut Vec<u8>) {
         self.enc_hash.update(body);
         self.body_len = self.body_len.saturating_add(body.len() as u64);
         if self.held.len().saturating_add(body.len()) <= HOLD {
@@ -88,7 +89,8 @@ impl BodyHalf {
 }
 
 /// The half of decryption that makes plaintext: AES-CBC and the plaintext's SHA-256.
-pub(crate) struct PlainHalf {
+/// Its output is unverified until [`Decryptor::finish`] returns `Ok`.
+pub struct PlainHalf {
     cipher: CbcDec,
     plain_hash: Sha256,
     plain_len: u64,
@@ -96,7 +98,7 @@ pub(crate) struct PlainHalf {
 
 impl PlainHalf {
     /// Decrypts whole blocks in place (in body order) and hashes the plaintext.
-    pub(crate) fn decrypt(&mut self, region: &mut [u8]) {
+    pub fn decrypt(&mut self, region: &mut [u8]) {
         let (blocks, _) = InOutBuf::from(&mut region[..]).into_chunks();
         self.cipher.decrypt_blocks_inout_mut(blocks);
         self.plain_hash.update(&*region);
@@ -110,7 +112,7 @@ impl PlainHalf {
 /// with the plaintext's SHA-256. [`decrypt_stream`] runs them on two threads for large
 /// inputs; this type runs both on the caller's.
 ///
-/// [`decrypt_stream`]: crate::pipeline::decrypt_stream
+/// [`decrypt_stream`]: https://docs.rs/wamedia-driver/latest/wamedia_driver/fn.decrypt_stream.html
 pub struct Decryptor {
     body: BodyHalf,
     plain: PlainHalf,
@@ -168,8 +170,11 @@ impl Decryptor {
         self.plain.decrypt(&mut out[start..]);
     }
 
-    /// Splits the decryptor into its halves (the expectations stay in `self`).
-    pub(crate) fn split(&mut self) -> (&mut BodyHalf, &mut PlainHalf) {
+    /// Splits the decryptor into its halves (the expectations stay in `self`), to run them
+    /// on two threads: every body byte through [`BodyHalf::absorb`], what it hands out
+    /// through [`PlainHalf::decrypt`] in order, then [`finish`](Self::finish), which checks
+    /// everything. [`update_unverified`](Self::update_unverified) does this on one thread.
+    pub fn split(&mut self) -> (&mut BodyHalf, &mut PlainHalf) {
         (&mut self.body, &mut self.plain)
     }
 

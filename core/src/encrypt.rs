@@ -106,8 +106,11 @@ impl CbcStream {
     }
 }
 
-/// The half of encryption that reads the plaintext: its SHA-256 and AES-CBC.
-pub(crate) struct CipherHalf {
+/// The half of encryption that reads the plaintext: its SHA-256 and AES-CBC. With
+/// [`AuthHalf`], what [`Encryptor::split`] hands to a caller that runs the two on two
+/// threads (`wamedia-driver`'s pipeline); the output is the same byte for byte.
+#[allow(missing_debug_implementations)]
+pub struct CipherHalf {
     cbc: CbcStream,
     plain_hash: Sha256,
     file_length: u64,
@@ -115,21 +118,22 @@ pub(crate) struct CipherHalf {
 
 impl CipherHalf {
     /// Hashes and encrypts `plaintext`, appending the completed blocks to `out`.
-    pub(crate) fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
+    pub fn update(&mut self, plaintext: &[u8], out: &mut Vec<u8>) {
         self.plain_hash.update(plaintext);
         self.file_length += plaintext.len() as u64;
         self.cbc.update(plaintext, out);
     }
 
     /// Appends the padded last block to `out`.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
         self.cbc.finish(out);
     }
 }
 
 /// The half of encryption that reads the ciphertext: the HMAC, the body's SHA-256, the
-/// streaming sidecar and the checkpoints.
-pub(crate) struct AuthHalf {
+/// streaming sidecar and the checkpoints. Feed it every ciphertext byte [`CipherHalf`]
+/// made, in order.
+pub struct AuthHalf {
     enc_hash: Sha256,
     mac: Hmac<Sha256>,
     sidecar: Option<SidecarHasher>,
@@ -141,7 +145,7 @@ pub(crate) struct AuthHalf {
 
 impl AuthHalf {
     /// Absorbs the next ciphertext bytes, in order.
-    pub(crate) fn absorb(&mut self, ct: &[u8]) {
+    pub fn absorb(&mut self, ct: &[u8]) {
         self.enc_hash.update(ct);
         self.mac.update(ct);
         if let Some(s) = self.sidecar.as_mut() {
@@ -172,7 +176,7 @@ impl AuthHalf {
 /// with the body's SHA-256 (and the sidecar) over the ciphertext. [`encrypt_stream`]
 /// runs them on two threads for large inputs; this type runs both on the caller's.
 ///
-/// [`encrypt_stream`]: crate::pipeline::encrypt_stream
+/// [`encrypt_stream`]: https://docs.rs/wamedia-driver/latest/wamedia_driver/fn.encrypt_stream.html
 pub struct Encryptor {
     media_key: MediaKey,
     /// The IV and MAC key, kept to start a sidecar on request (zeroized on drop).
@@ -277,21 +281,26 @@ impl Encryptor {
         self.seal(out)
     }
 
-    /// Appends the padded last block to `out` (through both halves).
-    pub(crate) fn finish_cipher(&mut self, out: &mut Vec<u8>) {
+    /// Appends the padded last block to `out` (through both halves): after the halves of
+    /// [`split`](Self::split) took every byte, and before [`seal`](Self::seal).
+    pub fn finish_cipher(&mut self, out: &mut Vec<u8>) {
         let start = out.len();
         self.cipher.finish(out);
         self.auth.absorb(&out[start..]);
     }
 
-    /// Splits the encryptor into its halves (the rest stays in `self`).
-    pub(crate) fn split(&mut self) -> (&mut CipherHalf, &mut AuthHalf) {
+    /// Splits the encryptor into its halves (the rest stays in `self`), to run them on two
+    /// threads: every plaintext byte through [`CipherHalf::update`], every ciphertext byte
+    /// it made through [`AuthHalf::absorb`] in order, then [`finish_cipher`](Self::finish_cipher)
+    /// and [`seal`](Self::seal). [`update`](Self::update) and [`finish`](Self::finish) do
+    /// exactly this on one thread.
+    pub fn split(&mut self) -> (&mut CipherHalf, &mut AuthHalf) {
         (&mut self.cipher, &mut self.auth)
     }
 
-    /// After the last block went through both halves: appends the MAC to `out` and
-    /// returns the summary.
-    pub(crate) fn seal(mut self, out: &mut Vec<u8>) -> EncryptedMedia {
+    /// After [`finish_cipher`](Self::finish_cipher): appends the MAC to `out` and returns
+    /// the summary.
+    pub fn seal(mut self, out: &mut Vec<u8>) -> EncryptedMedia {
         let tag = self.auth.mac.finalize().into_bytes();
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&tag[..MAC_LEN]);

@@ -53,8 +53,6 @@
 //! - [`MediaKey`]: 32 secret bytes, redacted in `Debug`, zeroized on drop.
 //! - [`Encryptor`] / [`Decryptor`]: streaming encryption and verified decryption;
 //!   [`encrypt()`] / [`decrypt()`] for data in memory.
-//! - [`encrypt_stream`] / [`decrypt_stream`]: a whole reader to a writer, with the hash
-//!   chains split across two threads for large inputs ([`pipeline`], [`Threads`]).
 //! - [`EncryptedMedia::body_from`]: regenerate the upload body from any offset.
 //! - [`Upload`] / [`Download`]: one state machine per transfer (PROTOCOL §3–5). They
 //!   decide every request, host, retry, resume and renewal; you move the bytes. The
@@ -136,27 +134,24 @@ pub mod conn;
 pub mod decrypt;
 pub mod delete;
 pub mod download;
-pub mod driver;
 pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
-pub mod outfile;
-pub mod pipeline;
 pub mod range;
 pub mod retry;
 pub mod sidecar;
 pub mod transfer;
 pub mod upload;
 
-pub use body::{encrypt_reader, encrypt_reader_threads, hash_reader, BodyReader};
+pub use body::{hash_reader, BodyReader, ReadBuffer};
 pub use conn::{Host, HostRole, MediaConn};
-pub use decrypt::{decrypt, Decryptor, Expected, PlainVerifier, Verified};
+pub use decrypt::{decrypt, BodyHalf, Decryptor, Expected, PlainHalf, PlainVerifier, Verified};
 pub use delete::{Delete, DeleteResult, DeleteSpec};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
-pub use driver::{Cancel, MediaConnProvider, PreparedUpload, StaticConn, Transfer, UploadJob};
 pub use encrypt::{
-    encrypt, newsletter_metadata, BodyGenerator, EncryptedMedia, Encryptor, PlainHasher,
+    encrypt, newsletter_metadata, AuthHalf, BodyGenerator, CipherHalf, EncryptedMedia, Encryptor,
+    PlainHasher,
 };
 pub use error::{
     BadMediaKey, BodyError, DownloadError, HostFailure, HostFailureReason, IntegrityError, Misuse,
@@ -164,6 +159,5 @@ pub use error::{
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
-pub use pipeline::{decrypt_stream, encrypt_stream, StreamError, Threads};
 pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
 pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};

@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use wamedia::sidecar::{first_frame_sidecar, first_frame_sidecar_of_plaintext, first_frame_span};
 use wamedia::*;
+use wamedia_driver::UploadJob;
 
 /// `D = iv ‖ ciphertext ‖ mac10` and the MAC key, made without wamedia's code.
 fn by_hand(key: &[u8; 32], info: &str, plain: &[u8]) -> (Vec<u8>, [u8; 32]) {

@@ -2,6 +2,7 @@
 //! (`tests/data/gen_sidecar.py`: Python `hmac`/`hashlib`, `openssl enc`), in every chunking.
 
 use wamedia::*;
+use wamedia_driver::UploadJob;
 
 #[derive(serde::Deserialize)]
 struct Kat {

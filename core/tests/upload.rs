@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 use wamedia::*;
+use wamedia_driver::{PreparedUpload, UploadJob};
 
 const OK: &str = r#"{"url":"https://mmg.whatsapp.net/o1/v/t62/f1/m1/x?ccb=9-4&oh=a&oe=b","direct_path":"/o1/v/t62/f1/m1/x?ccb=9-4&oh=a&oe=b"}"#;
 

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use wamedia::{BodyReader, Cancel, PreparedUpload};
+use wamedia::BodyReader;
+
+use crate::{Cancel, PreparedUpload};
 
 use crate::Runtime;
 

@@ -9,12 +9,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use wamedia::driver::{Observer, Partial, Transfer};
+use crate::{Observer, Partial, Transfer};
 use wamedia::{
-    Cancel, Delete, DeleteResult, DeleteSpec, Download, DownloadOptions, DownloadResult,
-    DownloadSpec, MediaId, MediaKey, MediaType, PreparedUpload, Threads, Upload, UploadJob,
-    UploadOptions, UploadResult,
+    Delete, DeleteResult, DeleteSpec, Download, DownloadOptions, DownloadResult, DownloadSpec,
+    MediaId, MediaKey, MediaType, Upload, UploadOptions, UploadResult,
 };
+
+use crate::{Cancel, PreparedUpload, Threads, UploadJob};
 
 use crate::body::Plaintext;
 use crate::drive::{drive, FileSink, Sink};

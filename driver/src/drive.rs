@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use wamedia::driver::{feed, Transfer};
+use crate::transfer::{feed, Transfer};
 use wamedia::transfer::Machine;
-use wamedia::{BodySpec, Cancel, Input, Output, Request, RequestId};
+use wamedia::{BodySpec, Input, Output, Request, RequestId};
+
+use crate::Cancel;
 
 use crate::body::{Plaintext, Progress};
 use crate::client::Inner;

@@ -50,15 +50,25 @@ mod body;
 mod client;
 mod data;
 mod drive;
+mod error;
+mod job;
+pub mod outfile;
+mod partial;
+pub mod pipeline;
 pub mod source;
 mod traits;
+mod transfer;
 
 pub use blocking::{block_on, Blocking};
 pub use body::RequestBody;
 pub use client::{CallFuture, Client, DeleteCall, DownloadCall, Options, UploadCall};
 pub use data::UploadData;
+pub use error::Error;
+pub use job::{unix_now, PreparedUpload, UploadJob};
+pub use partial::Partial;
+pub use pipeline::{
+    decrypt_stream, encrypt_reader, encrypt_reader_threads, encrypt_stream, StreamError, Threads,
+};
 pub use source::{BlockingSource, FromBlocking, MediaConnSource, SourceError};
 pub use traits::{Http, Incoming, Outgoing, ResponseBody, Runtime};
-pub use wamedia::driver::Error;
-pub use wamedia::driver::{Observer, Transfer};
-pub use wamedia::Cancel;
+pub use transfer::{feed, Cancel, Observer, ProgressFn, Transfer};

@@ -331,7 +331,7 @@ pub struct MediaInfo {
     pub animated: Option<bool>,
     /// An animated sticker's `firstFrameLength`: the file offset just past its first
     /// `ANMF` chunk (`WAWebWebpParseWebp`). Give it to the upload
-    /// (`wamedia::UploadJob::with_first_frame_length`) for the first-frame sidecar.
+    /// (`wamedia_driver::UploadJob::with_first_frame_length`) for the first-frame sidecar.
     pub first_frame_length: Option<u64>,
     /// A voice note's 64 bars, each 0–100 (Baileys' rule, see the README).
     pub waveform: Option<Vec<u8>>,

@@ -37,12 +37,10 @@ use std::future::Future;
 use std::io;
 use std::time::Instant;
 
-pub use wamedia::{
-    DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, Threads, UploadResult,
-};
+pub use wamedia::{DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, UploadResult};
 pub use wamedia_driver::{
-    Cancel, Error, Http, Incoming, MediaConnSource, Options, Outgoing, ResponseBody,
-    Runtime, UploadData,
+    Cancel, Error, Http, Incoming, MediaConnSource, Options, Outgoing, PreparedUpload,
+    ResponseBody, Runtime, Threads, Transfer, UploadData, UploadJob,
 };
 
 /// The client: the driver over reqwest on Tokio.

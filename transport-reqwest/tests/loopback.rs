@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wamedia::driver::Error;
 use wamedia::*;
 use wamedia_conformance::{FakeCdn, Fault, On};
+use wamedia_driver::Error;
 use wamedia_reqwest::{Client, ClientOptions, Transfer};
 
 fn options() -> ClientOptions {

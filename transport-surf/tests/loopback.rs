@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use wamedia::driver::Error;
 use wamedia::*;
 use wamedia_conformance::{FakeCdn, Fault, On};
+use wamedia_driver::Error;
 use wamedia_surf::{Client, ClientOptions, Transfer};
 
 fn client() -> Client {

@@ -33,14 +33,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wamedia::{DeleteResult, DeleteSpec};
-pub use wamedia::{
-    DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, Threads, UploadResult,
-};
+pub use wamedia::{DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, UploadResult};
 pub use wamedia_driver::{
-    Blocking, BlockingSource, Cancel, Error, Http, Incoming, Options, Outgoing,
-    ResponseBody, UploadData,
+    Blocking, BlockingSource, Cancel, Error, Http, Incoming, Options, Outgoing, PreparedUpload,
+    ResponseBody, Threads, Transfer, UploadData, UploadJob,
 };
-use wamedia_driver::{DeleteCall, FromBlocking, Transfer, UploadCall};
+use wamedia_driver::{DeleteCall, FromBlocking, UploadCall};
 
 /// The driver over ureq, on the calling thread.
 pub type Driver = wamedia_driver::Client<UreqHttp, Blocking>;
@@ -110,7 +108,7 @@ impl Client {
     /// Uploads `data` whose first pass `prepared` was made before; finish with `.wait()`.
     pub fn upload_prepared(
         &self,
-        prepared: wamedia::PreparedUpload,
+        prepared: wamedia_driver::PreparedUpload,
         data: impl Into<UploadData>,
     ) -> UploadCall<'_, UreqHttp, Blocking> {
         self.driver.upload_prepared(prepared, data)

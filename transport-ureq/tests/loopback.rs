@@ -3,9 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wamedia::driver::Error;
 use wamedia::*;
 use wamedia_conformance::{FakeCdn, Fault, On};
+use wamedia_driver::Error;
 use wamedia_ureq::{Client, ClientOptions, Transfer};
 
 fn client() -> Client {

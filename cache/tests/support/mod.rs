@@ -6,9 +6,10 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use wamedia::driver::Error;
-use wamedia::{MediaType, UploadJob, UploadResult};
+use wamedia::{MediaType, UploadResult};
 use wamedia_cache::UploadCache;
+use wamedia_driver::Error;
+use wamedia_driver::UploadJob;
 use wamedia_fake_cdn::FakeCdn;
 use wamedia_ureq::{Client, Options, UploadData};
 

@@ -6,12 +6,16 @@
 use std::io::{self, Read, Write};
 
 use wamedia::encrypt::CHECKPOINT_INTERVAL;
-use wamedia::pipeline::{decrypt_stream, encrypt_stream, StreamError, Threads, TWO_THREADS_FROM};
 use wamedia::{
-    encrypt, encrypt_reader_threads, Decryptor, EncryptedMedia, Encryptor, Expected,
-    IntegrityError, MediaKey, MediaType,
+    encrypt, Decryptor, EncryptedMedia, Encryptor, Expected, IntegrityError, MediaKey, MediaType,
+};
+use wamedia_driver::encrypt_reader_threads;
+use wamedia_driver::pipeline::{
+    decrypt_stream, encrypt_stream, StreamError, Threads, TWO_THREADS_FROM,
 };
 
+#[path = "../../core/tests/support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 /// splitmix64: a fixed seed keeps every run the same case list.
 use support::Rng;

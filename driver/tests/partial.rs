@@ -5,8 +5,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use wamedia::driver::Partial;
 use wamedia::*;
+use wamedia_driver::Partial;
 
 fn spec(tag: &str) -> DownloadSpec {
     DownloadSpec {
@@ -122,8 +122,8 @@ fn a_fifo_target_is_written_into_never_replaced() {
     p.publish().unwrap();
     assert_eq!(reader.join().unwrap(), b"streamed");
     assert_eq!(
-        wamedia::outfile::existing(&fifo).unwrap(),
-        wamedia::outfile::Existing::Special,
+        wamedia_driver::outfile::existing(&fifo).unwrap(),
+        wamedia_driver::outfile::Existing::Special,
         "still a FIFO"
     );
     assert_eq!(names(dir.path()), ["pipe"]);

@@ -22,11 +22,11 @@
 //! 256 KiB travel between the threads.
 //!
 //! These are conveniences beside the machines: they own a reader and a writer and may
-//! start a thread. The machines ([`Upload`](crate::Upload), [`Download`](crate::Download))
+//! start a thread. The machines ([`Upload`](wamedia::Upload), [`Download`](wamedia::Download))
 //! stay single-threaded and sans-IO.
 //!
 //! ```
-//! use wamedia::pipeline::{decrypt_stream, encrypt_stream, Threads};
+//! use wamedia_driver::pipeline::{decrypt_stream, encrypt_stream, Threads};
 //! use wamedia::{Decryptor, Encryptor, Expected, MediaKey, MediaType};
 //!
 //! let plain = vec![7u8; 3 << 20];
@@ -47,10 +47,12 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 
-use crate::body::Grow;
-use crate::decrypt::{Decryptor, Verified};
-use crate::encrypt::{EncryptedMedia, Encryptor};
-use crate::error::IntegrityError;
+use wamedia::body::ReadBuffer as Grow;
+use wamedia::decrypt::{Decryptor, Verified};
+use wamedia::encrypt::{EncryptedMedia, Encryptor};
+use wamedia::error::IntegrityError;
+use wamedia::keys::MediaKey;
+use wamedia::media_type::MediaType;
 
 /// From how many bytes [`Threads::Auto`] moves half of the work to a second thread.
 /// Below it a thread costs more than it saves (and thousands of small concurrent
@@ -320,4 +322,31 @@ fn decrypt_two<R: Read, W: Write + Send>(
             writer.write_all(region)
         },
     )
+}
+
+/// One encryption pass over `reader`, keeping only the summary (hashes, MAC,
+/// checkpoints): the ciphertext is produced and dropped chunk by chunk.
+///
+/// # Errors
+/// Read errors of `reader`.
+pub fn encrypt_reader<R: Read>(
+    media_key: MediaKey,
+    media_type: &MediaType,
+    reader: R,
+) -> io::Result<EncryptedMedia> {
+    encrypt_reader_threads(media_key, media_type, reader, Threads::Auto)
+}
+
+/// [`encrypt_reader`] on as many threads as `threads` allows (see the [module](self)).
+///
+/// # Errors
+/// Read errors of `reader`.
+pub fn encrypt_reader_threads<R: Read>(
+    media_key: MediaKey,
+    media_type: &MediaType,
+    reader: R,
+    threads: Threads,
+) -> io::Result<EncryptedMedia> {
+    let enc = Encryptor::new(media_key, media_type).map_err(io::Error::other)?;
+    Ok(encrypt_stream(enc, reader, io::sink(), threads)?)
 }
