@@ -17,7 +17,7 @@ use wamedia::{
 
 use crate::{Cancel, PreparedUpload, Threads, UploadJob};
 
-use crate::body::Plaintext;
+use crate::body::{Plaintext, ReadSeekSend};
 use crate::drive::{drive, FileSink, Sink};
 use crate::source::{Conns, MediaConnSource};
 use crate::{Error, Http, Runtime, UploadData};
@@ -310,16 +310,9 @@ impl<'a, H: Http, R: Runtime> UploadCall<'a, H, R> {
         let prepared = self.prepared;
         let data = self.data;
         let spool = inner.opts.spool_in_memory;
-        let (prepared, source) = inner
+        let Opened(prepared, source) = inner
             .rt
-            .spawn_blocking(move || -> Result<_, Error> {
-                let mut source = data.into_source(spool)?;
-                let prepared = match prepared {
-                    Some(p) => p,
-                    None => job.prepare(&mut source)?,
-                };
-                Ok((prepared, source))
-            })
+            .spawn_blocking(move || first_pass(data, spool, &job, prepared))
             .await?;
         let mut up = Upload::new(
             prepared.spec.clone(),
@@ -347,6 +340,25 @@ impl<'a, H: Http, R: Runtime> UploadCall<'a, H, R> {
         crate::block_on(self.send())
     }
 }
+
+/// Opens or spools the plaintext and makes the first pass over it, unless it was made.
+fn first_pass(
+    data: UploadData,
+    spool: usize,
+    job: &UploadJob,
+    prepared: Option<PreparedUpload>,
+) -> Result<Opened, Error> {
+    let mut source = data.into_source(spool)?;
+    let prepared = match prepared {
+        Some(p) => p,
+        None => job.prepare(&mut source)?,
+    };
+    Ok(Opened(prepared, source))
+}
+
+/// A prepared upload and its plaintext. (A named type, not a tuple: with a trait object
+/// in a tuple, rustc before 1.9x cannot prove the upload's future `Send`.)
+struct Opened(PreparedUpload, Box<dyn ReadSeekSend + 'static>);
 
 impl<'a, H: Http, R: Runtime> IntoFuture for UploadCall<'a, H, R> {
     type Output = Result<UploadResult, Error>;
