@@ -16,6 +16,9 @@
 //!   decide every request, host, retry, resume and renewal; you move the bytes. The
 //!   random `media_id` of an upload ([`MediaId`]) and the wall-clock time a download
 //!   checks URL expiry against come in as inputs, like the key.
+//! - [`DownloadSpec::from_message_json`]: the download a received message refers to,
+//!   from the WAProto JSON a WhatsApp client gives (`{"imageMessage": {...}}`, wrappers
+//!   included) or from what `wamedia upload` prints ([`message`]).
 //!
 //! The protocol is the one WhatsApp Web speaks (`docs/PROTOCOL.md` in the repository, v2
 //! of the contract, built from WhatsApp Web's `WAWebMmsClient*` modules).
@@ -97,6 +100,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod message;
 pub mod outfile;
 pub mod pipeline;
 pub mod range;
@@ -120,6 +124,7 @@ pub use error::{
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
+pub use message::MessageError;
 pub use pipeline::{decrypt_stream, encrypt_stream, StreamError, Threads};
 pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
 pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};
