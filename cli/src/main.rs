@@ -348,8 +348,9 @@ struct DownloadArgs {
     #[arg(long, conflicts_with = "media_key")]
     unencrypted: bool,
     /// Take the type, direct_path, media_key (none: unencrypted media), file_sha256,
-    /// file_enc_sha256 and file_length from the JSON line `wamedia upload` printed, in
-    /// FILE or - (stdin).
+    /// file_enc_sha256 and file_length from JSON in FILE or - (stdin): the line `wamedia
+    /// upload` printed, its `message` object, or a received message's WAProto JSON
+    /// ({"imageMessage": {...}}, in ephemeral, view-once and other wrappers too).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "media_type", "direct_path", "url", "media_key", "newsletter", "unencrypted",
         "file_sha256", "file_enc_sha256", "file_length",
