@@ -379,6 +379,7 @@ fn error_outcome(e: &wamedia::driver::Error) -> Outcome {
     let kind = match e {
         Error::Upload(u) => crate::cassette::error_kind(&format!("{u:?}")),
         Error::Download(d) => crate::cassette::error_kind(&format!("{d:?}")),
+        Error::Delete(d) => crate::cassette::error_kind(&format!("{d:?}")),
         other => format!("Transport: {other}"),
     };
     Outcome::Error {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::body::{hash_reader, BodyReader};
 use crate::conn::MediaConn;
 use crate::encrypt::{EncryptedMedia, Encryptor};
-use crate::error::{DownloadError, Misuse, UploadError};
+use crate::error::{DeleteError, DownloadError, Misuse, UploadError};
 use crate::keys::MediaKey;
 use crate::media_type::MediaType;
 use crate::pipeline::{encrypt_stream, Threads};
@@ -146,6 +146,9 @@ pub enum Error {
     /// The download failed for good.
     #[error(transparent)]
     Download(#[from] DownloadError),
+    /// The delete failed for good.
+    #[error(transparent)]
+    Delete(#[from] DeleteError),
     /// Reading the source or writing the destination failed.
     #[error("I/O: {0}")]
     Io(#[from] io::Error),

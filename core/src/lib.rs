@@ -119,8 +119,8 @@ pub use encrypt::{
     encrypt, newsletter_metadata, BodyGenerator, EncryptedMedia, Encryptor, PlainHasher,
 };
 pub use error::{
-    BadMediaKey, BodyError, DownloadError, HostFailure, HostFailureReason, IntegrityError, Misuse,
-    UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
+    BadMediaKey, BodyError, DeleteError, DownloadError, ErrorKind, HostFailure, HostFailureReason,
+    IntegrityError, Misuse, UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
