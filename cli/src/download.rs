@@ -167,10 +167,12 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         ),
         newsletter: args.newsletter,
         options: Options::default(),
-        source: Some(match &spec.source {
-            Source::DirectPath(p) => SourceSpec::DirectPath(p.clone()),
-            Source::Url(u) => SourceSpec::Url(u.clone()),
-        }),
+        source: match &spec.source {
+            Source::DirectPath(p) => Some(SourceSpec::DirectPath(p.clone())),
+            Source::Url(u) => Some(SourceSpec::Url(u.clone())),
+            // A source a cassette has no form for yet.
+            _ => None,
+        },
         expected: Some(msg.expected),
     };
     let bar = progress::Bar::new(net.quiet, "download", "connecting to the CDN");

@@ -435,6 +435,14 @@ impl Fail {
             detail: None,
         }
     }
+    /// A failure this build does not classify (exit code 1).
+    fn other(e: impl std::fmt::Display) -> Fail {
+        Fail {
+            code: 1,
+            msg: e.to_string(),
+            detail: None,
+        }
+    }
     fn integrity(e: IntegrityError) -> Fail {
         Fail {
             code: 4,
@@ -572,6 +580,7 @@ fn encrypt(
         StreamError::Read(e) => cannot_read(Path::new(input), e),
         StreamError::Write(e) => cannot_write(&shown, e),
         StreamError::Integrity(e) => Fail::integrity(e),
+        e => Fail::other(e),
     })?;
     out.commit()?;
     let mut line = serde_json::json!({
@@ -620,6 +629,7 @@ fn decrypt(
         StreamError::Read(e) => cannot_read(Path::new(input), e),
         StreamError::Write(e) => cannot_write(&shown, e),
         StreamError::Integrity(e) => Fail::integrity(e),
+        e => Fail::other(e),
     })?;
     out.commit()
 }

@@ -54,8 +54,8 @@
 //!             std::thread::sleep(t.saturating_duration_since(Instant::now()));
 //!             up.handle_input(Instant::now(), Input::Timeout)?;
 //!         }
-//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
+//!         _ => {} // progress, and outputs of later versions: nothing to do
 //!     }
 //! };
 //! assert_eq!(result.direct_path, "/d/x");
@@ -75,8 +75,8 @@
 //!         }
 //!         Output::NeedMediaConn { force } => up.handle_input(Instant::now(), Input::MediaConn(conn(force).await))?,
 //!         Output::Wait(t) => { timer::sleep_until(t).await; up.handle_input(Instant::now(), Input::Timeout)?; }
-//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
+//!         _ => {}
 //!     }
 //! }
 //! ```

@@ -373,6 +373,8 @@ impl Client {
                         m.handle_input(Instant::now(), Input::Timeout)?;
                     }
                 },
+                // An output of a later wamedia: nothing to do (like progress).
+                _ => {}
             }
         }
     }
