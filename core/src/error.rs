@@ -250,9 +250,10 @@ pub enum ErrorKind {
     /// media again, or send smaller media.
     Media,
     /// The media connection was refused: the auth token rejected again right after a
-    /// forced renewal, or a renewal that gave an already expired connection. Renew the
-    /// WhatsApp session's media connection (reconnect it); the same call with the same
-    /// provider will fail the same way.
+    /// forced renewal, or a renewal that gave an already expired connection. Have the
+    /// WhatsApp session renew its media connection (reconnect it if need be), then retry:
+    /// a later call asks the provider again. It stays failing while the session itself is
+    /// refused (logged out).
     Auth,
     /// The media expired or is gone from the CDN (an expired URL signature, 404/410 on
     /// every host). Ask the sender's phone to upload it again (a media retry receipt, see
@@ -472,18 +473,19 @@ impl UploadError {
     }
 
     /// Whether the same upload, started again later, may succeed: after throttling,
-    /// server errors, a broken answer, or hosts that failed or could not be reached. A
-    /// re-run with the same media key resumes what the CDN already holds (PROTOCOL §4).
+    /// server errors, a broken answer, hosts that failed or could not be reached, or a
+    /// refused media connection (once the session renewed it). A re-run with the same
+    /// media key resumes what the CDN already holds (PROTOCOL §4).
     pub fn is_retryable(&self) -> bool {
         match self {
             UploadError::Throttled { .. }
             | UploadError::Malformed { .. }
-            | UploadError::AllHostsFailed { .. } => true,
+            | UploadError::AllHostsFailed { .. }
+            | UploadError::ConnExpired
+            | UploadError::AuthRejected { .. } => true,
             UploadError::Status { status, .. } => status_retryable(*status),
             UploadError::NoHosts { .. }
             | UploadError::Unsupported(_)
-            | UploadError::ConnExpired
-            | UploadError::AuthRejected { .. }
             | UploadError::TooLarge { .. }
             | UploadError::HashMismatch { .. } => false,
         }
@@ -516,15 +518,17 @@ impl DownloadError {
     }
 
     /// Whether the same download, started again later, may succeed: after throttling,
-    /// server errors, or hosts that failed or could not be reached (a partial file kept
-    /// by the driver is then resumed).
+    /// server errors, hosts that failed or could not be reached (a partial file kept by
+    /// the driver is then resumed), or a refused media connection (once the session
+    /// renewed it).
     pub fn is_retryable(&self) -> bool {
         match self {
-            DownloadError::Throttled { .. } | DownloadError::AllHostsFailed { .. } => true,
+            DownloadError::Throttled { .. }
+            | DownloadError::AllHostsFailed { .. }
+            | DownloadError::ConnExpired
+            | DownloadError::AuthRejected { .. } => true,
             DownloadError::Status { status, .. } => status_retryable(*status),
             DownloadError::NoHosts { .. }
-            | DownloadError::ConnExpired
-            | DownloadError::AuthRejected { .. }
             | DownloadError::Unsupported(_)
             | DownloadError::MediaGone { .. }
             | DownloadError::MediaExpired { .. }
@@ -592,14 +596,15 @@ impl DeleteError {
     }
 
     /// Whether the same delete, made again later, may succeed: after throttling, server
-    /// errors, or hosts that failed or could not be reached.
+    /// errors, hosts that failed or could not be reached, or a refused media connection
+    /// (once the session renewed it).
     pub fn is_retryable(&self) -> bool {
         match self {
-            DeleteError::AllHostsFailed { .. } => true,
-            DeleteError::Status { status, .. } => status_retryable(*status),
-            DeleteError::NoHosts { .. }
+            DeleteError::AllHostsFailed { .. }
             | DeleteError::ConnExpired
-            | DeleteError::AuthRejected { .. } => false,
+            | DeleteError::AuthRejected { .. } => true,
+            DeleteError::Status { status, .. } => status_retryable(*status),
+            DeleteError::NoHosts { .. } => false,
         }
     }
 }
@@ -673,14 +678,14 @@ mod tests {
                 ErrorKind::Caller,
                 false,
             ),
-            (UploadError::ConnExpired, ErrorKind::Auth, false),
+            (UploadError::ConnExpired, ErrorKind::Auth, true),
             (
                 UploadError::AuthRejected {
                     host: host(),
                     status: 401,
                 },
                 ErrorKind::Auth,
-                false,
+                true,
             ),
             (
                 UploadError::Malformed {
@@ -750,14 +755,14 @@ mod tests {
                 ErrorKind::Caller,
                 false,
             ),
-            (DownloadError::ConnExpired, ErrorKind::Auth, false),
+            (DownloadError::ConnExpired, ErrorKind::Auth, true),
             (
                 DownloadError::AuthRejected {
                     host: host(),
                     status: 401,
                 },
                 ErrorKind::Auth,
-                false,
+                true,
             ),
             (
                 DownloadError::Unsupported(unsupported()),
@@ -837,14 +842,14 @@ mod tests {
                 ErrorKind::Caller,
                 false,
             ),
-            (DeleteError::ConnExpired, ErrorKind::Auth, false),
+            (DeleteError::ConnExpired, ErrorKind::Auth, true),
             (
                 DeleteError::AuthRejected {
                     host: "h".into(),
                     status: 403,
                 },
                 ErrorKind::Auth,
-                false,
+                true,
             ),
             (
                 DeleteError::Status {
