@@ -25,7 +25,8 @@
 //! its `upload_prepared`.
 //!
 //! ```no_run
-//! use wamedia::{MediaType, UploadJob};
+//! use wamedia::MediaType;
+//! use wamedia_driver::UploadJob;
 //! use wamedia_cache::UploadCache;
 //! use wamedia_ureq::{Client, UploadData};
 //! # let conn = {

@@ -47,8 +47,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::thread::sleep(t.saturating_duration_since(Instant::now()));
                 up.handle_input(Instant::now(), Input::Timeout)?;
             }
-            Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
             Output::Done(outcome) => break outcome?,
+            // Progress, and outputs of later versions: nothing to do.
+            _ => {}
         }
     };
     println!("{}", result.to_json());

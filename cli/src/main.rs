@@ -349,8 +349,9 @@ struct DownloadArgs {
     #[arg(long, conflicts_with = "media_key")]
     unencrypted: bool,
     /// Take the type, direct_path, media_key (none: unencrypted media), file_sha256,
-    /// file_enc_sha256 and file_length from the JSON line `wamedia upload` printed, in
-    /// FILE or - (stdin).
+    /// file_enc_sha256 and file_length from JSON in FILE or - (stdin): the line `wamedia
+    /// upload` printed, its `message` object, or a received message's WAProto JSON
+    /// ({"imageMessage": {...}}, in ephemeral, view-once and other wrappers too).
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "media_type", "direct_path", "url", "media_key", "newsletter", "unencrypted",
         "file_sha256", "file_enc_sha256", "file_length",
@@ -432,6 +433,14 @@ impl Fail {
         Fail {
             code: 2,
             msg: msg.into(),
+            detail: None,
+        }
+    }
+    /// A failure this build does not classify (exit code 1).
+    fn other(e: impl std::fmt::Display) -> Fail {
+        Fail {
+            code: 1,
+            msg: e.to_string(),
             detail: None,
         }
     }
@@ -572,6 +581,7 @@ fn encrypt(
         StreamError::Read(e) => cannot_read(Path::new(input), e),
         StreamError::Write(e) => cannot_write(&shown, e),
         StreamError::Integrity(e) => Fail::integrity(e),
+        e => Fail::other(e),
     })?;
     out.commit()?;
     let mut line = serde_json::json!({
@@ -620,6 +630,7 @@ fn decrypt(
         StreamError::Read(e) => cannot_read(Path::new(input), e),
         StreamError::Write(e) => cannot_write(&shown, e),
         StreamError::Integrity(e) => Fail::integrity(e),
+        e => Fail::other(e),
     })?;
     out.commit()
 }

@@ -1690,6 +1690,106 @@ fn download_from_json_takes_the_upload_line_as_it_is() {
 }
 
 #[test]
+fn download_from_json_takes_the_line_its_message_and_a_received_message() {
+    let cdn = Serve::start("message-auth");
+    let dir = tempfile::tempdir().unwrap();
+    let conn = dir.path().join("conn.json");
+    std::fs::write(&conn, &cdn.conn).unwrap();
+    let conn = conn.to_str().unwrap();
+    let file = sample();
+    let out = run(&[
+        "upload",
+        "--quiet",
+        "--media-conn",
+        conn,
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = json_line(&out);
+    let message = &line["message"];
+    assert!(message["imageMessage"]["mediaKey"].is_string(), "{line}");
+    // What a bot receives, written by hand: proto3 JSON gives a uint64 as a string.
+    let received = serde_json::json!({ "imageMessage": {
+        "url": line["url"],
+        "directPath": line["direct_path"],
+        "mediaKey": line["media_key"],
+        "fileEncSha256": line["file_enc_sha256"],
+        "fileSha256": line["file_sha256"],
+        "fileLength": line["file_length"].as_u64().unwrap().to_string(),
+        "mimetype": "image/png",
+        "caption": "a picture",
+    } });
+    let view_once = serde_json::json!({ "viewOnceMessageV2": { "message": received } });
+    let download = |name: &str, json: &serde_json::Value| {
+        let from = dir.path().join(format!("{name}.json"));
+        std::fs::write(&from, json.to_string()).unwrap();
+        let dest = dir.path().join(format!("{name}.png"));
+        let out = run(&[
+            "download",
+            "--quiet",
+            "--media-conn",
+            conn,
+            "--from-json",
+            from.to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ]);
+        (out, dest)
+    };
+    for (name, json) in [
+        ("line", &line),
+        ("message", message),
+        ("received", &received),
+        ("view-once", &view_once),
+    ] {
+        let (out, dest) = download(name, json);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(
+            std::fs::read(&dest).unwrap() == std::fs::read(&file).unwrap(),
+            "{name}"
+        );
+    }
+    // The message's values are checked: a wrong length is an integrity failure, and
+    // nothing is left at the destination.
+    let mut wrong = received.clone();
+    let len = line["file_length"].as_u64().unwrap();
+    wrong["imageMessage"]["fileLength"] = (len + 1).to_string().into();
+    let (out, dest) = download("wrong-length", &wrong);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(!dest.exists());
+    // Not a media message, or two of them: a usage error naming --from-json.
+    let text = serde_json::json!({ "conversation": "hi" });
+    let (out, _) = download("text", &text);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--from-json"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no media message"),
+        "{}",
+        stderr(&out)
+    );
+    let mut two = received.clone();
+    two["videoMessage"] = received["imageMessage"].clone();
+    let (out, _) = download("two", &two);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("two media messages"),
+        "{}",
+        stderr(&out)
+    );
+    // A bad key is named, never shown.
+    let mut bad = received.clone();
+    let key = line["media_key"].as_str().unwrap();
+    bad["imageMessage"]["mediaKey"] = key[..40].into();
+    let (out, _) = download("bad-key", &bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("imageMessage.mediaKey"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(&key[..12]), "{}", stderr(&out));
+}
+
+#[test]
 fn help_lists_media_types_exit_codes_and_what_flags_do() {
     let out = run(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);

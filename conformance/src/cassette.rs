@@ -426,9 +426,11 @@ impl HostSpec {
         }
         HostSpec::Typed(TypedHost {
             hostname: h.hostname.clone(),
-            role: h.role.map(|r| match r {
-                wamedia::HostRole::Primary => "primary".to_owned(),
-                wamedia::HostRole::Fallback => "fallback".to_owned(),
+            role: h.role.and_then(|r| match r {
+                wamedia::HostRole::Primary => Some("primary".to_owned()),
+                wamedia::HostRole::Fallback => Some("fallback".to_owned()),
+                // A role this cassette format has no name for yet.
+                _ => None,
             }),
             fallback_hostname: h.fallback_hostname.clone(),
             upload: h.upload.clone(),

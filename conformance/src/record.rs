@@ -2,7 +2,8 @@
 //! with the auth token replaced by [`AUTH_PLACEHOLDER`].
 //!
 //! ```no_run
-//! # use wamedia::{Transfer, UploadJob, MediaType};
+//! # use wamedia::MediaType;
+//! # use wamedia_driver::{Transfer, UploadJob};
 //! # fn demo(client: wamedia_ureq::Client, plain: Vec<u8>) {
 //! use wamedia_conformance::record::Recorder;
 //! let job = UploadJob::new(MediaType::Image);
@@ -380,6 +381,7 @@ fn error_outcome(e: &wamedia_driver::Error) -> Outcome {
     let kind = match e {
         Error::Upload(u) => crate::cassette::error_kind(&format!("{u:?}")),
         Error::Download(d) => crate::cassette::error_kind(&format!("{d:?}")),
+        Error::Delete(d) => crate::cassette::error_kind(&format!("{d:?}")),
         other => format!("Transport: {other}"),
     };
     Outcome::Error {

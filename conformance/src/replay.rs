@@ -444,6 +444,7 @@ fn drive_machine<M: Machine<Outcome = Result<T, E>>, T, E>(
                     },
                 });
             }
+            _ => return Err("the machine gave an output this runner does not know".into()),
         }
     }
     Err("the machine did not finish within 100000 steps".into())

@@ -4,7 +4,7 @@
 //! `DELETE https://{host}/mms/md-msg-hist/{T}?token={T}&d_md={base64url(direct_path before "?"), unpadded}&auth={auth}[&e_handle=…]`,
 //! with a `Companion_User_Secret` header only when both a handle and a secret are given.
 //! Any 2xx is success. Hosts, retries, backoff and the forced renewal after a 401/403
-//! are the upload's (PROTOCOL §3–4); the outcome's errors are [`UploadError`]s.
+//! are the upload's (PROTOCOL §3–4); the outcome's errors are [`DeleteError`]s.
 
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use http::HeaderValue;
 
 use crate::b64;
 use crate::conn::{form_encode, host_base, MediaConn};
-use crate::error::{HostFailureReason, Misuse, UploadError};
+use crate::error::{DeleteError, HostFailureReason, Misuse};
 use crate::media_type::MediaType;
 use crate::transfer::{
     base_headers, push_capped, BodySpec, Exchange, HostCursor, Input, Output, Request, RequestId,
@@ -76,7 +76,7 @@ pub struct Delete {
     previous: Option<String>,
     next_id: u64,
     auth_renewed: bool,
-    outcome: Option<Result<DeleteResult, UploadError>>,
+    outcome: Option<Result<DeleteResult, DeleteError>>,
 }
 
 impl Delete {
@@ -98,7 +98,7 @@ impl Delete {
     }
 
     /// The outcome, once reached.
-    pub fn outcome(&self) -> Option<&Result<DeleteResult, UploadError>> {
+    pub fn outcome(&self) -> Option<&Result<DeleteResult, DeleteError>> {
         self.outcome.as_ref()
     }
 
@@ -123,7 +123,7 @@ impl Delete {
     pub fn poll_output(
         &mut self,
         now: Instant,
-    ) -> Output<'static, Result<DeleteResult, UploadError>> {
+    ) -> Output<'static, Result<DeleteResult, DeleteError>> {
         if let Some(o) = &self.outcome {
             return Output::Done(o.clone());
         }
@@ -144,7 +144,7 @@ impl Delete {
         };
         let prev = self.previous.as_deref().map(|h| (h, false));
         let Some(host) = conn.upload_host(&MediaType::History, self.cursor.attempts, prev) else {
-            return self.finish(Err(UploadError::NoHosts {
+            return self.finish(Err(DeleteError::NoHosts {
                 media_type: MediaType::History.to_string(),
             }));
         };
@@ -190,7 +190,7 @@ impl Delete {
             Input::MediaConn(c) => {
                 if c.is_expired(now) {
                     if matches!(self.state, State::NeedConn { force: true }) {
-                        self.finish(Err(UploadError::ConnExpired));
+                        self.finish(Err(DeleteError::ConnExpired));
                     } else {
                         self.state = State::NeedConn { force: true };
                     }
@@ -258,7 +258,7 @@ impl Delete {
                 self.state = State::NeedConn { force: true };
             }
             401 | 403 => {
-                self.finish(Err(UploadError::AuthRejected {
+                self.finish(Err(DeleteError::AuthRejected {
                     host: ex.host,
                     status,
                 }));
@@ -269,7 +269,7 @@ impl Delete {
             }
             _ => {
                 let body = self.cursor.secrets.body_text(body);
-                self.finish(Err(UploadError::Status {
+                self.finish(Err(DeleteError::Status {
                     host: ex.host,
                     status,
                     body,
@@ -292,15 +292,15 @@ impl Delete {
         self.state = State::Backoff { until };
     }
 
-    fn give_up(&mut self, why: &'static str) -> Output<'static, Result<DeleteResult, UploadError>> {
+    fn give_up(&mut self, why: &'static str) -> Output<'static, Result<DeleteResult, DeleteError>> {
         let failures = std::mem::take(&mut self.cursor.failures);
-        self.finish(Err(UploadError::AllHostsFailed { why, failures }))
+        self.finish(Err(DeleteError::AllHostsFailed { why, failures }))
     }
 
     fn finish(
         &mut self,
-        outcome: Result<DeleteResult, UploadError>,
-    ) -> Output<'static, Result<DeleteResult, UploadError>> {
+        outcome: Result<DeleteResult, DeleteError>,
+    ) -> Output<'static, Result<DeleteResult, DeleteError>> {
         self.state = State::Done;
         self.outcome = Some(outcome.clone());
         Output::Done(outcome)
@@ -319,7 +319,7 @@ fn input_id(input: &Input<'_>) -> Option<RequestId> {
 }
 
 impl crate::transfer::Machine for Delete {
-    type Outcome = Result<DeleteResult, UploadError>;
+    type Outcome = Result<DeleteResult, DeleteError>;
     fn poll_output(&mut self, now: Instant) -> Output<'_, Self::Outcome> {
         Delete::poll_output(self, now)
     }

@@ -42,6 +42,7 @@ use crate::transfer::{
 
 /// Where the media lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Source {
     /// A `direct_path` from a message, tried on each host of the media connection.
     DirectPath(String),

@@ -224,6 +224,65 @@ impl fmt::Display for Failures<'_> {
     }
 }
 
+/// Whose fault a failure is, and so what the caller can do about it: the `kind()` of
+/// [`UploadError`], [`DownloadError`] and [`DeleteError`]. Their `is_retryable()` says,
+/// within a kind, whether the same call made again later, unchanged, may succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The CDN refused the request or broke: a final HTTP status, its hash-mismatch answer
+    /// (415), a malformed answer, throttling, or hosts that answered with errors until
+    /// the attempts or the deadline ran out. A retry later can help when the CDN was
+    /// throttling or failing (5xx, 408, 429, a broken answer); not after a refusal.
+    Cdn,
+    /// No host could be reached or kept (connect, TLS, reset, timeouts) until the attempts
+    /// or the deadline ran out. A retry later, once the network is back, can help.
+    Network,
+    /// The call could not be made as asked: a media type without a path or `mms-type` for
+    /// this operation, a range that cannot be served, an unencrypted download without the
+    /// `file_sha256` to verify it, a `direct_path` or URL refused before any request, a
+    /// media connection without a host for the type. Retrying unchanged never helps: change
+    /// the input.
+    Caller,
+    /// The media itself is bad: it failed verification (hashes, MAC, padding, length,
+    /// sidecar), or it is larger than the CDN or the options allow. Retrying unchanged
+    /// does not help: the bytes (or the message's values) are wrong; ask the sender for the
+    /// media again, or send smaller media.
+    Media,
+    /// The media connection was refused: the auth token rejected again right after a
+    /// forced renewal, or a renewal that gave an already expired connection. Have the
+    /// WhatsApp session renew its media connection (reconnect it if need be), then retry:
+    /// a later call asks the provider again. It stays failing while the session itself is
+    /// refused (logged out).
+    Auth,
+    /// The media expired or is gone from the CDN (an expired URL signature, 404/410 on
+    /// every host). Ask the sender's phone to upload it again (a media retry receipt, see
+    /// [`retry`](crate::retry)) and download from the new `direct_path`; retrying the same
+    /// download never helps.
+    Expired,
+}
+
+/// The kind of "every host failed": the network, unless some host answered.
+fn failures_kind(failures: &[HostFailure]) -> ErrorKind {
+    let network = failures.iter().all(|f| {
+        matches!(
+            f.reason,
+            HostFailureReason::Transport(_) | HostFailureReason::Timeout
+        )
+    });
+    if network {
+        ErrorKind::Network
+    } else {
+        ErrorKind::Cdn
+    }
+}
+
+/// Whether a final HTTP status may be answered otherwise later: a timeout, throttling or
+/// a server error.
+fn status_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
 /// How an upload failed for good.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -398,9 +457,421 @@ pub enum DownloadError {
     Integrity(#[from] IntegrityError),
 }
 
+impl UploadError {
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            UploadError::NoHosts { .. } | UploadError::Unsupported(_) => ErrorKind::Caller,
+            UploadError::ConnExpired | UploadError::AuthRejected { .. } => ErrorKind::Auth,
+            UploadError::TooLarge { .. } => ErrorKind::Media,
+            UploadError::Malformed { .. }
+            | UploadError::HashMismatch { .. }
+            | UploadError::Throttled { .. }
+            | UploadError::Status { .. } => ErrorKind::Cdn,
+            UploadError::AllHostsFailed { failures, .. } => failures_kind(failures),
+        }
+    }
+
+    /// Whether the same upload, started again later, may succeed: after throttling,
+    /// server errors, a broken answer, hosts that failed or could not be reached, or a
+    /// refused media connection (once the session renewed it). A re-run with the same
+    /// media key resumes what the CDN already holds (PROTOCOL §4).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UploadError::Throttled { .. }
+            | UploadError::Malformed { .. }
+            | UploadError::AllHostsFailed { .. }
+            | UploadError::ConnExpired
+            | UploadError::AuthRejected { .. } => true,
+            UploadError::Status { status, .. } => status_retryable(*status),
+            UploadError::NoHosts { .. }
+            | UploadError::Unsupported(_)
+            | UploadError::TooLarge { .. }
+            | UploadError::HashMismatch { .. } => false,
+        }
+    }
+}
+
 impl DownloadError {
     /// True for integrity failures (exit code 4 in the CLI).
     pub fn is_integrity(&self) -> bool {
         matches!(self, DownloadError::Integrity(_))
+    }
+
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DownloadError::NoHosts { .. }
+            | DownloadError::Unsupported(_)
+            | DownloadError::MaliciousPath { .. }
+            | DownloadError::UntrustedUrl { .. }
+            | DownloadError::BadRange(_)
+            | DownloadError::NothingToVerify => ErrorKind::Caller,
+            DownloadError::ConnExpired | DownloadError::AuthRejected { .. } => ErrorKind::Auth,
+            DownloadError::MediaGone { .. } | DownloadError::MediaExpired { .. } => {
+                ErrorKind::Expired
+            }
+            DownloadError::Throttled { .. } | DownloadError::Status { .. } => ErrorKind::Cdn,
+            DownloadError::AllHostsFailed { failures, .. } => failures_kind(failures),
+            DownloadError::Integrity(_) => ErrorKind::Media,
+        }
+    }
+
+    /// Whether the same download, started again later, may succeed: after throttling,
+    /// server errors, hosts that failed or could not be reached (a partial file kept by
+    /// the driver is then resumed), or a refused media connection (once the session
+    /// renewed it).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DownloadError::Throttled { .. }
+            | DownloadError::AllHostsFailed { .. }
+            | DownloadError::ConnExpired
+            | DownloadError::AuthRejected { .. } => true,
+            DownloadError::Status { status, .. } => status_retryable(*status),
+            DownloadError::NoHosts { .. }
+            | DownloadError::Unsupported(_)
+            | DownloadError::MediaGone { .. }
+            | DownloadError::MediaExpired { .. }
+            | DownloadError::MaliciousPath { .. }
+            | DownloadError::UntrustedUrl { .. }
+            | DownloadError::BadRange(_)
+            | DownloadError::NothingToVerify
+            | DownloadError::Integrity(_) => false,
+        }
+    }
+}
+
+/// How a delete of a history-sync blob failed for good (PROTOCOL §6).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeleteError {
+    /// No host of the media connection takes history-sync blobs (deletes go where their
+    /// uploads go).
+    #[error("no host of the media connection takes {media_type} uploads, so none deletes them")]
+    NoHosts {
+        /// The media type's name (`history`).
+        media_type: String,
+    },
+    /// The driver answered a renewal request with a connection that is already expired.
+    #[error("the media connection expired and could not be renewed")]
+    ConnExpired,
+    /// The CDN rejected the auth token again after a forced renewal.
+    #[error("auth rejected by {host} (HTTP {status}) after renewing the media connection")]
+    AuthRejected {
+        /// The host that said no.
+        host: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// A final (non-retryable) CDN status, with at most 4 KiB of the body (404: the blob
+    /// is not there, or no longer).
+    #[error("CDN {host} answered HTTP {status}: {body}")]
+    Status {
+        /// The host.
+        host: String,
+        /// The HTTP status.
+        status: u16,
+        /// Start of the body.
+        body: String,
+    },
+    /// Every host failed until the attempt limit or the deadline; each failure is listed.
+    #[error("every host failed ({why}): {}", Failures(.failures))]
+    AllHostsFailed {
+        /// "attempt limit reached" or "deadline passed".
+        why: &'static str,
+        /// Each host's failures, in order.
+        failures: Vec<HostFailure>,
+    },
+}
+
+impl DeleteError {
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DeleteError::NoHosts { .. } => ErrorKind::Caller,
+            DeleteError::ConnExpired | DeleteError::AuthRejected { .. } => ErrorKind::Auth,
+            DeleteError::Status { .. } => ErrorKind::Cdn,
+            DeleteError::AllHostsFailed { failures, .. } => failures_kind(failures),
+        }
+    }
+
+    /// Whether the same delete, made again later, may succeed: after throttling, server
+    /// errors, hosts that failed or could not be reached, or a refused media connection
+    /// (once the session renewed it).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DeleteError::AllHostsFailed { .. }
+            | DeleteError::ConnExpired
+            | DeleteError::AuthRejected { .. } => true,
+            DeleteError::Status { status, .. } => status_retryable(*status),
+            DeleteError::NoHosts { .. } => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(reason: HostFailureReason) -> HostFailure {
+        HostFailure {
+            host: "mmg.whatsapp.net".into(),
+            reason,
+        }
+    }
+
+    fn status(status: u16) -> HostFailureReason {
+        HostFailureReason::Status {
+            status,
+            body: String::new(),
+        }
+    }
+
+    fn unsupported() -> UnsupportedMediaType {
+        UnsupportedMediaType {
+            media_type: "payment-background".into(),
+            what: Unsupported::Upload,
+        }
+    }
+
+    #[test]
+    fn every_host_failing_is_the_network_unless_one_answered() {
+        let network = vec![
+            failure(HostFailureReason::Timeout),
+            failure(HostFailureReason::Transport("reset".into())),
+        ];
+        let mut answered = network.clone();
+        answered.push(failure(status(502)));
+        for (failures, kind) in [
+            (network, ErrorKind::Network),
+            (answered, ErrorKind::Cdn),
+            (vec![], ErrorKind::Network),
+        ] {
+            let why = "deadline passed";
+            let u = UploadError::AllHostsFailed {
+                why,
+                failures: failures.clone(),
+            };
+            let d = DownloadError::AllHostsFailed {
+                why,
+                failures: failures.clone(),
+            };
+            let x = DeleteError::AllHostsFailed { why, failures };
+            assert_eq!((u.kind(), d.kind(), x.kind()), (kind, kind, kind));
+            assert!(u.is_retryable() && d.is_retryable() && x.is_retryable());
+        }
+    }
+
+    #[test]
+    fn upload_errors_say_whose_fault_and_whether_later_helps() {
+        let host = || "mmg.whatsapp.net".to_string();
+        let cases = [
+            (
+                UploadError::NoHosts {
+                    media_type: "image".into(),
+                },
+                ErrorKind::Caller,
+                false,
+            ),
+            (
+                UploadError::Unsupported(unsupported()),
+                ErrorKind::Caller,
+                false,
+            ),
+            (UploadError::ConnExpired, ErrorKind::Auth, true),
+            (
+                UploadError::AuthRejected {
+                    host: host(),
+                    status: 401,
+                },
+                ErrorKind::Auth,
+                true,
+            ),
+            (
+                UploadError::Malformed {
+                    host: host(),
+                    why: "no url".into(),
+                },
+                ErrorKind::Cdn,
+                true,
+            ),
+            (
+                UploadError::TooLarge {
+                    host: host(),
+                    body: String::new(),
+                },
+                ErrorKind::Media,
+                false,
+            ),
+            (
+                UploadError::HashMismatch {
+                    host: host(),
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                false,
+            ),
+            (
+                UploadError::Throttled {
+                    host: host(),
+                    status: 507,
+                    retry_after: None,
+                },
+                ErrorKind::Cdn,
+                true,
+            ),
+            (
+                UploadError::Status {
+                    host: host(),
+                    status: 404,
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                false,
+            ),
+            (
+                UploadError::Status {
+                    host: host(),
+                    status: 503,
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                true,
+            ),
+        ];
+        for (e, kind, retry) in cases {
+            assert_eq!((e.kind(), e.is_retryable()), (kind, retry), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn download_errors_say_whose_fault_and_whether_later_helps() {
+        let host = || "mmg.whatsapp.net".to_string();
+        let cases = [
+            (
+                DownloadError::NoHosts {
+                    media_type: "image".into(),
+                },
+                ErrorKind::Caller,
+                false,
+            ),
+            (DownloadError::ConnExpired, ErrorKind::Auth, true),
+            (
+                DownloadError::AuthRejected {
+                    host: host(),
+                    status: 401,
+                },
+                ErrorKind::Auth,
+                true,
+            ),
+            (
+                DownloadError::Unsupported(unsupported()),
+                ErrorKind::Caller,
+                false,
+            ),
+            (
+                DownloadError::MediaGone {
+                    failures: vec![failure(status(404))],
+                },
+                ErrorKind::Expired,
+                false,
+            ),
+            (
+                DownloadError::MediaExpired {
+                    expired_at: Some(1),
+                },
+                ErrorKind::Expired,
+                false,
+            ),
+            (
+                DownloadError::MaliciousPath { path: "@x".into() },
+                ErrorKind::Caller,
+                false,
+            ),
+            (
+                DownloadError::UntrustedUrl {
+                    url: "http://x".into(),
+                    why: "not https",
+                },
+                ErrorKind::Caller,
+                false,
+            ),
+            (DownloadError::BadRange("empty"), ErrorKind::Caller, false),
+            (DownloadError::NothingToVerify, ErrorKind::Caller, false),
+            (
+                DownloadError::Throttled {
+                    host: host(),
+                    status: 429,
+                    retry_after: None,
+                },
+                ErrorKind::Cdn,
+                true,
+            ),
+            (
+                DownloadError::Status {
+                    host: host(),
+                    status: 400,
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                false,
+            ),
+            (
+                DownloadError::Integrity(IntegrityError::MacMismatch),
+                ErrorKind::Media,
+                false,
+            ),
+            (
+                DownloadError::Integrity(IntegrityError::TooLarge { max: 1 }),
+                ErrorKind::Media,
+                false,
+            ),
+        ];
+        for (e, kind, retry) in cases {
+            assert_eq!((e.kind(), e.is_retryable()), (kind, retry), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn delete_errors_say_whose_fault_and_whether_later_helps() {
+        let cases = [
+            (
+                DeleteError::NoHosts {
+                    media_type: "history".into(),
+                },
+                ErrorKind::Caller,
+                false,
+            ),
+            (DeleteError::ConnExpired, ErrorKind::Auth, true),
+            (
+                DeleteError::AuthRejected {
+                    host: "h".into(),
+                    status: 403,
+                },
+                ErrorKind::Auth,
+                true,
+            ),
+            (
+                DeleteError::Status {
+                    host: "h".into(),
+                    status: 404,
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                false,
+            ),
+            (
+                DeleteError::Status {
+                    host: "h".into(),
+                    status: 507,
+                    body: String::new(),
+                },
+                ErrorKind::Cdn,
+                true,
+            ),
+        ];
+        for (e, kind, retry) in cases {
+            assert_eq!((e.kind(), e.is_retryable()), (kind, retry), "{e:?}");
+        }
     }
 }

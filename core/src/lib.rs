@@ -58,6 +58,9 @@
 //!   decide every request, host, retry, resume and renewal; you move the bytes. The
 //!   random `media_id` of an upload ([`MediaId`]) and the wall-clock time a download
 //!   checks URL expiry against come in as inputs, like the key.
+//! - [`DownloadSpec::from_message_json`]: the download a received message refers to,
+//!   from the WAProto JSON a WhatsApp client gives (`{"imageMessage": {...}}`, wrappers
+//!   included) or from what `wamedia upload` prints ([`message`]).
 //!
 //! The protocol is the one WhatsApp Web speaks (`docs/PROTOCOL.md` in the repository, v3
 //! of the contract, built from WhatsApp Web's `WAWebMmsClient*` modules).
@@ -93,8 +96,8 @@
 //!             std::thread::sleep(t.saturating_duration_since(Instant::now()));
 //!             up.handle_input(Instant::now(), Input::Timeout)?;
 //!         }
-//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
+//!         _ => {} // progress, and outputs of later versions: nothing to do
 //!     }
 //! };
 //! assert_eq!(result.direct_path, "/d/x");
@@ -114,8 +117,8 @@
 //!         }
 //!         Output::NeedMediaConn { force } => up.handle_input(Instant::now(), Input::MediaConn(conn(force).await))?,
 //!         Output::Wait(t) => { timer::sleep_until(t).await; up.handle_input(Instant::now(), Input::Timeout)?; }
-//!         Output::Progress { .. } | Output::Plaintext(_) | Output::Verified(_) => {}
 //!         Output::Done(outcome) => break outcome?,
+//!         _ => {}
 //!     }
 //! }
 //! ```
@@ -138,6 +141,7 @@ pub mod encrypt;
 pub mod error;
 pub mod keys;
 pub mod media_type;
+pub mod message;
 pub mod range;
 pub mod retry;
 pub mod sidecar;
@@ -154,10 +158,11 @@ pub use encrypt::{
     PlainHasher,
 };
 pub use error::{
-    BadMediaKey, BodyError, DownloadError, HostFailure, HostFailureReason, IntegrityError, Misuse,
-    UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
+    BadMediaKey, BodyError, DeleteError, DownloadError, ErrorKind, HostFailure, HostFailureReason,
+    IntegrityError, Misuse, UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
+pub use message::MessageError;
 pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
 pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};

@@ -20,6 +20,7 @@ impl std::fmt::Display for RequestId {
 
 /// The body a request carries: never a copy of the data, only which bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BodySpec {
     /// No body (`Content-Length: 0` for a POST).
     Empty,
@@ -145,6 +146,7 @@ pub fn redact_auth(url: &str) -> String {
 
 /// Input to a machine, with the current time passed beside it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Input<'a> {
     /// A media connection, asked for by [`Output::NeedMediaConn`] (or pushed unasked).
     MediaConn(MediaConn),
@@ -190,7 +192,11 @@ pub enum Input<'a> {
 
 /// Output of a machine. After every input, drain `poll_output` until it gives
 /// [`Output::Wait`] or [`Output::Done`].
+///
+/// Variants may be added: a driver treats one it does not know like
+/// [`Output::Progress`], as nothing to do, and polls again.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Output<'a, R> {
     /// Send this request, then feed its answer (or failure) back.
     Transmit(Request),

@@ -75,7 +75,7 @@ fn not_found_is_final_and_auth_is_renewed_once() {
     let run = drive(&mut d, t0, hosts2(t0), |_, _| status(404));
     assert!(matches!(
         run.outcome,
-        Err(UploadError::Status { status: 404, .. })
+        Err(DeleteError::Status { status: 404, .. })
     ));
     assert_eq!(run.requests.len(), 1);
     let mut d = Delete::new(spec(None, None), retry(), t0);
@@ -105,7 +105,7 @@ fn not_found_is_final_and_auth_is_renewed_once() {
     );
     let mut d = Delete::new(spec(None, None), retry(), t0);
     let run = drive(&mut d, t0, hosts2(t0), |_, _| status(401));
-    assert!(matches!(run.outcome, Err(UploadError::AuthRejected { .. })));
+    assert!(matches!(run.outcome, Err(DeleteError::AuthRejected { .. })));
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn server_errors_retry_like_an_upload_then_give_up() {
     );
     assert!(matches!(
         run.outcome,
-        Err(UploadError::AllHostsFailed { .. })
+        Err(DeleteError::AllHostsFailed { .. })
     ));
     let mut d = Delete::new(spec(None, None), retry(), t0);
     let mut n = 0;

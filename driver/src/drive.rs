@@ -289,7 +289,6 @@ pub(crate) async fn drive<M: Machine, H: Http, R: Runtime>(
                     m.handle_input(Instant::now(), Input::Timeout)?;
                 }
             },
-            #[allow(unreachable_patterns)]
             _ => {
                 return Err(Error::Misuse(wamedia::Misuse::Unexpected(
                     "an output this driver does not know",

@@ -75,7 +75,7 @@ impl UploadJob {
     /// #     thumb: wamedia::UploadResult,
     /// #     jpeg: Vec<u8>,
     /// # ) -> Result<(), Box<dyn std::error::Error>> {
-    /// let job = wamedia::UploadJob::thumbnail_for(&main).ok_or("no thumbnail for this type")?;
+    /// let job = wamedia_driver::UploadJob::thumbnail_for(&main).ok_or("no thumbnail for this type")?;
     /// let prepared = job.prepare(&jpeg[..])?;
     /// // … upload `prepared` with a transport (`upload_prepared`) to get `thumb`, then:
     /// let mut main = main;

@@ -72,3 +72,4 @@ pub use pipeline::{
 pub use source::{BlockingSource, FromBlocking, MediaConnSource, SourceError};
 pub use traits::{Http, Incoming, Outgoing, ResponseBody, Runtime};
 pub use transfer::{feed, Cancel, Observer, ProgressFn, Transfer};
+pub use wamedia::ErrorKind;

@@ -64,6 +64,7 @@ pub const IN_FLIGHT: usize = 4;
 
 /// How many threads a stream's crypto may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Threads {
     /// Everything on the calling thread: the least CPU per byte. For servers that
     /// already keep every core busy.
@@ -94,6 +95,7 @@ fn second_core() -> bool {
 
 /// What went wrong in a stream.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StreamError {
     /// The reader failed.
     #[error("read: {0}")]

@@ -123,7 +123,7 @@ pub fn feed<M: wamedia::Machine>(
             Input::Body { id, data } => o.response_body(*id, data),
             Input::End { id } => o.response_end(*id),
             Input::Failed { id, reason } => o.failed(*id, reason),
-            Input::MediaConn(_) | Input::Sent { .. } | Input::Timeout => {}
+            _ => {}
         }
     }
     m.handle_input(Instant::now(), input)

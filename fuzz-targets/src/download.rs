@@ -359,6 +359,7 @@ impl Cdn for DownloadCdn {
                     !uri.authority().is_some_and(|a| a.as_str().contains('@')) || self.trust_url
                 );
             }
+            other => panic!("a source this target does not check: {other:?}"),
         }
         let from = asked(req);
         if self.encrypted {
@@ -480,6 +481,7 @@ pub(crate) fn run(data: &[u8]) {
     // A path or URL from the input may spell the token itself: then errors quoting it do.
     let source_has_auth = match &source {
         Source::DirectPath(p) | Source::Url(p) => p.contains(AUTH),
+        other => unreachable!("the target makes only paths and URLs, not {other:?}"),
     };
     let spec = DownloadSpec {
         media_type: media_type.clone(),

@@ -202,6 +202,7 @@ fn poll<M: Machine>(m: &mut M, now: Instant) -> Out<M::Outcome> {
         Output::Plaintext(p) => Out::Plaintext(p.to_vec()),
         Output::Verified(p) => Out::Verified(p.to_vec()),
         Output::Done(o) => Out::Done(o),
+        _ => panic!("an output the fuzz driver does not know"),
     }
 }
 
@@ -413,6 +414,7 @@ where
             | Input::End { id }
             | Input::Failed { id, .. }
             | Input::Sent { id, .. } => *id,
+            other => unreachable!("the driver makes no such input: {other:?}"),
         };
         if id.0 >= self.issued {
             return Expect::Unknown(id.0);
@@ -524,6 +526,7 @@ fn describe(input: &Input<'_>) -> String {
         Input::Failed { id, .. } => format!("Failed {{ id: {id} }}"),
         Input::Sent { id, bytes } => format!("Sent {{ id: {id}, bytes: {bytes} }}"),
         Input::Timeout => "Timeout".into(),
+        other => format!("{other:?}"),
     }
 }
 

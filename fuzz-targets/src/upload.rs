@@ -268,6 +268,7 @@ impl Cdn for UploadCdn {
                 );
                 assert!(from == 0 || from < to, "a resumed body from {from} of {to}");
             }
+            other => panic!("an upload body this target does not check: {other:?}"),
         }
         let len = req
             .headers
@@ -283,7 +284,7 @@ impl Cdn for UploadCdn {
     fn sent_is_wrong(&self, body: BodySpec, bytes: u64) -> bool {
         match body {
             BodySpec::Empty => bytes > 0,
-            BodySpec::UploadBody { .. } => bytes > body.len(),
+            _ => bytes > body.len(),
         }
     }
 }

@@ -39,7 +39,7 @@ use std::time::Instant;
 
 pub use wamedia::{DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, UploadResult};
 pub use wamedia_driver::{
-    Cancel, Error, Http, Incoming, MediaConnSource, Options, Outgoing, PreparedUpload,
+    Cancel, Error, ErrorKind, Http, Incoming, MediaConnSource, Options, Outgoing, PreparedUpload,
     ResponseBody, Runtime, Threads, Transfer, UploadData, UploadJob,
 };
 

@@ -918,7 +918,7 @@ async fn a_history_blob_is_deleted_once_and_then_gone() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Upload(UploadError::Status { status: 404, .. })),
+        matches!(err, Error::Delete(DeleteError::Status { status: 404, .. })),
         "{err:?}"
     );
 }

@@ -47,6 +47,10 @@ fn outcome_of(r: Result<Vec<(String, serde_json::Value)>, Error>) -> Outcome {
             kind: error_kind(&format!("{e:?}")),
             contains: None,
         },
+        Err(Error::Delete(e)) => Outcome::Error {
+            kind: error_kind(&format!("{e:?}")),
+            contains: None,
+        },
         Err(e) => Outcome::Error {
             kind: format!("Transport: {e}"),
             contains: None,

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use wamedia::{DeleteResult, DeleteSpec};
 pub use wamedia::{DownloadResult, DownloadSpec, MediaConn, MediaKey, MediaType, UploadResult};
 pub use wamedia_driver::{
-    Blocking, BlockingSource, Cancel, Error, Http, Incoming, Options, Outgoing, PreparedUpload,
-    ResponseBody, Threads, Transfer, UploadData, UploadJob,
+    Blocking, BlockingSource, Cancel, Error, ErrorKind, Http, Incoming, Options, Outgoing,
+    PreparedUpload, ResponseBody, Threads, Transfer, UploadData, UploadJob,
 };
 use wamedia_driver::{DeleteCall, FromBlocking, UploadCall};
 

@@ -519,7 +519,7 @@ fn a_history_blob_is_deleted_once_and_then_gone() {
         )
         .unwrap_err();
     assert!(
-        matches!(err, Error::Upload(UploadError::Status { status: 404, .. })),
+        matches!(err, Error::Delete(DeleteError::Status { status: 404, .. })),
         "{err:?}"
     );
 }

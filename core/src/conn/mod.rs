@@ -13,6 +13,7 @@ mod node;
 
 /// The role a media connection gives a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HostRole {
     /// `type="primary"`, or no type given.
     Primary,

@@ -168,6 +168,7 @@ pub fn drive<M: Machine>(
                 run.outcome = Some(o);
                 break;
             }
+            _ => panic!("an output this harness does not know"),
         }
     }
     run.elapsed = now - t0;
