@@ -33,6 +33,16 @@
 #[doc = include_str!("../../README.md")]
 struct Readme;
 
+/// docs/ARCHITECTURE.md's snippets, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/ARCHITECTURE.md")]
+struct Architecture;
+
+/// media-info/README.md's snippets, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../media-info/README.md")]
+struct MediaInfoReadme;
+
 use std::future::Future;
 use std::io;
 use std::time::Instant;
