@@ -2,13 +2,13 @@
 //! with the auth token replaced by [`AUTH_PLACEHOLDER`].
 //!
 //! ```no_run
-//! # use wamedia::{Transfer, UploadJob, MediaType, StaticConn};
-//! # fn demo(client: wamedia_ureq::Client, conn: wamedia::MediaConn, plain: Vec<u8>) {
+//! # use wamedia::{UploadJob, MediaType};
+//! # fn demo(client: wamedia_ureq::Client, plain: Vec<u8>) {
 //! use wamedia_conformance::record::Recorder;
 //! let job = UploadJob::new(MediaType::Image);
 //! let prepared = job.prepare(std::io::Cursor::new(&plain)).unwrap();
 //! let mut rec = Recorder::for_upload(&prepared, plain.clone());
-//! let r = client.upload_prepared(&prepared, std::io::Cursor::new(plain), &mut StaticConn(conn), &mut Transfer::new().observe(&mut rec));
+//! let r = client.upload_prepared(prepared, plain).observe(&mut rec).wait();
 //! # }
 //! ```
 

@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::time::Instant;
 
-use wamedia::{DownloadSpec, Expected, MediaType, Source, StaticConn, Transfer, UploadJob};
+use wamedia::{DownloadSpec, Expected, MediaType, Source, Transfer, UploadJob};
 use wamedia_conformance::cassette::{
     CassetteInput, ExpectedSpec, Kind, Options, Plaintext, SourceSpec,
 };
@@ -21,18 +21,16 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
     let plain = wamedia_conformance::cassette::pattern(50_000, 3);
     let job = UploadJob::new(MediaType::Video).with_media_key(KEY.parse().unwrap());
     let prepared = job.prepare(Cursor::new(&plain)).unwrap();
-    let client = wamedia_ureq::Client::new(Default::default());
     cdn.push_fault(On::Upload, Fault::Status(503, None));
     let mut conn = cdn.media_conn(Instant::now());
     conn.hosts.push(cdn.host().into());
+    let client = wamedia_ureq::Client::new(conn);
     let mut rec = Recorder::for_upload(&prepared, plain.clone());
-    let r = client.upload_prepared(
-        &prepared,
-        Cursor::new(plain.clone()),
-        &mut StaticConn(conn.clone()),
-        &mut Transfer::new().observe(&mut rec),
-    );
-    let up = r.as_ref().unwrap().clone();
+    let up = client
+        .upload_prepared(prepared.clone(), plain.clone())
+        .observe(&mut rec)
+        .wait()
+        .unwrap();
     let input = CassetteInput {
         media_type: "video".into(),
         media_key: Some(KEY.into()),
@@ -53,7 +51,7 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
         "503 then success, recorded",
         Kind::Upload,
         input,
-        outcome_of_upload(&r),
+        outcome_of_upload(&Ok(up.clone())),
     );
     let json = c.to_json();
     assert!(
@@ -83,13 +81,11 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
         streaming_sidecar: None,
     };
     let mut rec = Recorder::for_download();
-    let mut out = Vec::new();
-    let r = client.download(
-        spec,
-        &mut StaticConn(conn),
-        &mut out,
-        &mut Transfer::new().observe(&mut rec),
-    );
+    let (out, r) = client
+        .download(spec)
+        .transfer(Transfer::new().observe(&mut rec))
+        .to_vec()
+        .unwrap();
     assert!(out == plain);
     let input = CassetteInput {
         media_type: "video".into(),
@@ -115,7 +111,7 @@ fn a_recorded_upload_and_download_replay_through_the_core() {
         "cut, then Range",
         Kind::Download,
         input,
-        outcome_of_download(&r),
+        outcome_of_download(&Ok(r)),
     );
     assert_eq!(c.events.len(), 3, "conn, cut, 206: {}", c.to_json());
     assert!(c.to_json().contains("bytes=10000-"), "{}", c.to_json());
