@@ -10,8 +10,7 @@
 
 use std::time::Instant;
 
-use wamedia::{MediaConn, MediaType, StaticConn, UploadJob};
-use wamedia_reqwest::{Client, ClientOptions, Transfer};
+use wamedia_reqwest::{Client, MediaConn, MediaType, UploadData};
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -44,20 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = peak_rss_kib();
     let start = Instant::now();
     let failed = runtime.block_on(async {
-        let client = Client::new(ClientOptions::default());
+        let client = Client::new(conn);
         let tasks: Vec<_> = (0..n)
             .map(|_| {
-                let (client, conn, data) = (client.clone(), conn.clone(), data.clone());
+                let (client, data) = (client.clone(), data.clone());
                 tokio::spawn(async move {
-                    client
-                        .upload_bytes(
-                            data,
-                            &UploadJob::new(MediaType::Image),
-                            &mut StaticConn(conn),
-                            &mut Transfer::new(),
-                        )
-                        .await
-                        .is_ok()
+                    let source = UploadData::seekable(std::io::Cursor::new(data));
+                    client.upload(source, MediaType::Image).await.is_ok()
                 })
             })
             .collect();

@@ -8,41 +8,24 @@
 
 use std::time::Instant;
 
-use wamedia::{MediaType, StaticConn, UploadJob};
-use wamedia_reqwest::{Client, ClientOptions, Transfer};
+use wamedia_reqwest::{Client, MediaType};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cdn = wamedia_conformance::FakeCdn::start()?;
-    let mut conn = StaticConn(cdn.media_conn(Instant::now()));
-    let client = Client::new(ClientOptions::default());
+    let client = Client::new(cdn.media_conn(Instant::now()));
     let picture = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/media/sample.png"
     ))?;
     let len = picture.len();
-    let mut progress = Transfer::new().on_progress(|done, total| {
-        eprintln!("uploaded {done} of {} bytes", total.unwrap_or(0));
-    });
     let up = client
-        .upload_bytes(
-            picture.clone(),
-            &UploadJob::new(MediaType::Image),
-            &mut conn,
-            &mut progress,
-        )
+        .upload(picture.clone(), MediaType::Image)
+        .progress(|done, total| eprintln!("uploaded {done} of {} bytes", total.unwrap_or(0)))
         .await?;
     println!("{}", up.to_json());
     // What a receiver does with the message's fields, every check armed.
-    let mut back = Vec::new();
-    let down = client
-        .download(
-            up.download_spec(),
-            &mut conn,
-            &mut back,
-            &mut Transfer::new(),
-        )
-        .await?;
+    let (back, down) = client.download(up.download_spec()).to_vec().await?;
     assert!(back == picture, "the downloaded picture differs");
     eprintln!(
         "downloaded and verified {} bytes from {} ({len} uploaded)",

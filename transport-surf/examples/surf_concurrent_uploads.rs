@@ -4,8 +4,7 @@
 
 use std::time::Instant;
 
-use wamedia::{MediaConn, MediaType, StaticConn, UploadJob};
-use wamedia_surf::{Client, ClientOptions, Transfer};
+use wamedia_surf::{Client, MediaConn, MediaType, UploadData};
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -39,24 +38,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect(),
     );
-    let client = Client::new(ClientOptions::default());
+    let client = Client::new(conn);
     let before = peak_rss_kib();
     let start = Instant::now();
     let failed = async_std::task::block_on(async {
         let tasks: Vec<_> = (0..n)
             .map(|_| {
-                let (client, conn, data) = (client.clone(), conn.clone(), data.clone());
+                let (client, data) = (client.clone(), data.clone());
                 async_std::task::spawn(async move {
-                    let source = std::io::Cursor::new(Shared(data));
-                    client
-                        .upload(
-                            source,
-                            &UploadJob::new(MediaType::Image),
-                            &mut StaticConn(conn),
-                            &mut Transfer::new(),
-                        )
-                        .await
-                        .is_ok()
+                    let source = UploadData::seekable(std::io::Cursor::new(Shared(data)));
+                    client.upload(source, MediaType::Image).await.is_ok()
                 })
             })
             .collect();

@@ -9,8 +9,7 @@
 
 use std::time::Instant;
 
-use wamedia::{MediaConn, MediaType, StaticConn, UploadJob};
-use wamedia_ureq::{Client, ClientOptions, Transfer};
+use wamedia_ureq::{Client, MediaConn, MediaType, UploadData};
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -36,24 +35,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<u8>>()
             .into_boxed_slice(),
     );
-    let client = Client::new(ClientOptions::default());
+    let client = Client::new(conn);
     let before = peak_rss_kib();
     let start = Instant::now();
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
     let threads: Vec<_> = (0..n)
         .map(|_| {
-            let (client, conn, barrier) = (client.clone(), conn.clone(), barrier.clone());
+            let (client, barrier) = (client.clone(), barrier.clone());
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     barrier.wait();
+                    let source = UploadData::seekable(std::io::Cursor::new(data));
                     client
-                        .upload_bytes(
-                            data,
-                            &UploadJob::new(MediaType::Image),
-                            &mut StaticConn(conn),
-                            &mut Transfer::new(),
-                        )
+                        .upload(source, MediaType::Image)
                         .map(|_| ())
                         .map_err(|e| e.to_string())
                 })
