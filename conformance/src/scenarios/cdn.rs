@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use wamedia::{
     b64, encrypt, DeleteSpec, DownloadError, DownloadSpec, Expected, IntegrityError, MediaConn,
-    MediaKey, MediaType, Source, UploadError,
+    MediaKey, MediaType, Source, UploadError, UploadResult,
 };
-use wamedia_driver::{Cancel, Error, ErrorKind, Http, Runtime, UploadData};
+use wamedia_driver::{Cancel, Client, Error, ErrorKind, Http, Runtime, UploadData};
 use wamedia_fake_cdn::{FakeCdn, Fault, On};
 
 use super::{data, dead_host, join_all, ok, until, Check, Ctx, Executor, Scenario};
@@ -163,6 +163,28 @@ fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
+/// Uploads `data` as `t` through `c`.
+fn up<H: Http, R: Runtime + Default, E: Executor>(
+    cx: &Ctx<'_, H, R, E>,
+    c: &Client<H, R>,
+    data: impl Into<UploadData>,
+    t: MediaType,
+) -> Result<UploadResult, String> {
+    ok(cx.block_on(c.upload(data, t).send()), "upload")
+}
+
+/// Downloads `spec` through `c`; the plaintext must be `want`.
+fn down_eq<H: Http, R: Runtime + Default, E: Executor>(
+    cx: &Ctx<'_, H, R, E>,
+    c: &Client<H, R>,
+    spec: DownloadSpec,
+    want: &[u8],
+) -> Check {
+    let (out, _) = ok(cx.block_on(c.download(spec).to_vec()), "download")?;
+    ensure!(out == want, "the plaintext came back different");
+    Ok(())
+}
+
 fn futures_are_send<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R, E>) -> Check {
     fn shareable<T: Clone + Send + Sync + 'static>(_: &T) {}
     fn sendable<F: std::future::Future + Send>(_: &F) {}
@@ -279,16 +301,9 @@ fn spooled<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R, E>) ->
     // A small spool limit forces the temporary file.
     let c = cx.client_with(conn(&cdn), |o| o.spool_in_memory = 1000);
     let pipe = std::io::Cursor::new(plain.clone()).chain(&b""[..]);
-    let r = ok(
-        cx.block_on(c.upload(UploadData::reader(pipe), MediaType::Audio).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, UploadData::reader(pipe), MediaType::Audio)?;
     ensure!(r.file_length == 100_000, "{}", r.file_length);
-    let (out, _) = ok(
-        cx.block_on(c.download(r.download_spec()).to_vec()),
-        "download",
-    )?;
-    ensure!(out == plain, "the plaintext came back different");
+    down_eq(cx, &c, r.download_spec(), &plain)?;
     Ok(())
 }
 
@@ -316,17 +331,10 @@ fn dropped_connection<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
     cdn.push_fault(On::Upload, Fault::Drop);
-    let r = ok(
-        cx.block_on(c.upload(data(5000), MediaType::Image).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, data(5000), MediaType::Image)?;
     ensure!(statuses(&cdn) == [0, 200], "{:?}", statuses(&cdn));
     cdn.push_fault(On::Download, Fault::Drop);
-    let (out, _) = ok(
-        cx.block_on(c.download(r.download_spec()).to_vec()),
-        "download",
-    )?;
-    ensure!(out == data(5000), "the plaintext came back different");
+    down_eq(cx, &c, r.download_spec(), &data(5000))?;
     Ok(())
 }
 
@@ -345,10 +353,7 @@ fn renews_stale_auth_once<H: Http, R: Runtime + Default, E: Executor>(
         std::future::ready(Ok::<_, String>(c))
     };
     let c = cx.client(source);
-    ok(
-        cx.block_on(c.upload(b"auth".to_vec(), MediaType::Document).send()),
-        "upload",
-    )?;
+    up(cx, &c, b"auth".to_vec(), MediaType::Document)?;
     let asks = asks.lock().unwrap_or_else(|e| e.into_inner()).clone();
     ensure!(asks == [false, true], "the source was asked {asks:?}");
     ensure!(statuses(&cdn) == [401, 200], "{:?}", statuses(&cdn));
@@ -396,10 +401,7 @@ fn cut_upload_resumes<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H
     cdn.push_fault(On::Upload, Fault::DropUploadAfter(3 << 20));
     let plain = data(6 << 20);
     let c = cx.client(conn(&cdn));
-    ok(
-        cx.block_on(c.upload(plain.clone(), MediaType::Video).send()),
-        "upload",
-    )?;
+    up(cx, &c, plain.clone(), MediaType::Video)?;
     // A fresh key: no probe first. The body cut after 3 MiB (the machine was told what
     // moved), a probe on the same host, the rest from 3 MiB.
     let seen = cdn.seen();
@@ -416,10 +418,7 @@ fn cut_upload_resumes<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H
 fn tampered_download<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R, E>) -> Check {
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
-    let r = ok(
-        cx.block_on(c.upload(data(5000), MediaType::Image).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, data(5000), MediaType::Image)?;
     cdn.push_fault(On::Download, Fault::Tamper);
     let dir = tempdir()?;
     let out = dir.path().join("img.jpg");
@@ -454,17 +453,10 @@ fn cut_download_resumes_with_range<H: Http, R: Runtime + Default, E: Executor>(
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
     let plain = data(300_000);
-    let r = ok(
-        cx.block_on(c.upload(plain.clone(), MediaType::Document).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, plain.clone(), MediaType::Document)?;
     let before = cdn.seen().len();
     cdn.push_fault(On::Download, Fault::CutDownload(100_005));
-    let (out, _) = ok(
-        cx.block_on(c.download(r.download_spec()).to_vec()),
-        "download",
-    )?;
-    ensure!(out == plain, "the plaintext came back different");
+    down_eq(cx, &c, r.download_spec(), &plain)?;
     let got = ranges(&cdn, before);
     ensure!(got == [None, Some("bytes=100000-".into())], "{got:?}");
     // The same to a path.
@@ -546,10 +538,7 @@ fn dropped_future<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R,
     )?;
 
     let plain = data(3 << 20);
-    let r = ok(
-        cx.block_on(c.upload(plain.clone(), MediaType::Video).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, plain.clone(), MediaType::Video)?;
     let dir = tempdir()?;
     let out = dir.path().join("clip.mp4");
     let stop = Arc::new(AtomicBool::new(false));
@@ -580,16 +569,9 @@ fn silent_answer_retried<H: Http, R: Runtime + Default, E: Executor>(
     let c = cx.client_with(conn(&cdn), |o| o.idle_timeout = Duration::from_millis(500));
     // Slower than the idle timeout: the first attempt is cut, the retry succeeds.
     cdn.push_fault(On::Upload, Fault::Delay(Duration::from_secs(5)));
-    let r = ok(
-        cx.block_on(c.upload(data(70_000), MediaType::Image).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, data(70_000), MediaType::Image)?;
     cdn.push_fault(On::Download, Fault::Delay(Duration::from_secs(5)));
-    let (out, _) = ok(
-        cx.block_on(c.download(r.download_spec()).to_vec()),
-        "download",
-    )?;
-    ensure!(out == data(70_000), "the plaintext came back different");
+    down_eq(cx, &c, r.download_spec(), &data(70_000))?;
     Ok(())
 }
 
@@ -599,10 +581,7 @@ fn slow_answer_waited_for<H: Http, R: Runtime + Default, E: Executor>(
     let cdn = start()?;
     let c = cx.client_with(conn(&cdn), |o| o.idle_timeout = Duration::from_secs(20));
     cdn.push_fault(On::Upload, Fault::Delay(Duration::from_millis(300)));
-    ok(
-        cx.block_on(c.upload(data(70_000), MediaType::Image).send()),
-        "upload",
-    )?;
+    up(cx, &c, data(70_000), MediaType::Image)?;
     ensure!(
         statuses(&cdn) == [200],
         "one request, waited for: {:?}",
@@ -717,10 +696,7 @@ fn partial_file_resumes<H: Http, R: Runtime + Default, E: Executor>(
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
     let plain = data(3 << 20);
-    let r = ok(
-        cx.block_on(c.upload(plain.clone(), MediaType::Video).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, plain.clone(), MediaType::Video)?;
     let dir = tempdir()?;
     let out = dir.path().join("movie.mp4");
     let partial = partial_of(&out);
@@ -794,10 +770,7 @@ fn tampered_long_partial<H: Http, R: Runtime + Default, E: Executor>(
     // first (its sidecar window no longer matches), before the rest is fed back.
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
-    let r = ok(
-        cx.block_on(c.upload(data(4 << 20), MediaType::Video).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, data(4 << 20), MediaType::Video)?;
     let dir = tempdir()?;
     let out = dir.path().join("long.mp4");
     let partial = partial_of(&out);
@@ -918,10 +891,7 @@ fn ranged_download<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R
     let cdn = start()?;
     let c = cx.client(conn(&cdn));
     let plain = data(300_000);
-    let r = ok(
-        cx.block_on(c.upload(plain.clone(), MediaType::Video).send()),
-        "upload",
-    )?;
+    let r = up(cx, &c, plain.clone(), MediaType::Video)?;
     ensure!(
         r.streaming_sidecar.is_some(),
         "a video has a streaming sidecar"
