@@ -15,6 +15,9 @@
 //! the CLI's record mode links neither the replay machinery nor the fake CDN.
 //! - [`hostile`]: a loopback peer that answers everything the same wrong way (enormous,
 //!   endless, trickling, redirecting, close-delimited), for the transports' fault tests.
+//! - [`sockets`]: every cassette over loopback sockets to any `wamedia_driver::Http`
+//!   adapter, and the [`Executor`] a transport's tests run futures with.
+//! - [`scenarios`]: the one table of loopback fault scenarios every transport runs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -28,6 +31,13 @@ pub mod record;
 pub mod replay;
 #[cfg(feature = "replay")]
 pub mod replay_server;
+#[cfg(feature = "replay")]
+pub mod scenarios;
+#[cfg(feature = "replay")]
+pub mod sockets;
+
+#[cfg(feature = "replay")]
+pub use sockets::{CallingThread, Executor};
 
 /// The fake CDN, in its own crate (`wamedia-fake-cdn`) so a binary that needs it does not
 /// link the cassette machinery; re-exported here for the tests that use both.

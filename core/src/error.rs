@@ -260,6 +260,9 @@ pub enum ErrorKind {
     /// [`retry`](crate::retry)) and download from the new `direct_path`; retrying the same
     /// download never helps.
     Expired,
+    /// The caller cancelled the transfer (a driver's cancellation token). Never made by the
+    /// machines themselves; a driver reports it.
+    Cancelled,
 }
 
 /// The kind of "every host failed": the network, unless some host answered.

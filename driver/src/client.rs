@@ -450,7 +450,7 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
             .rt
             .spawn_blocking(move || -> Result<_, Error> {
                 let mut d = d;
-                let mut partial = Partial::open(&path, &spec)?;
+                let mut partial = open_partial(&path, &spec)?;
                 // When the prefix itself settles the download (a tampered partial failing
                 // a sidecar window), `resume` stops feeding and the drive loop reports it.
                 let resumed = partial.resume(&mut d);
@@ -484,6 +484,25 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
                     .await;
                 Err(e)
             }
+        }
+    }
+}
+
+/// How long a download to a path waits for the lock of its partial file.
+const PARTIAL_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the partial file beside `path`, waiting a little for its lock: a run of this
+/// download whose future was just dropped may still have a file write in flight on a
+/// blocking thread, holding the lock until that write ends. A run that keeps the lock
+/// (another process writing the same target) is still refused.
+fn open_partial(path: &Path, spec: &DownloadSpec) -> io::Result<Partial> {
+    let until = Instant::now() + PARTIAL_LOCK_WAIT;
+    loop {
+        match Partial::open(path, spec) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
         }
     }
 }

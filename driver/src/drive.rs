@@ -186,8 +186,25 @@ async fn sleep_until<R: Runtime>(rt: &R, t: Instant, cancel: &Cancel) -> Result<
     }
 }
 
-/// Runs machine `m` to its outcome.
+/// Runs machine `m` to its outcome, then writes out what the sink still holds — also
+/// when the transfer failed or was cancelled, so a partial file keeps every byte that
+/// arrived and the next run resumes from there.
 pub(crate) async fn drive<M: Machine, H: Http, R: Runtime>(
+    inner: &Inner<H, R>,
+    m: &mut M,
+    transfer: &mut Transfer<'_>,
+    upload: Option<&Plaintext>,
+    sink: &mut Sink<'_>,
+) -> Result<M::Outcome, Error> {
+    let run = run(inner, m, transfer, upload, sink).await;
+    let flushed = sink.flush(&inner.rt).await;
+    let outcome = run?;
+    flushed?;
+    Ok(outcome)
+}
+
+/// The loop itself.
+async fn run<M: Machine, H: Http, R: Runtime>(
     inner: &Inner<H, R>,
     m: &mut M,
     transfer: &mut Transfer<'_>,
@@ -296,7 +313,6 @@ pub(crate) async fn drive<M: Machine, H: Http, R: Runtime>(
             }
         }
     };
-    sink.flush(rt).await?;
     Ok(outcome)
 }
 

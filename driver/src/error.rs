@@ -35,7 +35,7 @@ pub enum Error {
 
 impl Error {
     /// Whose fault it was ([`ErrorKind`]): the CDN's, the network's, the caller's (bad
-    /// input, local I/O, a cancellation), the media's, the media connection's (`Auth`), or
+    /// input, local I/O), the media's, a cancellation, the media connection's (`Auth`), or
     /// the media expired.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -43,7 +43,8 @@ impl Error {
             Error::Download(e) => e.kind(),
             Error::Delete(e) => e.kind(),
             Error::MediaConn(_) => ErrorKind::Auth,
-            Error::Io(_) | Error::Cancelled | Error::Misuse(_) => ErrorKind::Caller,
+            Error::Cancelled => ErrorKind::Cancelled,
+            Error::Io(_) | Error::Misuse(_) => ErrorKind::Caller,
         }
     }
 
@@ -70,7 +71,7 @@ mod tests {
     fn kinds_of_the_driver_own_failures() {
         assert_eq!(Error::MediaConn("offline".into()).kind(), ErrorKind::Auth);
         assert!(Error::MediaConn("offline".into()).is_retryable());
-        assert_eq!(Error::Cancelled.kind(), ErrorKind::Caller);
+        assert_eq!(Error::Cancelled.kind(), ErrorKind::Cancelled);
         assert!(!Error::Cancelled.is_retryable());
         let io = Error::Io(io::Error::other("disk full"));
         assert_eq!(io.kind(), ErrorKind::Caller);

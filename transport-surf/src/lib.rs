@@ -21,6 +21,8 @@
 //! - **HTTP**: no redirects, no middleware, no content coding asked for, no
 //!   `User-Agent` unless [`Options::user_agent`] sets one. A body delimited only by the
 //!   connection's end, which async-h1 cannot read, is refused with a reason.
+//! - **Connections**: with the async-h1 backends, one per request (no keep-alive): their
+//!   pool would reuse a connection whose exchange was abandoned half-way.
 //! - **Time**: async-h1 has no connect timeout of its own: a connect that hangs is cut
 //!   by the driver's idle timeout ([`Options::idle_timeout`]) and each request's deadline.
 //! - **Off the executor**: the first pass, body chunks and file writes run on
@@ -77,8 +79,14 @@ impl Http for SurfHttp {
     type Body = SurfBody;
 
     fn with_options(opts: &Options) -> io::Result<Self> {
+        // async-h1's pool (http-client's) takes back a connection whose exchange was
+        // abandoned half-way (an idle timeout, a cancellation, a dropped future, a body
+        // not read to its end) and hands it to the next request, which then reads the
+        // old answer or nothing. So the h1 backends open a connection per request.
+        let keep_alive = !cfg!(any(feature = "h1-client", feature = "h1-client-no-tls"));
         let http: surf::Client = surf::Config::new()
             .set_timeout(None)
+            .set_http_keep_alive(keep_alive)
             .try_into()
             .unwrap_or_else(|e: std::convert::Infallible| match e {});
         Ok(SurfHttp {
