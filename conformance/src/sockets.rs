@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wamedia::{b64, DownloadError, IntegrityError, Source, UploadError};
+use wamedia::{b64, DeleteError, DownloadError, IntegrityError, Source, UploadError};
 use wamedia_driver::{Client, Error, ErrorKind, Http, Options, Runtime};
 
 use crate::cassette::{Cassette, Event, Kind, Outcome};
@@ -190,6 +190,7 @@ pub fn variant(e: &Error) -> String {
     let name = match e {
         Error::Upload(u) => upload_variant(u),
         Error::Download(d) => download_variant(d),
+        Error::Delete(d) => delete_variant(d),
         other => return format!("Transport: {:?}: {other}", other.kind()),
     };
     match name {
@@ -198,6 +199,7 @@ pub fn variant(e: &Error) -> String {
         None => match e {
             Error::Upload(u) => crate::cassette::error_kind(&format!("{u:?}")),
             Error::Download(d) => crate::cassette::error_kind(&format!("{d:?}")),
+            Error::Delete(d) => crate::cassette::error_kind(&format!("{d:?}")),
             other => format!("{other:?}"),
         },
     }
@@ -217,6 +219,21 @@ fn upload_variant(e: &UploadError) -> Option<String> {
             U::Throttled { .. } => "Throttled",
             U::Status { .. } => "Status",
             U::AllHostsFailed { .. } => "AllHostsFailed",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+fn delete_variant(e: &DeleteError) -> Option<String> {
+    use DeleteError as D;
+    Some(
+        match e {
+            D::NoHosts { .. } => "NoHosts",
+            D::ConnExpired => "ConnExpired",
+            D::AuthRejected { .. } => "AuthRejected",
+            D::Status { .. } => "Status",
+            D::AllHostsFailed { .. } => "AllHostsFailed",
             _ => return None,
         }
         .to_string(),

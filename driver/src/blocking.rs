@@ -1,6 +1,7 @@
 //! The blocking side: a runtime whose "blocking threads" are the caller's own, and the
 //! executor a blocking facade runs the driver's futures on.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -9,19 +10,26 @@ use std::time::Instant;
 
 use crate::Runtime;
 
-/// The runtime of a blocking adapter: sleeps on the calling thread, and runs blocking
-/// work in place. Futures of a driver on this runtime are run with [`block_on`].
+thread_local! {
+    /// The earliest time a [`Blocking`] timer polled on this thread wants to be woken at.
+    static NEXT_WAKE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The runtime of a blocking adapter: its timers wake [`block_on`] (which parks the
+/// calling thread until the earliest of them, or until a waker fires), and its blocking
+/// work runs in place. Futures of a driver on this runtime are run with [`block_on`]; its
+/// timers never fire under another executor.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Blocking;
 
 impl Runtime for Blocking {
     fn sleep_until(&self, t: Instant) -> impl Future<Output = ()> + Send + 'static {
         std::future::poll_fn(move |_| {
-            let left = t.saturating_duration_since(Instant::now());
-            if !left.is_zero() {
-                std::thread::sleep(left);
+            if Instant::now() >= t {
+                return Poll::Ready(());
             }
-            Poll::Ready(())
+            NEXT_WAKE.with(|n| n.set(Some(n.get().map_or(t, |m| m.min(t)))));
+            Poll::Pending
         })
     }
 
@@ -49,16 +57,63 @@ impl Wake for Unpark {
     }
 }
 
-/// Runs `fut` to completion on the calling thread (parking it while the future waits).
-/// What the blocking facades (`wamedia-ureq`) run the driver with.
+/// Runs `fut` to completion on the calling thread, parking it while the future waits:
+/// until a waker fires or the earliest [`Blocking`] timer it polled is due. What the
+/// blocking facades (`wamedia-ureq`) run the driver with.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
-    loop {
+    // A block_on inside another (a blocking body read) keeps the outer one's timer.
+    let outer = NEXT_WAKE.with(|n| n.take());
+    let out = loop {
+        NEXT_WAKE.with(|n| n.set(None));
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
+            break v;
         }
-        std::thread::park();
+        match NEXT_WAKE.with(|n| n.get()) {
+            Some(t) => std::thread::park_timeout(t.saturating_duration_since(Instant::now())),
+            None => std::thread::park(),
+        }
+    };
+    NEXT_WAKE.with(|n| n.set(outer));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_timer_parks_until_it_is_due_and_no_longer() {
+        let start = Instant::now();
+        let t = start + Duration::from_millis(30);
+        block_on(Blocking.sleep_until(t));
+        assert!(Instant::now() >= t);
+    }
+
+    #[test]
+    fn a_future_woken_from_another_thread_completes() {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let (d, w) = (done.clone(), waker.clone());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            d.store(true, std::sync::atomic::Ordering::SeqCst);
+            if let Some(w) = w.lock().unwrap().take() {
+                w.wake();
+            }
+        });
+        block_on(std::future::poll_fn(|cx| {
+            *waker.lock().unwrap() = Some(cx.waker().clone());
+            if done.load(std::sync::atomic::Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        t.join().unwrap();
     }
 }

@@ -28,6 +28,10 @@
 
 use std::future::Future;
 use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
 use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -220,54 +224,83 @@ impl Http for UreqHttp {
         Ok(UreqHttp { agent })
     }
 
-    /// Blocks the calling thread for the whole exchange (the [`Blocking`] runtime).
+    /// Runs the exchange up to the answer's head on a thread of its own, so the driving
+    /// thread keeps its timers, cancellation and progress while the body goes out; the
+    /// answer's body is then read on the driving thread.
     fn send(
         &self,
         req: Outgoing,
     ) -> impl Future<Output = Result<Incoming<UreqBody>, String>> + Send {
-        let r = self.run(req);
-        std::future::ready(r)
+        let agent = self.agent.clone();
+        let slot: Arc<Slot> = Arc::default();
+        let filled = slot.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wamedia-ureq".into())
+            .spawn(move || {
+                let r = run(&agent, req);
+                *filled.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                filled.waker.wake();
+            });
+        let mut failed = spawned
+            .err()
+            .map(|e| format!("cannot start the request's thread: {e}"));
+        std::future::poll_fn(move |cx| {
+            if let Some(e) = failed.take() {
+                return Poll::Ready(Err(e));
+            }
+            slot.waker.register(cx.waker());
+            match slot.answer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(r) => Poll::Ready(r),
+                None => Poll::Pending,
+            }
+        })
     }
 }
 
-impl UreqHttp {
-    fn run(&self, req: Outgoing) -> Result<Incoming<UreqBody>, String> {
-        use ureq::RequestExt;
-        let shown = req.redacted_url();
-        let timeout = req
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        let mut b = http::Request::builder().method(req.method).uri(&req.url);
-        if let Some(h) = b.headers_mut() {
-            *h = req.headers;
-        }
-        let result = match req.body {
-            Some(mut body) => b
-                .body(ureq::SendBody::from_reader(&mut body))
-                .map_err(|e| format!("bad request for {shown}: {e}"))?
-                .with_agent(&self.agent)
-                .configure()
-                .timeout_global(Some(timeout))
-                .run(),
-            None => b
-                .body(ureq::SendBody::none())
-                .map_err(|e| format!("bad request for {shown}: {e}"))?
-                .with_agent(&self.agent)
-                .configure()
-                .timeout_global(Some(timeout))
-                .run(),
-        };
-        let resp = result.map_err(|e| e.to_string().replace(&req.url, &shown))?;
-        let (parts, body) = resp.into_parts();
-        Ok(Incoming::new(
-            parts.status.as_u16(),
-            parts.headers,
-            UreqBody {
-                reader: body.into_reader(),
-            },
-        ))
+/// Where a request's thread leaves its answer.
+#[derive(Default)]
+struct Slot {
+    answer: Mutex<Option<Result<Incoming<UreqBody>, String>>>,
+    waker: AtomicWaker,
+}
+
+/// One exchange up to the answer's head, blocking.
+fn run(agent: &ureq::Agent, req: Outgoing) -> Result<Incoming<UreqBody>, String> {
+    use ureq::RequestExt;
+    let shown = req.redacted_url();
+    let timeout = req
+        .deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let mut b = http::Request::builder().method(req.method).uri(&req.url);
+    if let Some(h) = b.headers_mut() {
+        *h = req.headers;
     }
+    let result = match req.body {
+        Some(mut body) => b
+            .body(ureq::SendBody::from_reader(&mut body))
+            .map_err(|e| format!("bad request for {shown}: {e}"))?
+            .with_agent(agent)
+            .configure()
+            .timeout_global(Some(timeout))
+            .run(),
+        None => b
+            .body(ureq::SendBody::none())
+            .map_err(|e| format!("bad request for {shown}: {e}"))?
+            .with_agent(agent)
+            .configure()
+            .timeout_global(Some(timeout))
+            .run(),
+    };
+    let resp = result.map_err(|e| e.to_string().replace(&req.url, &shown))?;
+    let (parts, body) = resp.into_parts();
+    Ok(Incoming::new(
+        parts.status.as_u16(),
+        parts.headers,
+        UreqBody {
+            reader: body.into_reader(),
+        },
+    ))
 }
 
 /// An answer's body, read on the calling thread.

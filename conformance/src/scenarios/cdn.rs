@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wamedia::{
-    b64, encrypt, DeleteSpec, DownloadError, DownloadSpec, Expected, IntegrityError, MediaConn,
-    MediaKey, MediaType, Source, UploadError, UploadResult,
+    b64, encrypt, DeleteError, DeleteSpec, DownloadError, DownloadSpec, Expected, IntegrityError,
+    MediaConn, MediaKey, MediaType, Source, UploadResult,
 };
 use wamedia_driver::{Cancel, Client, Error, ErrorKind, Http, Runtime, UploadData};
 use wamedia_fake_cdn::{FakeCdn, Fault, On};
@@ -856,7 +856,7 @@ fn delete_once<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R, E>
     ensure!(
         matches!(
             err,
-            Err(Error::Upload(UploadError::Status { status: 404, .. }))
+            Err(Error::Delete(DeleteError::Status { status: 404, .. }))
         ),
         "{err:?}"
     );
