@@ -25,9 +25,7 @@ const SEND_CHUNK: usize = LANE_GROUP;
 /// thousand of them at once) stay small; the buffer doubles while reads fill it.
 const FIRST_CHUNK: usize = 16 * 1024;
 
-/// A read buffer that starts at [`FIRST_CHUNK`] and doubles up to [`CHUNK`] while the
-/// reader keeps filling it.
-/// A read buffer that starts small and doubles up to 256 KiB while reads fill it: small
+/// A read buffer that starts small (16 KiB) and doubles up to 256 KiB while reads fill it: small
 /// inputs cost little, large ones are read in large chunks.
 #[derive(Debug)]
 pub struct ReadBuffer(Vec<u8>);

@@ -187,7 +187,7 @@ impl Decryptor {
         if len < MIN_BODY_LEN {
             return Err(IntegrityError::TooShort { len });
         }
-        if len.saturating_sub(MAC_LEN as u64) % 16 != 0 {
+        if !len.saturating_sub(MAC_LEN as u64).is_multiple_of(16) {
             return Err(IntegrityError::BadLength { len });
         }
         // With a valid shape the held tail is exactly the last block and the MAC.
@@ -309,7 +309,7 @@ pub fn decrypt(
     if len < MIN_BODY_LEN {
         return Err(IntegrityError::TooShort { len });
     }
-    if len.saturating_sub(MAC_LEN as u64) % 16 != 0 {
+    if !len.saturating_sub(MAC_LEN as u64).is_multiple_of(16) {
         return Err(IntegrityError::BadLength { len });
     }
     let file_enc_sha256: [u8; 32] = Sha256::digest(body).into();

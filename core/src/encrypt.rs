@@ -488,7 +488,7 @@ impl BodyGenerator {
         // Blocks start at this plaintext offset.
         let mut pos = self.plain_pos - (whole + rest) as u64;
         let mut at = start;
-        while buf.len() - at >= LANE_GROUP && pos % CHECKPOINT_INTERVAL == 0 {
+        while buf.len() - at >= LANE_GROUP && pos.is_multiple_of(CHECKPOINT_INTERVAL) {
             let first = (pos / CHECKPOINT_INTERVAL) as usize;
             // Chains start at segments first..first + LANES: known when their checkpoints are.
             if first + LANES - 1 > self.checkpoints.len() {
@@ -510,7 +510,7 @@ impl BodyGenerator {
             self.aes.encrypt_block(block.into());
             self.chain.copy_from_slice(block);
             let block_end = begin + 16 * (i as u64 + 1);
-            if block_end % CHECKPOINT_INTERVAL == 0 {
+            if block_end.is_multiple_of(CHECKPOINT_INTERVAL) {
                 self.check(block_end)?;
             }
         }

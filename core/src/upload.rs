@@ -327,7 +327,7 @@ impl UploadResult {
     }
 
     /// Records `thumbnail`, the upload of this media's larger thumbnail under its key
-    /// (see [`UploadJob::thumbnail_for`](crate::UploadJob::thumbnail_for)), `width` ×
+    /// (see `wamedia_driver::UploadJob::thumbnail_for`), `width` ×
     /// `height` pixels, as this result's [`thumbnail_info`](Self::thumbnail_info): the
     /// message's `thumbnailDirectPath`, `thumbnailSha256` (the plaintext's),
     /// `thumbnailEncSha256`, `thumbnailWidth` and `thumbnailHeight`

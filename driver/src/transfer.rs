@@ -75,7 +75,7 @@ impl<'a> Transfer<'a> {
         self.progress = Some(Box::new(f));
         self
     }
-    /// Stops the transfer (with [`Error::Cancelled`]) once `cancel` is cancelled.
+    /// Stops the transfer (with [`Error::Cancelled`](crate::Error::Cancelled)) once `cancel` is cancelled.
     pub fn with_cancel(mut self, cancel: Cancel) -> Self {
         self.cancel = cancel;
         self

@@ -15,7 +15,6 @@ use wamedia_driver::pipeline::{
 };
 
 #[path = "../../core/tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 /// splitmix64: a fixed seed keeps every run the same case list.
 use support::Rng;

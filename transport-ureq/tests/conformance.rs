@@ -12,6 +12,6 @@ fn every_cassette_over_sockets() {
 
 #[test]
 fn scenario_table() {
-    // Blocking: a call ends within one poll, so it cannot be dropped half-way.
+    // Blocking: a call runs to its end on the calling thread, never dropped half-way.
     run_all::<UreqHttp, Blocking>(&CallingThread, Limits::default().blocking());
 }

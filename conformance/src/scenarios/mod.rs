@@ -1,6 +1,6 @@
 //! One table of loopback fault scenarios, run by every transport from this one list:
-//! the fake CDN with its fault script ([`cdn`]), and small raw peers that misbehave
-//! ([`faults`]): dropped connections, bodies cut mid-way, 401 and forced renewal, Range
+//! the fake CDN with its fault script (`cdn.rs`), and small raw peers that misbehave
+//! (`faults.rs`): dropped connections, bodies cut mid-way, 401 and forced renewal, Range
 //! resume, cancellation, slow and endless bodies, a 100 MB JSON answer, redirects,
 //! close-delimited bodies, escapes, ranged downloads, partial files.
 //!
@@ -51,8 +51,8 @@ pub struct Limits {
     /// A body delimited only by the connection's end is refused with a reason naming it
     /// (surf's async-h1 cannot read one).
     pub refuses_close_delimited: bool,
-    /// The calls finish within one poll (a blocking facade): a future cannot be dropped
-    /// half-way, and progress is reported once a request's body was sent.
+    /// A blocking facade: a call runs to its end on the calling thread, so its future is
+    /// never dropped half-way (cancellation is the token's).
     pub blocking: bool,
     /// Every request opens its own connection (surf's async-h1 backends: their pool would
     /// reuse a connection whose exchange was abandoned half-way).
