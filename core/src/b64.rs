@@ -23,13 +23,14 @@ pub fn url_nopad(bytes: &[u8]) -> String {
 ///
 /// # Errors
 /// When `s` is none of these.
-pub fn decode_any(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+pub fn decode_any(s: &str) -> Result<Vec<u8>, crate::error::NotBase64> {
     let s = s.trim();
     STANDARD
         .decode(s)
         .or_else(|_| STANDARD_NO_PAD.decode(s))
         .or_else(|_| URL_SAFE.decode(s))
         .or_else(|_| URL_SAFE_NO_PAD.decode(s))
+        .map_err(crate::error::NotBase64::from_decode)
 }
 
 /// Decodes a base64 SHA-256 digest (32 bytes).
@@ -37,7 +38,7 @@ pub fn decode_any(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
 /// # Errors
 /// A message naming what was wrong.
 pub fn decode_sha256(s: &str) -> Result<[u8; 32], String> {
-    let v = decode_any(s).map_err(|e| format!("not base64: {e}"))?;
+    let v = decode_any(s).map_err(|e| e.to_string())?;
     v.as_slice()
         .try_into()
         .map_err(|_| format!("a SHA-256 is 32 bytes, got {}", v.len()))

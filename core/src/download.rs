@@ -96,6 +96,7 @@ impl DownloadSpec {
 
 /// How a download behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DownloadOptions {
     /// Hosts, rounds, attempts, deadlines, backoff.
     pub retry: RetryPolicy,

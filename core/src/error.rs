@@ -878,3 +878,26 @@ mod tests {
         }
     }
 }
+
+/// The operating system gave no randomness (a media key or `media_id` could not be drawn;
+/// rare: very early boot, a seccomp filter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the operating system gave no randomness: {0}")]
+pub struct NoRandomness(String);
+
+impl NoRandomness {
+    pub(crate) fn from_os(e: getrandom::Error) -> Self {
+        NoRandomness(e.to_string())
+    }
+}
+
+/// Text that is not base64 (standard or URL-safe, padded or not).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not base64: {0}")]
+pub struct NotBase64(String);
+
+impl NotBase64 {
+    pub(crate) fn from_decode(e: base64::DecodeError) -> Self {
+        NotBase64(e.to_string())
+    }
+}

@@ -45,9 +45,9 @@ impl MediaKey {
     ///
     /// # Errors
     /// When the OS refuses to give randomness (rare: very early boot, seccomp).
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, crate::error::NoRandomness> {
         let mut k = [0u8; 32];
-        getrandom::fill(&mut k)?;
+        getrandom::fill(&mut k).map_err(crate::error::NoRandomness::from_os)?;
         Ok(MediaKey(k))
     }
 

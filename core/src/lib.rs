@@ -159,7 +159,8 @@ pub use encrypt::{
 };
 pub use error::{
     BadMediaKey, BodyError, DeleteError, DownloadError, ErrorKind, HostFailure, HostFailureReason,
-    IntegrityError, Misuse, UnknownMediaType, Unsupported, UnsupportedMediaType, UploadError,
+    IntegrityError, Misuse, NoRandomness, NotBase64, UnknownMediaType, Unsupported,
+    UnsupportedMediaType, UploadError,
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};

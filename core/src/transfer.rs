@@ -229,6 +229,7 @@ pub enum Output<'a, R> {
 
 /// Retry policy shared by both machines.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Rounds over the host list before giving up.
     pub max_rounds: u32,

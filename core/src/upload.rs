@@ -58,9 +58,10 @@ impl MediaId {
     ///
     /// # Errors
     /// When the OS has no randomness to give.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, crate::error::NoRandomness> {
         // `r % (2^53 - 1)` lies in 0..2^53-1, so adding 1 stays below 2^53.
-        let r = (getrandom::u64()? >> 11) % (Self::LIMIT - 1);
+        let r = (getrandom::u64().map_err(crate::error::NoRandomness::from_os)? >> 11)
+            % (Self::LIMIT - 1);
         Ok(MediaId(r.saturating_add(1)))
     }
 
@@ -212,6 +213,7 @@ impl UploadSpec {
 
 /// How an upload behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UploadOptions {
     /// Attempts, deadlines, backoff.
     pub retry: RetryPolicy,

@@ -426,10 +426,8 @@ fn the_maximum_size_guards_against_endless_bodies() {
     let m = media(100);
     let mut s = spec(&m, Source::DirectPath(PATH.into()));
     s.expected = Expected::default();
-    let opts = DownloadOptions {
-        max_body_len: 64,
-        ..DownloadOptions::default()
-    };
+    let mut opts = DownloadOptions::default();
+    opts.max_body_len = 64;
     let mut d = Download::new(s.clone(), opts.clone(), t0, wall());
     let run = drive(&mut d, t0, hosts2(t0), |_, _| {
         Reply::Answer(200, vec![], vec![0; 1000])
@@ -598,10 +596,8 @@ fn full_urls_off_whatsapp_hosts_are_refused_without_a_request() {
     }
     // The caller may vouch for the message.
     let t0 = Instant::now();
-    let o = DownloadOptions {
-        trust_url: true,
-        ..DownloadOptions::default()
-    };
+    let mut o = DownloadOptions::default();
+    o.trust_url = true;
     let mut d = Download::new(
         spec(&m, Source::Url("https://cdn.example/x".into())),
         o,
@@ -717,10 +713,8 @@ fn refusing_a_passed_oe_locally_is_an_option() {
     let m = media(10);
     let t0 = Instant::now();
     let late = std::time::UNIX_EPOCH + Duration::from_secs(0x6789_ABCD);
-    let opts = DownloadOptions {
-        refuse_expired_locally: true,
-        ..DownloadOptions::default()
-    };
+    let mut opts = DownloadOptions::default();
+    opts.refuse_expired_locally = true;
     let mut d = Download::new(
         spec(&m, Source::DirectPath(PATH.into())),
         opts.clone(),

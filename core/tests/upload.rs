@@ -26,10 +26,9 @@ fn large(len_plain: usize) -> UploadSpec {
 }
 
 fn opts() -> UploadOptions {
-    UploadOptions {
-        resume_threshold: 1024,
-        ..UploadOptions::default()
-    }
+    let mut o = UploadOptions::default();
+    o.resume_threshold = 1024;
+    o
 }
 
 fn hosts2(t0: Instant) -> impl FnMut(bool, Duration) -> MediaConn {
@@ -193,10 +192,8 @@ fn newsletter_stickers_and_voice_notes_have_their_own_paths() {
 #[test]
 fn server_thumb_gen_is_asked_last_and_thumbnail_info_kept() {
     let t0 = Instant::now();
-    let o = UploadOptions {
-        server_thumb_gen: true,
-        ..opts()
-    };
+    let mut o = opts();
+    o.server_thumb_gen = true;
     let mut up = Upload::new(small().1.with_media_key_timestamp(1_700_000_000), o, t0);
     let run = drive(&mut up, t0, hosts2(t0), |_, _| {
         ok_json(

@@ -384,12 +384,11 @@ impl Cdn for DownloadCdn {
 pub(crate) fn run(data: &[u8]) {
     let mut s = Script::new(data);
     let clock = Clock::new();
-    let opts = DownloadOptions {
-        retry: retry(&mut s),
-        max_body_len: 2 << 30,
-        trust_url: false,
-        refuse_expired_locally: false,
-    };
+    let mut opts = DownloadOptions::default();
+    opts.retry = retry(&mut s);
+    opts.max_body_len = 2 << 30;
+    opts.trust_url = false;
+    opts.refuse_expired_locally = false;
     let flags = s.u8();
     let media_type = script::media_type(s.below(256));
     let plain_len = match s.u8() % 16 {
@@ -490,11 +489,9 @@ pub(crate) fn run(data: &[u8]) {
         expected,
         streaming_sidecar,
     };
-    let opts = DownloadOptions {
-        max_body_len,
-        trust_url,
-        ..opts
-    };
+    let mut opts = opts;
+    opts.max_body_len = max_body_len;
+    opts.trust_url = trust_url;
     let max_attempts = opts.retry.max_attempts as usize;
     let d = Download::new(spec, opts, clock.now, script::wall(wall_unix));
     let cdn = DownloadCdn {

@@ -36,52 +36,51 @@ const RETRY_AFTERS: &[&str] = &[
 /// Decodes the retry policy both targets share.
 pub(crate) fn retry(s: &mut Script<'_>) -> RetryPolicy {
     let d = |s: &mut Script<'_>, table: &[Duration]| s.pick(table);
-    RetryPolicy {
-        max_attempts: 1 + u32::from(s.u8() % 8),
-        max_rounds: 1 + u32::from(s.u8() % 4),
-        backoff_base: d(
-            s,
-            &[
-                Duration::from_secs(1),
-                Duration::ZERO,
-                Duration::from_millis(1),
-                Duration::from_secs(30),
-                Duration::from_secs(3600),
-                Duration::MAX,
-            ],
-        ),
-        backoff_max: d(
-            s,
-            &[
-                Duration::from_secs(30),
-                Duration::ZERO,
-                Duration::from_secs(1),
-                Duration::MAX,
-            ],
-        ),
-        total_timeout: d(
-            s,
-            &[
-                Duration::from_secs(30 * 60),
-                Duration::ZERO,
-                Duration::from_secs(1),
-                Duration::from_secs(60),
-                Duration::from_secs(86_400),
-                Duration::MAX,
-            ],
-        ),
-        request_timeout: d(
-            s,
-            &[
-                Duration::from_secs(60),
-                Duration::ZERO,
-                Duration::from_millis(1),
-                Duration::from_secs(1),
-                Duration::MAX,
-            ],
-        ),
-        min_bytes_per_sec: s.pick(&[64 * 1024, 0, 1, u64::MAX]),
-    }
+    let mut r = RetryPolicy::default();
+    r.max_attempts = 1 + u32::from(s.u8() % 8);
+    r.max_rounds = 1 + u32::from(s.u8() % 4);
+    r.backoff_base = d(
+        s,
+        &[
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+            Duration::MAX,
+        ],
+    );
+    r.backoff_max = d(
+        s,
+        &[
+            Duration::from_secs(30),
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::MAX,
+        ],
+    );
+    r.total_timeout = d(
+        s,
+        &[
+            Duration::from_secs(30 * 60),
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(86_400),
+            Duration::MAX,
+        ],
+    );
+    r.request_timeout = d(
+        s,
+        &[
+            Duration::from_secs(60),
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+            Duration::MAX,
+        ],
+    );
+    r
 }
 
 /// Picks a status (the table, or any `u16`).
@@ -293,12 +292,11 @@ impl Cdn for UploadCdn {
 pub(crate) fn run(data: &[u8]) {
     let mut s = Script::new(data);
     let clock = Clock::new();
-    let opts = UploadOptions {
-        retry: retry(&mut s),
-        resume: s.u8() & 1 == 0,
-        resume_threshold: s.pick(&[5 << 20, 0, 1, 1000, u64::MAX]),
-        server_thumb_gen: s.u8() & 1 == 1,
-    };
+    let mut opts = UploadOptions::default();
+    opts.retry = retry(&mut s);
+    opts.resume = s.u8() & 1 == 0;
+    opts.resume_threshold = s.pick(&[5 << 20, 0, 1, 1000, u64::MAX]);
+    opts.server_thumb_gen = s.u8() & 1 == 1;
     let flags = s.u8();
     let media_type = script::media_type(s.below(256));
     let file_length = match s.u8() % 6 {
