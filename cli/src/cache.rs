@@ -42,7 +42,7 @@ fn open(args: &UploadArgs) -> Result<Option<UploadCache>, Fail> {
                 Event::Unusable(why) => format!("upload cache: {why}"),
                 _ => return,
             };
-            eprintln!("wamedia: {}", wamedia::transfer::escape(&note));
+            eprintln!("wamedia: {}", wamedia::escape(&note));
         })),
         ..Policy::default()
     };
@@ -78,7 +78,7 @@ fn open(args: &UploadArgs) -> Result<Option<UploadCache>, Fail> {
             if !quiet {
                 eprintln!(
                     "wamedia: upload cache: {}; going on without it (--no-cache skips it)",
-                    wamedia::transfer::escape(&why)
+                    wamedia::escape(&why)
                 );
             }
             Ok(None)

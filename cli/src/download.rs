@@ -69,7 +69,7 @@ fn from_json(from: &str) -> Result<Message, Fail> {
     };
     // One byte past the limit, so that a longer input is refused as such.
     reader
-        .take(wamedia::message::MAX_MESSAGE_LEN as u64 + 1)
+        .take(wamedia::MAX_MESSAGE_LEN as u64 + 1)
         .read_to_string(&mut text)
         .map_err(|e| cannot_read(shown, e))?;
     let spec = DownloadSpec::from_message_json(&text).map_err(|e| match e {
@@ -143,7 +143,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         {
             eprintln!(
                 "wamedia: {} is a device or a FIFO: written into directly, and unverified until wamedia exits 0",
-                transfer::escape(&args.out.display().to_string())
+                wamedia::escape(&args.out.display().to_string())
             );
         }
         None
@@ -224,7 +224,7 @@ pub fn download(args: DownloadArgs) -> Result<(), Fail> {
         let dest = if to_stdout {
             "stdout".to_owned()
         } else {
-            transfer::escape(&args.out.display().to_string())
+            wamedia::escape(&args.out.display().to_string())
         };
         eprintln!(
             "wamedia: verified {} bytes into {dest}",

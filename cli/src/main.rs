@@ -485,10 +485,10 @@ fn main() -> ExitCode {
         Err(f) => {
             // Paths and flags come from outside too: no control character reaches the
             // terminal.
-            eprintln!("wamedia: {}", transfer::escape(&f.msg));
+            eprintln!("wamedia: {}", wamedia::escape(&f.msg));
             if verbose {
                 if let Some(d) = f.detail {
-                    eprintln!("details: {}", transfer::escape(&d));
+                    eprintln!("details: {}", wamedia::escape(&d));
                 }
             }
             ExitCode::from(f.code)
@@ -620,7 +620,7 @@ fn decrypt(
     if out.is_direct() {
         eprintln!(
             "wamedia: {} is a device or a FIFO: written into directly, and unverified until wamedia exits 0",
-            transfer::escape(output)
+            wamedia::escape(output)
         );
     }
     let shown = PathBuf::from(if output == "-" { "stdout" } else { output });

@@ -45,7 +45,7 @@ fn check_hosts<'h>(source: &str, hosts: impl IntoIterator<Item = &'h str>) -> Re
         if let Some(why) = bad_host(h) {
             return Err(Fail::usage(format!(
                 "{source}: host \"{}\": {why}",
-                transfer::escape(h)
+                wamedia::escape(h)
             )));
         }
     }
@@ -156,7 +156,7 @@ pub fn write_cassette(
         eprintln!(
             "wamedia: recorded {} exchanges into {} (auth redacted; the media key is in it)",
             c.events.len(),
-            transfer::escape(&path.display().to_string())
+            wamedia::escape(&path.display().to_string())
         );
     }
     Ok(())

@@ -10,7 +10,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wamedia::{transfer, MediaType};
+use wamedia::MediaType;
 use wamedia_info::{
     check, fit_image, identify_path, identify_reader, plan, ConversionError, FfmpegOptions,
     ImageLimits, MediaKind, Plan, Refusal,
@@ -50,7 +50,7 @@ fn a(kind: MediaKind) -> String {
 
 /// What to run to fix a refusal, for its message.
 fn remedy(refusal: &Refusal, file: &str, kind: MediaKind) -> String {
-    let file = transfer::escape(file);
+    let file = wamedia::escape(file);
     match refusal {
         Refusal::NotAccepted {
             conversion: Some(_),
@@ -81,7 +81,7 @@ fn remedy(refusal: &Refusal, file: &str, kind: MediaKind) -> String {
 fn refused(refusal: &Refusal, file: &str, kind: MediaKind) -> Fail {
     Fail::usage(format!(
         "{}: {refusal}{}",
-        transfer::escape(file),
+        wamedia::escape(file),
         remedy(refusal, file, kind)
     ))
 }
@@ -194,7 +194,7 @@ fn run_step(
     (out, out_file): (&Path, &mut File),
     quiet: bool,
 ) -> Result<&'static str, Fail> {
-    let shown = transfer::escape(&input.display().to_string());
+    let shown = wamedia::escape(&input.display().to_string());
     match step {
         Plan::AsIs { mimetype } => {
             let mut f = File::open(input).map_err(|e| cannot_read(input, e))?;

@@ -248,7 +248,7 @@ fn fit(text: &str, secrets: &[String]) -> String {
     for secret in secrets {
         s = s.replace(secret.as_str(), "<redacted>");
     }
-    let s = wamedia::transfer::escape(s.trim());
+    let s = wamedia::escape(s.trim());
     match s.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s,
@@ -263,8 +263,8 @@ impl Observer for Watch<'_> {
             if conn.auth.len() >= 6 && !t.secrets.contains(&conn.auth) {
                 t.secrets.push(conn.auth.clone());
                 t.secrets
-                    .push(wamedia::conn::form_encode(&conn.auth).replace('+', "%20"));
-                t.secrets.push(wamedia::conn::form_encode(&conn.auth));
+                    .push(wamedia::form_encode(&conn.auth).replace('+', "%20"));
+                t.secrets.push(wamedia::form_encode(&conn.auth));
             }
         }
         if let Some(o) = self.inner.as_deref_mut() {

@@ -53,7 +53,7 @@ pub fn cdn_id(net: &crate::Net) -> String {
 /// a cancellation). A refusal (401/403 after renewal, 413, 415, a malformed answer, no
 /// host, no media connection) is final: nothing is kept for it.
 pub fn worth_keeping(e: &wamedia_driver::Error) -> bool {
-    use wamedia::error::HostFailureReason as R;
+    use wamedia::HostFailureReason as R;
     use wamedia_driver::Error;
     match e {
         Error::Cancelled => true,

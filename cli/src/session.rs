@@ -43,7 +43,7 @@ pub fn retry_notification(
         msg: e.to_string(),
         detail: None,
     })?;
-    let esc = |s: &Option<String>| s.as_deref().map(transfer::escape);
+    let esc = |s: &Option<String>| s.as_deref().map(wamedia::escape);
     println!(
         "{}",
         serde_json::json!({

@@ -16,8 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wamedia::transfer;
-
 use crate::net::{client_opts, conn_provider};
 use crate::session::Stream;
 use crate::{Fail, Net};
@@ -451,7 +449,7 @@ fn serve_player(conn: TcpStream, site: &Site, serving: &AtomicBool, net: &Net) -
         eprintln!(
             "wamedia: bytes {a}-{last} not served after {:.1} s: {}",
             started.elapsed().as_secs_f64(),
-            transfer::escape(&e.to_string())
+            wamedia::escape(&e.to_string())
         );
     }
     w.flush()

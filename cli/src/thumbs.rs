@@ -51,7 +51,7 @@ pub fn first_frame_length<S: Read + Seek>(
             if !args.net.quiet {
                 eprintln!(
                     "wamedia: note: no first-frame sidecar: {}",
-                    transfer::escape(&w.to_string())
+                    wamedia::escape(&w.to_string())
                 );
             }
             Ok(None)
@@ -86,7 +86,7 @@ pub fn upload_thumbnail(
         if !args.net.quiet {
             eprintln!(
                 "wamedia: note: no uploaded thumbnail: {}",
-                transfer::escape(what)
+                wamedia::escape(what)
             );
         }
     };

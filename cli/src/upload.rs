@@ -70,7 +70,7 @@ fn faststart(
         .map_err(|e| cannot_read(Path::new(shown), e))?;
     let note = |s: String| {
         if !args.net.quiet {
-            eprintln!("wamedia: {}", transfer::escape(&s));
+            eprintln!("wamedia: {}", wamedia::escape(&s));
         }
     };
     Ok(match plan {
@@ -169,7 +169,7 @@ pub fn upload(args: UploadArgs, threads: wamedia_driver::Threads) -> Result<(), 
             if !net.quiet {
                 eprintln!(
                     "wamedia: no --type given; {} looks like {} ({})",
-                    transfer::escape(file),
+                    wamedia::escape(file),
                     guess.media_type,
                     guess.why
                 );
@@ -220,7 +220,7 @@ pub fn upload(args: UploadArgs, threads: wamedia_driver::Threads) -> Result<(), 
         if !net.quiet {
             eprintln!(
                 "wamedia: resuming an interrupted upload of {} with its key (--fresh starts over)",
-                transfer::escape(file)
+                wamedia::escape(file)
             );
         }
     }
@@ -272,7 +272,7 @@ pub fn upload(args: UploadArgs, threads: wamedia_driver::Threads) -> Result<(), 
             if !net.quiet {
                 eprintln!(
                     "wamedia: this upload could not be made resumable: {}",
-                    transfer::escape(&e)
+                    wamedia::escape(&e)
                 );
             }
         }
@@ -464,7 +464,7 @@ fn analyze(
     }
     if !args.net.quiet {
         for w in &info.warnings {
-            eprintln!("wamedia: note: {}", transfer::escape(&w.to_string()));
+            eprintln!("wamedia: note: {}", wamedia::escape(&w.to_string()));
         }
     }
     Ok(Some((kind, info)))

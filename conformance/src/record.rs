@@ -17,7 +17,7 @@ use std::io::{Cursor, Read, Seek};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use wamedia::conn::form_encode;
+use wamedia::form_encode;
 use wamedia::{b64, MediaConn, Request, RequestId};
 use wamedia_driver::Observer;
 use wamedia_driver::PreparedUpload;
@@ -159,8 +159,7 @@ impl Recorder {
             out = out.replace(&format!("auth={}", form_encode(a)), &format!("auth={ph}"));
         }
         // An auth we were never shown (a provider bypassed) is still never written.
-        wamedia::transfer::redact_auth(&out)
-            .replace("auth=<redacted>", &format!("auth={AUTH_PLACEHOLDER}"))
+        wamedia::redact_auth(&out).replace("auth=<redacted>", &format!("auth={AUTH_PLACEHOLDER}"))
     }
 
     fn ms(&self) -> u64 {

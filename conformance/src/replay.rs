@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use wamedia::transfer::Machine;
+use wamedia::Machine;
 use wamedia::{
     b64, Download, DownloadOptions, DownloadSpec, Expected, Input, MediaId, MediaKey, MediaType,
     Output, Request, Upload, UploadOptions,

@@ -118,7 +118,7 @@ fn regenerate_with(bencher: Bencher, len: usize, chunk: usize) {
 /// `LANE_GROUP` bytes, so AES runs on 8 CBC chains at once.
 #[divan::bench(args = [64 << 20], sample_count = 10)]
 fn regenerate_body_lanes(bencher: Bencher, len: usize) {
-    regenerate_with(bencher, len, wamedia::encrypt::LANE_GROUP);
+    regenerate_with(bencher, len, wamedia::LANE_GROUP);
 }
 
 /// The same fed 4 KiB at a time: one CBC chain, block after block (the first pass's AES).

@@ -132,30 +132,31 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod b64;
-pub mod body;
-pub mod conn;
-pub mod decrypt;
-pub mod delete;
-pub mod download;
-pub mod encrypt;
-pub mod error;
-pub mod keys;
-pub mod media_type;
+mod body;
+mod conn;
+mod decrypt;
+mod delete;
+mod download;
+mod encrypt;
+mod error;
+mod keys;
+mod media_type;
 pub mod message;
-pub mod range;
+mod range;
 pub mod retry;
 pub mod sidecar;
-pub mod transfer;
-pub mod upload;
+mod transfer;
+mod upload;
 
 pub use body::{hash_reader, BodyReader, ReadBuffer};
+pub use conn::{form_encode, host_base};
 pub use conn::{Host, HostRole, MediaConn};
 pub use decrypt::{decrypt, BodyHalf, Decryptor, Expected, PlainHalf, PlainVerifier, Verified};
 pub use delete::{Delete, DeleteResult, DeleteSpec};
 pub use download::{Download, DownloadOptions, DownloadResult, DownloadSpec, Source};
 pub use encrypt::{
-    encrypt, newsletter_metadata, AuthHalf, BodyGenerator, CipherHalf, EncryptedMedia, Encryptor,
-    PlainHasher,
+    body_len, encrypt, newsletter_metadata, AuthHalf, BodyGenerator, CipherHalf, EncryptedMedia,
+    Encryptor, PlainHasher, CHECKPOINT_INTERVAL, LANES, LANE_GROUP, MAC_LEN,
 };
 pub use error::{
     BadMediaKey, BodyError, DeleteError, DownloadError, ErrorKind, HostFailure, HostFailureReason,
@@ -164,6 +165,10 @@ pub use error::{
 };
 pub use keys::{MediaKey, MediaKeys};
 pub use media_type::{MediaType, MEDIA_TYPE_NAMES};
-pub use message::MessageError;
-pub use transfer::{BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy};
+pub use message::{MessageError, MAX_DEPTH, MAX_MESSAGE_LEN, MAX_WRAPPERS};
+pub use range::RangePlan;
+pub use transfer::{
+    escape, redact_auth, BodySpec, Input, Machine, Output, Request, RequestId, RetryPolicy,
+    ERROR_BODY_CAP,
+};
 pub use upload::{MediaId, ThumbnailInfo, Upload, UploadOptions, UploadResult, UploadSpec};

@@ -6,8 +6,8 @@
 use aes::cipher::{BlockEncryptMut, KeyIvInit};
 use hmac::Mac;
 use serde::Deserialize;
-use wamedia::encrypt::{body_len, CHECKPOINT_INTERVAL, LANES, LANE_GROUP};
 use wamedia::*;
+use wamedia::{body_len, CHECKPOINT_INTERVAL, LANES, LANE_GROUP};
 
 mod support;
 /// splitmix64: a tiny seeded generator, so failures reproduce.

@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::transfer::{feed, Transfer};
-use wamedia::transfer::Machine;
+use wamedia::Machine;
 use wamedia::{BodySpec, Input, Output, Request, RequestId};
 
 use crate::Cancel;

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use wamedia::error::{DeleteError, DownloadError, ErrorKind, Misuse, UploadError};
+use wamedia::{DeleteError, DownloadError, ErrorKind, Misuse, UploadError};
 
 /// Why a transfer failed. [`kind`](Self::kind) says whose fault it was and
 /// [`is_retryable`](Self::is_retryable) whether the same call may work later; match on

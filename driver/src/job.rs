@@ -2,11 +2,11 @@
 
 use std::io::{self, Read, Seek};
 
-use wamedia::body::{hash_reader, BodyReader};
-use wamedia::encrypt::{EncryptedMedia, Encryptor};
-use wamedia::keys::MediaKey;
-use wamedia::media_type::MediaType;
-use wamedia::upload::{MediaId, UploadResult, UploadSpec};
+use wamedia::MediaKey;
+use wamedia::MediaType;
+use wamedia::{hash_reader, BodyReader};
+use wamedia::{EncryptedMedia, Encryptor};
+use wamedia::{MediaId, UploadResult, UploadSpec};
 
 use crate::pipeline::{encrypt_stream, Threads};
 
@@ -197,7 +197,7 @@ impl UploadJob {
             ));
         }
         self.media_type.upload_path().map_err(io::Error::other)?;
-        let most = (media.file_length / wamedia::encrypt::CHECKPOINT_INTERVAL).saturating_add(1);
+        let most = (media.file_length / wamedia::CHECKPOINT_INTERVAL).saturating_add(1);
         if media.checkpoints.len() as u64 > most {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

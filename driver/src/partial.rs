@@ -2,7 +2,7 @@
 
 use std::io::{self, Read};
 
-use wamedia::error::DownloadError;
+use wamedia::DownloadError;
 
 use crate::Error;
 

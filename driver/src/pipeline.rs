@@ -47,12 +47,12 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 
-use wamedia::body::ReadBuffer as Grow;
-use wamedia::decrypt::{Decryptor, Verified};
-use wamedia::encrypt::{EncryptedMedia, Encryptor};
-use wamedia::error::IntegrityError;
-use wamedia::keys::MediaKey;
-use wamedia::media_type::MediaType;
+use wamedia::IntegrityError;
+use wamedia::MediaKey;
+use wamedia::MediaType;
+use wamedia::ReadBuffer as Grow;
+use wamedia::{Decryptor, Verified};
+use wamedia::{EncryptedMedia, Encryptor};
 
 /// From how many bytes [`Threads::Auto`] moves half of the work to a second thread.
 /// Below it a thread costs more than it saves (and thousands of small concurrent

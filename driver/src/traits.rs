@@ -36,7 +36,7 @@ pub struct Outgoing {
 impl Outgoing {
     /// The URL with the auth token replaced, for messages.
     pub fn redacted_url(&self) -> String {
-        wamedia::transfer::redact_auth(&self.url)
+        wamedia::redact_auth(&self.url)
     }
 }
 

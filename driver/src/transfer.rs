@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use wamedia::conn::MediaConn;
-use wamedia::error::Misuse;
+use wamedia::MediaConn;
+use wamedia::Misuse;
 
 /// A cancellation handle: clone it, give one to the transfer, call
 /// [`cancel`](Self::cancel) from anywhere. Transports check it between chunks.

@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 
-use wamedia::encrypt::CHECKPOINT_INTERVAL;
+use wamedia::CHECKPOINT_INTERVAL;
 use wamedia::{
     encrypt, Decryptor, EncryptedMedia, Encryptor, Expected, IntegrityError, MediaKey, MediaType,
 };

@@ -672,7 +672,7 @@ fn handle(stream: TcpStream, srv: &Server) -> io::Result<()> {
     };
     let mut seen = seen::cut(SeenRequest {
         method: req.method.clone(),
-        target: wamedia::transfer::redact_auth(&req.target),
+        target: wamedia::redact_auth(&req.target),
         headers: req.headers.clone(),
         body_len: 0,
         status: 0,

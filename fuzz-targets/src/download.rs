@@ -4,7 +4,7 @@
 
 use http::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue};
-use wamedia::conn::host_base;
+use wamedia::host_base;
 use wamedia::{
     BodySpec, Download, DownloadOptions, DownloadSpec, Encryptor, Expected, MediaConn, Request,
     Source,
@@ -489,7 +489,6 @@ pub(crate) fn run(data: &[u8]) {
         expected,
         streaming_sidecar,
     };
-    let mut opts = opts;
     opts.max_body_len = max_body_len;
     opts.trust_url = trust_url;
     let max_attempts = opts.retry.max_attempts as usize;

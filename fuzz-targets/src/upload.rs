@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_LENGTH, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue};
-use wamedia::conn::host_base;
+use wamedia::host_base;
 use wamedia::{
     BodySpec, MediaConn, MediaId, Request, RetryPolicy, Upload, UploadOptions, UploadSpec,
 };

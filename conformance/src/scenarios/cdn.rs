@@ -229,7 +229,7 @@ fn round_trips<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H, R, E>
             .and_then(|h| cdn.stored(&b64::url_nopad(&h)))
             .map(|b| b.len() as u64);
         ensure!(
-            stored == Some(encrypt::body_len(len as u64)),
+            stored == Some(wamedia::body_len(len as u64)),
             "{t} {len}: stored {stored:?}"
         );
         let (out, d) = ok(
@@ -266,7 +266,7 @@ fn file_with_progress<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H
                 .push((d, total))
         });
     let r = ok(cx.block_on(call.send()), "upload")?;
-    let body_len = encrypt::body_len(plain.len() as u64);
+    let body_len = wamedia::body_len(plain.len() as u64);
     {
         let seen = seen.lock().unwrap_or_else(|e| e.into_inner());
         ensure!(
@@ -408,7 +408,7 @@ fn cut_upload_resumes<H: Http, R: Runtime + Default, E: Executor>(cx: &Ctx<'_, H
     ensure!(seen.len() == 3, "{seen:?}");
     ensure!(!seen[0].target.contains("resume=1"), "{}", seen[0].target);
     ensure!(seen[1].target.contains("resume=1"), "{}", seen[1].target);
-    let len = encrypt::body_len(plain.len() as u64);
+    let len = wamedia::body_len(plain.len() as u64);
     let rest = format!("bytestart={}&byteend={len}", 3 << 20);
     ensure!(seen[2].target.contains(&rest), "{}", seen[2].target);
     ensure!(seen[2].body_len == len - (3 << 20), "{}", seen[2].body_len);
