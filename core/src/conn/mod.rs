@@ -166,9 +166,10 @@ impl MediaConn {
     ///   "primary"|"fallback", "class", "fallback_hostname", "upload": [types], "download":
     ///   [types], "download_buckets": [..]}` (`WAMediaConnParser`);
     /// - the IQ answer as an embedding client hands it over: a decoded binary node
-    ///   `{"tag", "attrs", "content"}` (the shape whatsmeow, Baileys and whatsapp-rust
-    ///   expose; `Tag`/`Attrs`/`Content` also read), the `<iq>` or its `<media_conn>`
-    ///   child, attribute values strings. Each `<host>` may have `<upload>`, `<download>`
+    ///   `{"tag", "attrs", "content"}` (whatsmeow's and Baileys' shape; `Tag`/`Attrs`/
+    ///   `Content` also read; and whatsapp-rust's serde form of its `Node`, `attrs` a list
+    ///   of `[name, {"String": value}]` pairs and `content` `{"Nodes": [...]}`), the `<iq>`
+    ///   or its `<media_conn>` child, attribute values strings. Each `<host>` may have `<upload>`, `<download>`
     ///   and `<download_buckets>` children whose children's tags name media types: no
     ///   child = every type, an empty child = no type (PROTOCOL v3 §3).
     ///
@@ -477,6 +478,30 @@ pub fn form_encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whatsapp_rusts_serde_form_of_a_node_is_read() {
+        // As serde writes whatsapp-rust's `Node` (oxidezap/whatsapp-rust 1489b7da,
+        // wacore-binary node.rs: `Attrs` a Vec of pairs, `NodeValue` and `NodeContent`
+        // externally tagged enums).
+        let node = r#"{"tag":"iq","attrs":[["type",{"String":"result"}]],"content":{"Nodes":[
+          {"tag":"media_conn","attrs":[["auth",{"String":"tok"}],["ttl",{"String":"300"}]],
+           "content":{"Nodes":[
+             {"tag":"host","attrs":[["hostname",{"String":"pop.example"}],["class",{"String":"pop"}]],
+              "content":{"Nodes":[{"tag":"upload","attrs":[],"content":{"Nodes":[]}}]}},
+             {"tag":"host","attrs":[["hostname",{"String":"mmg.whatsapp.net"}]],"content":null}]}}]}}"#;
+        let c = super::MediaConn::from_json(node, std::time::Instant::now()).unwrap();
+        assert_eq!(c.auth, "tok");
+        assert_eq!(c.ttl, std::time::Duration::from_secs(300));
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(
+            c.upload_host(&crate::MediaType::Image, 0, None).unwrap(),
+            "mmg.whatsapp.net"
+        );
+        let bad = r#"{"tag":"media_conn","attrs":[["auth"]]}"#;
+        let e = super::MediaConn::from_json(bad, std::time::Instant::now()).unwrap_err();
+        assert!(e.contains("[name, value]"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -35,7 +35,7 @@ pub(super) fn is_node(v: &Value) -> bool {
 
 struct Node<'a> {
     tag: &'a str,
-    attrs: Option<&'a Map<String, Value>>,
+    attrs: Vec<(&'a str, &'a Value)>,
     children: Vec<Node<'a>>,
 }
 
@@ -56,23 +56,43 @@ impl<'a> Node<'a> {
             .and_then(Value::as_str)
             .ok_or_else(|| bad("a node without a string `tag`"))?;
         let attrs = match field(o, "attrs") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(a)) => Some(a),
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(a)) => a.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+            // whatsapp-rust's serde form: a list of `[name, value]` pairs.
+            Some(Value::Array(pairs)) => pairs
+                .iter()
+                .map(|p| match p.as_array().map(Vec::as_slice) {
+                    Some([Value::String(k), v]) => Ok((k.as_str(), v)),
+                    _ => Err(bad(format_args!(
+                        "<{}>: an `attrs` pair must be [name, value]",
+                        esc(tag)
+                    ))),
+                })
+                .collect::<Result<_, _>>()?,
             Some(_) => {
                 return Err(bad(format_args!(
-                    "<{}>: `attrs` must be an object",
+                    "<{}>: `attrs` must be an object or a list of pairs",
                     esc(tag)
                 )))
             }
         };
-        let children = match field(o, "content") {
-            Some(Value::Array(a)) => a
+        let list = match field(o, "content") {
+            Some(Value::Array(a)) => Some(a),
+            // whatsapp-rust's serde form: `{"Nodes": [...]}` (or text, bytes: no children).
+            Some(Value::Object(c)) => match c.get("Nodes") {
+                Some(Value::Array(a)) => Some(a),
+                _ => None,
+            },
+            // Text or bytes content, or none: no children.
+            _ => None,
+        };
+        let children = match list {
+            Some(a) => a
                 .iter()
                 .filter(|c| c.is_object())
                 .map(|c| Node::read(c, depth.saturating_add(1)))
                 .collect::<Result<_, _>>()?,
-            // Text or bytes content, or none: no children.
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         Ok(Node {
             tag,
@@ -82,10 +102,17 @@ impl<'a> Node<'a> {
     }
 
     fn attr(&self, name: &str) -> Result<Option<String>, String> {
-        match self.attrs.and_then(|a| a.get(name)) {
+        let value = self.attrs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            // whatsapp-rust's serde form of a text value: `{"String": "..."}`.
+            Some(Value::Object(m))
+                if m.len() == 1 && m.get("String").is_some_and(Value::is_string) =>
+            {
+                Ok(m.get("String").and_then(Value::as_str).map(str::to_owned))
+            }
             Some(_) => Err(bad(format_args!(
                 "<{}> attribute `{name}` must be a string",
                 esc(self.tag)
