@@ -314,7 +314,7 @@ impl<'a, H: Http, R: Runtime> UploadCall<'a, H, R> {
             .rt
             .spawn_blocking(move || first_pass(data, spool, &job, prepared))
             .await?;
-        let mut up = Upload::new(
+        let up = Upload::new(
             prepared.spec.clone(),
             inner.opts.upload.clone(),
             Instant::now(),
@@ -322,7 +322,7 @@ impl<'a, H: Http, R: Runtime> UploadCall<'a, H, R> {
         let plaintext = Plaintext::new(prepared, source, &inner.rt);
         let outcome = drive(
             inner,
-            &mut up,
+            up,
             &mut self.transfer,
             Some(&plaintext),
             &mut Sink::None,
@@ -408,11 +408,11 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
         mut self,
         out: &mut (dyn Write + Send),
     ) -> Result<DownloadResult, Error> {
-        let mut d = self.machine()?;
+        let d = self.machine()?;
         let client = self.client.clone();
         let outcome = drive(
             &client.inner,
-            &mut d,
+            d,
             &mut self.transfer,
             None,
             &mut Sink::Writer(out),
@@ -457,13 +457,12 @@ impl<'a, H: Http, R: Runtime> DownloadCall<'a, H, R> {
                 Ok((partial, d, resumed))
             })
             .await?;
-        let mut d = d;
         let mut partial = partial;
         let run = match resumed {
             Ok(_) => {
                 let file = partial.file().try_clone()?;
                 let mut sink = Sink::File(FileSink::new(file));
-                drive(inner, &mut d, &mut self.transfer, None, &mut sink)
+                drive(inner, d, &mut self.transfer, None, &mut sink)
                     .await
                     .and_then(|o| Ok(o?))
             }
@@ -525,8 +524,8 @@ impl<'a, H: Http, R: Runtime> DeleteCall<'a, H, R> {
     pub async fn send(mut self) -> Result<DeleteResult, Error> {
         let client = self.client.clone();
         let inner = &client.inner;
-        let mut d = Delete::new(self.spec, inner.opts.upload.retry.clone(), Instant::now());
-        let outcome = drive(inner, &mut d, &mut self.transfer, None, &mut Sink::None).await?;
+        let d = Delete::new(self.spec, inner.opts.upload.retry.clone(), Instant::now());
+        let outcome = drive(inner, d, &mut self.transfer, None, &mut Sink::None).await?;
         Ok(outcome?)
     }
 
