@@ -23,8 +23,9 @@
 //!   variables (`HTTPS_PROXY`, `NO_PROXY`, …) are used.
 //! - **Time**: connect timeout from [`Options::connect_timeout`]; each request's
 //!   deadline and the idle timeout enforced by the driver on Tokio's timer.
-//! - **Off the executor**: the first pass over the plaintext, every upload body chunk
-//!   and every file write run on Tokio's blocking pool.
+//! - **Off the executor**: the first pass over the plaintext, every upload body chunk,
+//!   the decryption of every download chunk and every file write run on Tokio's blocking
+//!   pool.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

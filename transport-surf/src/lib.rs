@@ -25,8 +25,8 @@
 //!   pool would reuse a connection whose exchange was abandoned half-way.
 //! - **Time**: async-h1 has no connect timeout of its own: a connect that hangs is cut
 //!   by the driver's idle timeout ([`Options::idle_timeout`]) and each request's deadline.
-//! - **Off the executor**: the first pass, body chunks and file writes run on
-//!   async-std's blocking pool.
+//! - **Off the executor**: the first pass, upload body chunks, the decryption of
+//!   download chunks and file writes run on async-std's blocking pool.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
