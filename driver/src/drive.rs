@@ -99,6 +99,8 @@ impl Sink<'_> {
 enum Stop {
     Deadline,
     Idle,
+    /// Nothing moved within the connect timeout (an adapter without one of its own).
+    Connect(Duration),
     Cancelled,
 }
 
@@ -107,6 +109,10 @@ impl Stop {
         match self {
             Stop::Deadline => format!("timed out: the {what} passed its deadline"),
             Stop::Idle => format!("timed out: nothing moved for {} ms", idle.as_millis()),
+            Stop::Connect(d) => format!(
+                "timed out: no connection made or answer begun within {} ms",
+                d.as_millis()
+            ),
             Stop::Cancelled => "cancelled".into(),
         }
     }
@@ -127,6 +133,7 @@ async fn watched<T, R: Runtime>(
     fut: impl Future<Output = T>,
     deadline: Instant,
     idle: Duration,
+    first: Duration,
     cancel: &Cancel,
     progress: Option<&Progress>,
     mut moved: impl FnMut(u64),
@@ -136,7 +143,8 @@ async fn watched<T, R: Runtime>(
     }
     let mut fut = std::pin::pin!(fut);
     let mut deadline_timer = Box::pin(rt.sleep_until(deadline));
-    let mut idle_timer = Box::pin(rt.sleep_until(later(idle)));
+    // Before anything moved, `first` (the connect timeout, where the adapter has none).
+    let mut idle_timer = Box::pin(rt.sleep_until(later(first.min(idle))));
     let mut tick = Box::pin(rt.sleep_until(later(CANCEL_POLL)));
     let mut last = 0;
     std::future::poll_fn(|cx| {
@@ -159,7 +167,11 @@ async fn watched<T, R: Runtime>(
             return Poll::Ready(Err(Stop::Deadline));
         }
         if idle_timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(Stop::Idle));
+            return Poll::Ready(Err(if last == 0 && first < idle {
+                Stop::Connect(first)
+            } else {
+                Stop::Idle
+            }));
         }
         while tick.as_mut().poll(cx).is_ready() {
             if cancel.is_cancelled() {
@@ -285,6 +297,7 @@ async fn run<M: Machine + Send + 'static, H: Http, R: Runtime>(
                         body.read(&mut buf),
                         *deadline,
                         idle,
+                        idle,
                         &cancel,
                         None,
                         |_| {},
@@ -377,11 +390,17 @@ async fn send<H: Http, R: Runtime>(
         deadline: req.deadline,
         idle_timeout: idle,
     };
+    let first = if inner.http.has_connect_timeout() {
+        idle
+    } else {
+        inner.opts.connect_timeout
+    };
     let r = watched(
         &inner.rt,
         inner.http.send(out),
         req.deadline,
         idle,
+        first,
         cancel,
         progress.as_deref(),
         |n| {

@@ -92,6 +92,14 @@ pub trait Http: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// Whether the client itself cuts a connect that hangs at
+    /// [`Options::connect_timeout`]. When not (surf's async-h1), the driver allows a
+    /// request no longer than the connect timeout before it first moves (a body byte
+    /// taken, or the answer's head).
+    fn has_connect_timeout(&self) -> bool {
+        true
+    }
+
     /// Sends `req` and waits for the answer's head.
     fn send(
         &self,

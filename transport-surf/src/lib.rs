@@ -23,8 +23,9 @@
 //!   connection's end, which async-h1 cannot read, is refused with a reason.
 //! - **Connections**: with the async-h1 backends, one per request (no keep-alive): their
 //!   pool would reuse a connection whose exchange was abandoned half-way.
-//! - **Time**: async-h1 has no connect timeout of its own: a connect that hangs is cut
-//!   by the driver's idle timeout ([`Options::idle_timeout`]) and each request's deadline.
+//! - **Time**: async-h1 has no connect timeout of its own, so the driver allows a request
+//!   [`Options::connect_timeout`] before it first moves (a body byte taken, or the answer's
+//!   head); then the idle timeout and each request's deadline, as for every transport.
 //! - **Off the executor**: the first pass, upload body chunks, the decryption of
 //!   download chunks and file writes run on async-std's blocking pool.
 #![forbid(unsafe_code)]
@@ -93,6 +94,11 @@ impl Http for SurfHttp {
             http,
             user_agent: opts.user_agent.clone(),
         })
+    }
+
+    /// async-h1 has none: the driver holds a request to the connect timeout until it moves.
+    fn has_connect_timeout(&self) -> bool {
+        false
     }
 
     fn send(
