@@ -126,18 +126,25 @@ fn later(d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// The longest silences a wait allows: `first` before anything moved, `idle` after.
+#[derive(Clone, Copy, Debug)]
+struct Quiet {
+    idle: Duration,
+    first: Duration,
+}
+
 /// Awaits `fut` until the request's `deadline`, at most `idle` without movement (bytes
 /// of the body taken count as movement), and until `cancel`.
 async fn watched<T, R: Runtime>(
     rt: &R,
     fut: impl Future<Output = T>,
     deadline: Instant,
-    idle: Duration,
-    first: Duration,
+    quiet: Quiet,
     cancel: &Cancel,
     progress: Option<&Progress>,
     mut moved: impl FnMut(u64),
 ) -> Result<T, Stop> {
+    let Quiet { idle, first } = quiet;
     if cancel.is_cancelled() {
         return Err(Stop::Cancelled);
     }
@@ -296,8 +303,7 @@ async fn run<M: Machine + Send + 'static, H: Http, R: Runtime>(
                         rt,
                         body.read(&mut buf),
                         *deadline,
-                        idle,
-                        idle,
+                        Quiet { idle, first: idle },
                         &cancel,
                         None,
                         |_| {},
@@ -399,8 +405,7 @@ async fn send<H: Http, R: Runtime>(
         &inner.rt,
         inner.http.send(out),
         req.deadline,
-        idle,
-        first,
+        Quiet { idle, first },
         cancel,
         progress.as_deref(),
         |n| {
